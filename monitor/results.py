@@ -1,0 +1,62 @@
+"""What one run of one check produced.
+
+A probe returns a `Result`; the store, the incident machine, the metrics and
+the CLI only ever read it. Probes know nothing of where results go.
+
+Text fields that came from the monitored server (`error_text`, anything in
+`details`) are untrusted: already redacted of secrets by the probe, but every
+sink must still escape them for its own medium.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+
+@dataclass
+class StepResult:
+    """One step of a browser journey."""
+
+    name: str
+    ok: bool
+    duration_ms: float
+    error: str | None = None
+
+
+@dataclass
+class Result:
+    """The outcome of one run of one check.
+
+    `failure` is one human sentence saying why the run failed ("expected
+    status 200, got 500"); `error_text` is the server's own words, when it
+    said any. Both are None for a passing run.
+    """
+
+    check: str
+    type: str
+    location: str
+    target: str
+    started_at: datetime
+    duration_ms: float
+    ok: bool
+    status_code: int | None = None
+    method: str | None = None
+    failure: str | None = None
+    error_text: str | None = None
+    # Seconds per phase where measured: connect, tls, processing, transfer.
+    phases: dict[str, float] = field(default_factory=dict)
+    # Unix time the earliest certificate in the chain expires (https only).
+    cert_expires_at: float | None = None
+    steps: list[StepResult] = field(default_factory=list)
+    failing_step: str | None = None
+    # Files kept for this run, relative to artifacts_dir.
+    artifacts: list[str] = field(default_factory=list)
+    # Probe-specific extras (network log of a journey, ...), JSON-serialisable.
+    details: dict = field(default_factory=dict)
+    # Set by the store once the run is written.
+    run_id: int | None = None
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,173 @@
+"""`monitor run`: the long-running service that ties the pieces together.
+
+Start-up order: open the store, build the runner, start the scheduler, then
+wait for a signal. SIGINT/SIGTERM stop cleanly: no new runs start, in-flight
+runs get `shutdown_grace` seconds to finish and be stored, the rest are
+cancelled (a cancelled run writes nothing, so the database stays whole).
+SIGHUP reloads the config; a broken new config is refused and the old one
+keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from pathlib import Path
+from typing import Callable, Protocol
+
+from monitor.config import Check, Config, ConfigError, load_config
+from monitor.results import utcnow
+from monitor.runner import ResultListener, Runner
+from monitor.scheduler import CheckScheduler
+from monitor.store import Store, retention_cutoff
+from monitor.telemetry import NO_TELEMETRY, Telemetry
+
+log = logging.getLogger("monitor.service")
+
+
+class ServicePart(Protocol):
+    """Something that lives as long as the service (alerts, metrics server)."""
+
+    async def start(self, service: "Service") -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def on_reload(self, config: Config) -> None: ...
+
+
+class Service:
+    """The running monitor. Parts reach shared things through it: store, runner,
+    telemetry, and `health`, where each part registers a function that returns
+    None when that part is healthy, else a sentence saying what is wrong."""
+
+    def __init__(self, config: Config, *, store: Store | None = None,
+                 listeners: list[ResultListener] | None = None,
+                 parts: list[ServicePart] | None = None,
+                 telemetry: Telemetry = NO_TELEMETRY,
+                 shutdown_grace: float = 10.0):
+        self.config = config
+        self.telemetry = telemetry
+        self.store = store or Store.open(config.monitor.database)
+        self.runner = Runner(config, self.store, listeners=listeners, on_store_error=telemetry.store_error,
+                             telemetry=telemetry)
+        self.parts = list(parts or [])
+        self.scheduler = CheckScheduler(self._run_job, on_lag=telemetry.scheduler_lag)
+        self.shutdown_grace = shutdown_grace
+        self.stopping = asyncio.Event()
+        self.health: dict[str, Callable[[], str | None]] = {
+            "scheduler": self._scheduler_health,
+            "database": lambda: None if self.store.is_writable() else "the database is not writable",
+        }
+        self._inflight: set[asyncio.Task] = set()
+
+    async def serve(self, *, install_signals: bool = True) -> None:
+        """Run until `stop()` or a termination signal."""
+        loop = asyncio.get_running_loop()
+        if install_signals:
+            loop.add_signal_handler(signal.SIGINT, self.stop)
+            loop.add_signal_handler(signal.SIGTERM, self.stop)
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
+        for part in self.parts:
+            await part.start(self)
+        self.scheduler.start(self.config.checks)
+        self.scheduler.add_job("housekeeping:retention", self.prune, seconds=3600, first_in=60)
+        log.info("monitoring %d checks from %s (location %s)", len(self.config.checks),
+                 self.config.path, self.config.monitor.location)
+        try:
+            await self.stopping.wait()
+        finally:
+            await self._shutdown()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def reload(self, path: Path | None = None) -> bool:
+        """Re-read the config; apply it only when valid. Return whether it was applied."""
+        path = path or self.config.path
+        try:
+            new = load_config(path)
+        except ConfigError as exc:
+            log.error("reload refused, still running the previous config:\n%s", exc)
+            return False
+        old_checks = {c.name: c for c in self.config.checks}
+        changed = {c.name for c in new.checks if c.name in old_checks and old_checks[c.name] != c}
+        if new.monitor != self.config.monitor:
+            log.warning("[monitor] settings changed; they take effect after a restart")
+        self.config = new
+        self.runner.config = new
+        self.scheduler.set_checks(new.checks, changed=changed)
+        for part in self.parts:
+            part.on_reload(new)
+        log.info("reloaded %s: %d checks", path, len(new.checks))
+        return True
+
+    async def prune(self) -> int:
+        """Delete runs past `retention_days` (and their artifacts), in short batches."""
+        cutoff = retention_cutoff(utcnow(), self.config.monitor.retention_days)
+        total = 0
+        while True:
+            deleted, paths = self.store.prune_batch(cutoff)
+            total += deleted
+            for rel in paths:
+                _remove_artifact(self.config.monitor.artifacts_dir, rel)
+            if deleted == 0:
+                return total
+            await asyncio.sleep(0)  # let due probes start between batches
+
+    def unhealthy(self) -> dict[str, str]:
+        """Each unhealthy part with what is wrong; empty when all is well."""
+        problems = {}
+        for name, probe in self.health.items():
+            try:
+                problem = probe()
+            except Exception as exc:  # a health probe that breaks is itself unhealthy
+                problem = f"health check failed: {exc}"
+            if problem:
+                problems[name] = problem
+        return problems
+
+    def _scheduler_health(self) -> str | None:
+        silent = time.monotonic() - self.scheduler.last_tick
+        return f"the scheduler has not ticked for {silent:.0f}s" if silent > 10 else None
+
+    async def _run_job(self, check: Check) -> None:
+        if self.stopping.is_set():
+            return
+        task = asyncio.create_task(self.runner.run_check(check))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        # Shielded: stopping the scheduler must not cut a run short; _shutdown decides.
+        await asyncio.shield(task)
+
+    async def _shutdown(self) -> None:
+        self.scheduler.shutdown()
+        if self._inflight:
+            log.info("waiting up to %gs for %d running checks", self.shutdown_grace, len(self._inflight))
+            done, pending = await asyncio.wait(set(self._inflight), timeout=self.shutdown_grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        for part in reversed(self.parts):
+            await part.stop()
+        await self.runner.close()
+        self.store.close()
+        log.info("stopped")
+
+
+def _remove_artifact(root: Path, rel: str) -> None:
+    path = (root / rel).resolve()
+    if root.resolve() in path.parents and path.is_file():
+        path.unlink(missing_ok=True)
+        # Remove the run's folder once it is empty.
+        try:
+            path.parent.rmdir()
+        except OSError:
+            pass
+
+
+def build_service(config: Config) -> Service:
+    """The service `monitor run` starts: every part wired to the config."""
+    return Service(config)

@@ -1,0 +1,186 @@
+"""Results -> SQLite (sqlite-utils), with versioned migrations.
+
+The database is the monitor's memory: run history, and (from later
+migrations) incidents and the alert outbox. It is opened in WAL mode so the
+CLI can read while `monitor run` writes, and created readable by its owner
+only, because error texts and journey logs can hold customer data.
+
+Errors of this database are the monitor's own problem, never the target's:
+callers catch `sqlite3.Error`, count it, and keep probing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+from monitor.results import Result
+
+migrations = Migrations("synthetic-monitor")
+
+
+@migrations()
+def m001_runs(db: sqlite_utils.Database) -> None:
+    db["runs"].create({
+        "id": int, "check_name": str, "type": str, "location": str, "target": str,
+        "started_at": str, "duration_ms": float, "ok": int, "status_code": int,
+        "method": str, "failure": str, "error_text": str, "failing_step": str,
+        "phases": str, "cert_expires_at": float, "details": str,
+    }, pk="id")
+    db["runs"].create_index(["check_name", "started_at"])
+    db["runs"].create_index(["started_at"])
+    db["run_steps"].create({
+        "run_id": int, "position": int, "name": str, "ok": int, "duration_ms": float, "error": str,
+    }, pk=("run_id", "position"))
+    db["run_artifacts"].create({"run_id": int, "path": str}, pk=("run_id", "path"))
+
+
+def open_database(path: Path | str) -> sqlite_utils.Database:
+    """Open (creating owner-only if new) and migrate the database at `path`."""
+    path = Path(path)
+    if str(path) != ":memory:":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Create the file ourselves so it is 0600 from its first byte; SQLite
+        # gives the -wal and -shm files the same mode.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+    conn = sqlite3.connect(str(path), timeout=5.0, isolation_level=None, check_same_thread=False)
+    db = sqlite_utils.Database(conn)
+    if str(path) != ":memory:":
+        db.enable_wal()
+    # NORMAL is durable across application crashes in WAL mode; only a power
+    # loss can drop the last transactions, never corrupt the file.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    migrations.apply(db)
+    return db
+
+
+class Store:
+    """Run history. Every method is one short transaction."""
+
+    def __init__(self, db: sqlite_utils.Database):
+        self.db = db
+
+    @classmethod
+    def open(cls, path: Path | str) -> "Store":
+        return cls(open_database(path))
+
+    def close(self) -> None:
+        self.db.close()
+
+    def record(self, result: Result) -> int:
+        """Write one run (with its steps and artifacts) atomically; return its id."""
+        with self.db.atomic():
+            run_id = self.db["runs"].insert(_run_row(result)).last_pk
+            if result.steps:
+                self.db["run_steps"].insert_all(
+                    {"run_id": run_id, "position": i, "name": s.name, "ok": int(s.ok),
+                     "duration_ms": s.duration_ms, "error": s.error}
+                    for i, s in enumerate(result.steps))
+            if result.artifacts:
+                self.db["run_artifacts"].insert_all({"run_id": run_id, "path": p} for p in result.artifacts)
+        result.run_id = run_id
+        return run_id
+
+    def history(self, check: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest `limit` runs of `check`, newest first, with steps and artifacts."""
+        rows = list(self.db.query(
+            "select * from runs where check_name = ? order by started_at desc, id desc limit ?",
+            [check, limit]))
+        return [self._with_children(row) for row in rows]
+
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        rows = list(self.db.query("select * from runs where id = ?", [run_id]))
+        return self._with_children(rows[0]) if rows else None
+
+    def latest_runs(self) -> dict[str, dict[str, Any]]:
+        """The newest run of every check that has one, by check name."""
+        rows = self.db.query(
+            "select r.* from runs r join (select check_name, max(id) as id from runs "
+            "group by check_name) latest on r.id = latest.id")
+        return {row["check_name"]: _decode(row) for row in rows}
+
+    def recent_outcomes(self, check: str, limit: int) -> list[bool]:
+        """ok of the latest `limit` runs of `check`, newest first."""
+        rows = self.db.execute(
+            "select ok from runs where check_name = ? order by id desc limit ?", [check, limit])
+        return [bool(ok) for (ok,) in rows.fetchall()]
+
+    def prune_batch(self, older_than: datetime, batch: int = 5000) -> tuple[int, list[str]]:
+        """Delete up to `batch` runs started before `older_than`.
+
+        Returns how many runs went and the artifact paths they had, so the
+        caller can remove the files and knows when to stop. Small batches keep each write lock short: probing never
+        waits long behind retention.
+        """
+        cutoff = _timestamp(older_than)
+        with self.db.atomic():
+            ids = [row[0] for row in self.db.execute(
+                "select id from runs where started_at < ? order by started_at limit ?", [cutoff, batch])]
+            if not ids:
+                return 0, []
+            marks = ",".join("?" * len(ids))
+            paths = [row[0] for row in self.db.execute(
+                f"select path from run_artifacts where run_id in ({marks})", ids)]
+            for table in ("run_steps", "run_artifacts"):
+                self.db.execute(f"delete from {table} where run_id in ({marks})", ids)
+            self.db.execute(f"delete from runs where id in ({marks})", ids)
+        return len(ids), paths
+
+    def is_writable(self) -> bool:
+        """Whether a write goes through now (for /healthz)."""
+        try:
+            with self.db.atomic():
+                self.db.execute("create table if not exists _health (at text)")
+                self.db.execute("delete from _health")
+            return True
+        except sqlite3.Error:
+            return False
+
+    def _with_children(self, row: dict[str, Any]) -> dict[str, Any]:
+        row = _decode(row)
+        row["steps"] = [
+            {**s, "ok": bool(s["ok"])} for s in self.db.query(
+                "select name, ok, duration_ms, error from run_steps where run_id = ? order by position",
+                [row["id"]])]
+        row["artifacts"] = [r["path"] for r in self.db.query(
+            "select path from run_artifacts where run_id = ? order by path", [row["id"]])]
+        return row
+
+
+def retention_cutoff(now: datetime, retention_days: int) -> datetime:
+    return now - timedelta(days=retention_days)
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
+def _run_row(result: Result) -> dict[str, Any]:
+    return {
+        "check_name": result.check, "type": result.type, "location": result.location,
+        "target": result.target, "started_at": _timestamp(result.started_at),
+        "duration_ms": result.duration_ms, "ok": int(result.ok), "status_code": result.status_code,
+        "method": result.method, "failure": result.failure, "error_text": result.error_text,
+        "failing_step": result.failing_step,
+        "phases": json.dumps(result.phases) if result.phases else None,
+        "cert_expires_at": result.cert_expires_at,
+        "details": json.dumps(result.details) if result.details else None,
+    }
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    row = dict(row)
+    row["ok"] = bool(row["ok"])
+    for key in ("phases", "details"):
+        row[key] = json.loads(row[key]) if row.get(key) else {}
+    return row
+

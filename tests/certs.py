@@ -1,0 +1,55 @@
+"""Certificates for TLS tests, made on the spot with `cryptography`."""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def server_context(folder: Path, *, expired: bool = False, with_ca: bool = False) -> ssl.SSLContext:
+    """A server-side TLS context for 127.0.0.1.
+
+    Self-signed by default. With `with_ca`, the certificate is issued by a
+    throwaway CA written to `folder / "ca.pem"` (point SSL_CERT_FILE at it to
+    trust it), which lets a test see errors other than "self-signed".
+    """
+    now = datetime.now(timezone.utc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    issuer_key, issuer = key, _name("127.0.0.1")
+    if with_ca:
+        issuer_key, issuer = ec.generate_private_key(ec.SECP256R1()), _name("test CA")
+        ca = (x509.CertificateBuilder().subject_name(issuer).issuer_name(issuer)
+              .public_key(issuer_key.public_key()).serial_number(x509.random_serial_number())
+              .not_valid_before(now - timedelta(days=60)).not_valid_after(now + timedelta(days=60))
+              .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+              .sign(issuer_key, hashes.SHA256()))
+        (folder / "ca.pem").write_bytes(_pem(ca))
+    not_after = now - timedelta(days=1) if expired else now + timedelta(days=30)
+    cert = (x509.CertificateBuilder().subject_name(_name("127.0.0.1")).issuer_name(issuer)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(not_after - timedelta(days=30)).not_valid_after(not_after)
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(issuer_key, hashes.SHA256()))
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(_pem(cert))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context

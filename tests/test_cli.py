@@ -1,0 +1,146 @@
+"""The `monitor` command as a user types it: exit codes, tables, JSON, no secrets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+from tests.servers import TargetServer, respond
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_config(folder: Path, url: str, extra: str = "") -> Path:
+    path = folder / "config.toml"
+    path.write_text(f"""
+[monitor]
+database = "monitor.db"
+
+[[checks]]
+name = "threads-api"
+url = "{url}/api/threads"
+[checks.expect]
+status = [200]
+
+[[checks]]
+name = "health"
+url = "{url}/api/health"
+{extra}
+""")
+    return path
+
+
+@pytest.fixture
+def broken_target():
+    routes = {"/api/threads": respond(500, {"error": 'relation "threads" does not exist'}),
+              "/api/health": respond(200, {"status": "ok"})}
+    with TargetServer(routes) as server:
+        yield server
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_exits_1_and_prints_the_servers_words(tmp_path, capsys, broken_target):
+    config = write_config(tmp_path, broken_target.url)
+    code, out, _ = run(capsys, "check", "-c", str(config))
+    assert code == 1
+    assert 'relation "threads" does not exist' in out
+    assert "expected status 200, got 500" in out
+    assert "1 of 2 failed" in out
+    assert "\x1b[" not in out  # not a terminal: no colour
+
+
+def test_check_json_has_the_documented_fields(tmp_path, capsys, broken_target):
+    config = write_config(tmp_path, broken_target.url)
+    code, out, _ = run(capsys, "check", "health", "threads-api", "--json", "-c", str(config))
+    results = json.loads(out)
+    assert code == 1
+    assert [r["check"] for r in results] == ["health", "threads-api"]
+    for key in ("check", "type", "ok", "status_code", "duration_ms", "failure", "error_text", "run_id"):
+        assert key in results[0]
+    assert results[0]["ok"] is True and results[1]["error_text"] == 'relation "threads" does not exist'
+    assert isinstance(results[1]["run_id"], int)
+
+
+def test_check_exits_0_when_all_pass(tmp_path, capsys):
+    with TargetServer({"/api/threads": respond(200, []), "/api/health": respond(200, "ok")}) as server:
+        code, out, _ = run(capsys, "check", "-c", str(write_config(tmp_path, server.url)))
+    assert code == 0 and "all 2 passed" in out
+
+
+def test_unknown_check_name_is_a_usage_error_with_a_suggestion(tmp_path, capsys, broken_target):
+    code, _, err = run(capsys, "check", "helth", "-c", str(write_config(tmp_path, broken_target.url)))
+    assert code == 2 and "no check named 'helth'" in err and "did you mean 'health'?" in err
+
+
+def test_history_and_status_show_stored_runs(tmp_path, capsys, broken_target):
+    config = str(write_config(tmp_path, broken_target.url))
+    run(capsys, "check", "-c", config)
+    code, out, _ = run(capsys, "history", "threads-api", "-c", config)
+    assert code == 0 and "FAIL" in out and 'relation "threads" does not exist' in out
+    code, out, _ = run(capsys, "history", "threads-api", "--json", "--limit", "1", "-c", config)
+    assert json.loads(out)[0]["status_code"] == 500
+    code, out, _ = run(capsys, "status", "-c", config)
+    lines = out.splitlines()
+    assert code == 0
+    assert any(line.startswith("threads-api") and "failing" in line and "does not exist" in line for line in lines)
+    assert any(line.startswith("health") and "passing" in line for line in lines)
+
+
+def test_validate_prints_every_problem_and_exits_2(tmp_path, capsys):
+    path = tmp_path / "config.toml"
+    path.write_text('[[checks]]\nname = "a"\nurl = "http://x"\nintervall = "1m"\n[[checks]]\nname = "a"\n')
+    code, out, err = run(capsys, "validate", "-c", str(path))
+    assert code == 2
+    assert "checks[0].intervall: unknown key; did you mean 'interval'?" in err
+    assert "checks[1].url: is required" in err
+    assert "problem(s)" in err
+
+
+def test_validate_ok(tmp_path, capsys):
+    code, out, _ = run(capsys, "validate", "-c", str(write_config(tmp_path, "http://127.0.0.1:9")))
+    assert code == 0 and "OK (2 http)" in out
+
+
+def test_config_comes_from_monitor_config_env(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MONITOR_CONFIG", str(write_config(tmp_path, "http://127.0.0.1:9")))
+    code, out, _ = run(capsys, "validate")
+    assert code == 0 and "OK" in out
+
+
+def test_a_secret_never_reaches_the_database_or_the_output(tmp_path, capsys, monkeypatch):
+    secret = "s3cr3t-token-0123456789"
+    monkeypatch.setenv("API_TOKEN", secret)
+    routes = {"/api/threads": lambda h: respond(500, {"error": f"auth {h.headers['Authorization']} rejected; "
+                                                          "dsn postgres://u:pw12345678@db/x"})(h),
+              "/api/health": respond(200, "ok")}
+    with TargetServer(routes) as server:
+        path = write_config(tmp_path, server.url)
+        path.write_text(path.read_text().replace(
+            'url = "' + server.url + '/api/threads"',
+            'url = "' + server.url + '/api/threads"\nheaders = { Authorization = "Bearer ${API_TOKEN}" }'))
+        code, out, err = run(capsys, "check", "--json", "-c", str(path), "--log-format", "json")
+        assert server.requests[0][2]["Authorization"] == f"Bearer {secret}"  # it was really sent
+    assert code == 1
+    assert "rejected" in out
+    for blob in (out, err, *(p.read_bytes().decode("latin-1") for p in tmp_path.glob("monitor.db*"))):
+        assert secret not in blob
+        assert "pw12345678" not in blob
+
+
+def test_python_dash_m_monitor_works_and_usage_errors_exit_2():
+    version = subprocess.run([sys.executable, "-m", "monitor", "--version"], capture_output=True, text=True,
+                             cwd=ROOT)
+    assert version.returncode == 0 and "synthetic-monitor" in version.stdout
+    bad = subprocess.run([sys.executable, "-m", "monitor", "check", "--nope"], capture_output=True, text=True,
+                         cwd=ROOT)
+    assert bad.returncode == 2 and "unrecognized arguments" in bad.stderr

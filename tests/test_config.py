@@ -1,0 +1,190 @@
+"""config.toml parsing: every mistake names the key and the fix."""
+
+import textwrap
+
+import pytest
+
+from monitor.config import ConfigError, load_config, parse_config
+from monitor.durations import format_duration, parse_duration
+
+GOOD = """
+[monitor]
+database = "data/monitor.db"
+location = "eu-west"
+
+[[checks]]
+name = "threads-api"
+url = "${TARGET_URL:-http://127.0.0.1:8000}/api/threads"
+interval = "30s"
+timeout = "10s"
+[checks.expect]
+status = [200, "3xx"]
+json = { "status" = "ok" }
+max_duration = "2s"
+"""
+
+
+def parse(text: str, env=None, path="/etc/monitor/config.toml"):
+    return parse_config(textwrap.dedent(text), path=path, env=env or {})
+
+
+def messages(text: str, env=None) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse(text, env)
+    return [issue.render(caught.value.file) for issue in caught.value.issues]
+
+
+def test_a_good_config_becomes_dataclasses():
+    config = parse(GOOD)
+    check = config.check("threads-api")
+    assert check.url == "http://127.0.0.1:8000/api/threads"
+    assert check.interval == 30 and check.timeout == 10
+    assert check.options.expect.status == ((200, 200), (300, 399))
+    assert check.options.expect.max_duration == 2
+    assert config.monitor.location == "eu-west"
+
+
+def test_paths_are_relative_to_the_config_file():
+    config = parse(GOOD)
+    assert str(config.monitor.database) == "/etc/monitor/data/monitor.db"
+
+
+def test_env_interpolation_overrides_the_default():
+    config = parse(GOOD, env={"TARGET_URL": "https://chat.example.com"})
+    assert config.check("threads-api").url == "https://chat.example.com/api/threads"
+
+
+def test_defaults_accept_2xx_and_3xx_and_run_every_minute():
+    config = parse('[[checks]]\nname = "a"\nurl = "http://x"\n')
+    check = config.check("a")
+    assert check.interval == 60
+    assert check.options.expect.status_ok(204) and check.options.expect.status_ok(302)
+    assert not check.options.expect.status_ok(404)
+    assert check.alerts.failure_threshold == 2
+
+
+def test_secret_values_from_env_and_auth_headers_are_collected_for_redaction():
+    config = parse("""
+        [[checks]]
+        name = "a"
+        url = "http://x"
+        headers = { Authorization = "Bearer ${API_TOKEN}" }
+    """, env={"API_TOKEN": "tok-1234567890"})
+    assert "tok-1234567890" in config.secrets
+    assert config.check("a").options.headers["Authorization"] == "Bearer tok-1234567890"
+
+
+def test_per_check_alert_policy_overrides_the_defaults():
+    config = parse("""
+        [alerts]
+        failure_threshold = 3
+        [[checks]]
+        name = "a"
+        url = "http://x"
+        [checks.alerts]
+        success_threshold = 2
+    """)
+    policy = config.check("a").alerts
+    assert (policy.failure_threshold, policy.success_threshold) == (3, 2)
+
+
+@pytest.mark.parametrize("text, expected", [
+    pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\nintervall = "30s"\n',
+                 "checks[0].intervall: unknown key; did you mean 'interval'?", id="unknown-key"),
+    pytest.param('[monitor]\nretention = 3\n',
+                 "monitor.retention: unknown key; did you mean 'retention_days'?", id="unknown-section-key"),
+    pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\ninterval = "30"\n',
+                 'checks[0].interval: expected a duration such as "500ms", "30s"', id="bad-duration"),
+    pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\ntimeout = 10\n',
+                 "checks[0].timeout: must be a duration", id="duration-as-number"),
+    pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\n[checks.expect]\nstatus = ["2xxx"]\n',
+                 "checks[0].expect.status[0]: must be an array of status codes or classes", id="bad-status"),
+    pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\n[checks.expect]\nstatus = [700]\n',
+                 "checks[0].expect.status[0]", id="status-out-of-range"),
+    pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\n[[checks]]\nname = "a"\nurl = "http://y"\n',
+                 "checks[1].name: duplicate check name 'a' (also checks[0])", id="duplicate-name"),
+    pytest.param('[[checks]]\nname = "Threads API"\nurl = "http://x"\n',
+                 "checks[0].name: 'Threads API' is not allowed: use 1-64 of a-z, 0-9, _ and -", id="bad-name"),
+    pytest.param('[[checks]]\nname = "a"\n', "checks[0].url: is required", id="missing-url"),
+    pytest.param('[[checks]]\nname = "a"\nurl = "ftp://x"\n', "checks[0].url: must be an http:// or https:// URL",
+                 id="bad-scheme"),
+    pytest.param('[[checks]]\nname = "a"\nurl = "${TARGET_URL}/api"\n',
+                 "checks[0].url: environment variable TARGET_URL is not set; set it, or give a default",
+                 id="missing-env"),
+    pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\ntype = "htp"\n',
+                 "checks[0].type: must be one of", id="bad-type"),
+    pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\ncron = "every day"\n',
+                 'checks[0].cron: must be a 5-field crontab', id="bad-cron"),
+    pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\ncron = "* * * * *"\ninterval = "1m"\n',
+                 "checks[0].cron: set either interval or cron, not both", id="cron-and-interval"),
+    pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\n[checks.expect]\nbody_regex = "("\n',
+                 "checks[0].expect.body_regex: is not a valid regular expression", id="bad-regex"),
+    pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\nmethod = "FETCH"\n',
+                 "checks[0].method: must be an HTTP method", id="bad-method"),
+    pytest.param('[monitor]\nlisten = "0.0.0.0:9108"\n', "monitor.listen: '0.0.0.0:9108' is reachable from other "
+                 "machines", id="public-listen-without-token"),
+    pytest.param('[monitor]\nretention_days = 0\n', "monitor.retention_days: must be at least 1, got 0",
+                 id="number-out-of-range"),
+    pytest.param('[monitor]\nretention_days = "30"\n', "monitor.retention_days: must be an integer, got a string",
+                 id="wrong-type"),
+    pytest.param('[alerts.slack]\nchannel = "#oncall"\n', "alerts.slack.token: set token", id="slack-without-auth"),
+    pytest.param('checks = "x"\n', "checks: must be an array of tables", id="checks-not-array"),
+    pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\nbody = "x"\njson = {a = 1}\n',
+                 "checks[0].json: set either body or json, not both", id="body-and-json"),
+])
+def test_each_mistake_names_the_key_and_the_fix(text, expected):
+    found = messages(text)
+    assert any(expected in m for m in found), found
+    assert all(m.startswith("/etc/monitor/config.toml: ") for m in found)
+
+
+def test_all_errors_are_reported_at_once():
+    found = messages("""
+        [monitor]
+        retention_days = -1
+        [[checks]]
+        name = "a"
+        url = "http://x"
+        interval = "soon"
+        [[checks]]
+        name = "b"
+        url = "nope"
+    """)
+    assert len(found) == 3
+
+
+def test_invalid_toml_says_where():
+    found = messages('[[checks]\nname = "a"\n')
+    assert "not valid TOML" in found[0] and "line 1" in found[0]
+
+
+def test_unreadable_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="file not found; pass -c PATH or set MONITOR_CONFIG"):
+        load_config(tmp_path / "missing.toml")
+    directory = tmp_path / "dir.toml"
+    directory.mkdir()
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        load_config(directory)
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("500ms", 0.5), ("30s", 30), ("1m", 60), ("1h", 3600), ("1h30m", 5400), ("1.5s", 1.5), ("2d", 172800),
+])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["30", "", "s", "1x", "-1s", "1s2", "ms"])
+def test_bad_durations(text):
+    with pytest.raises(ValueError, match="expected a duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("seconds, text", [(0.25, "250ms"), (12, "12s"), (180, "3m"), (3900, "1h 5m")])
+def test_format_duration(seconds, text):
+    assert format_duration(seconds) == text
+
+
+def test_dollar_dollar_is_a_literal_dollar():
+    config = parse('[[checks]]\nname = "a"\nurl = "http://x/$$price"\n')
+    assert config.check("a").url == "http://x/$price"

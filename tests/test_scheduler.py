@@ -1,0 +1,84 @@
+"""Scheduling: first runs spread over the interval, jobs kept in step with the config."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import datetime, timezone
+
+from monitor.config import parse_config
+from monitor.scheduler import JOB_PREFIX, CheckScheduler, first_run_offsets
+
+
+def many_checks(n: int, interval: str = "30s"):
+    text = "".join(f'[[checks]]\nname = "c{i}"\nurl = "http://127.0.0.1:1/"\ninterval = "{interval}"\n'
+                   for i in range(n))
+    return parse_config(text).checks
+
+
+def test_offsets_spread_checks_evenly_across_their_interval():
+    offsets = first_run_offsets(many_checks(1000))
+    per_second = Counter(int(o) for o in offsets.values())
+    assert len(offsets) == 1000
+    assert min(offsets.values()) == 0 and max(offsets.values()) < 30
+    assert max(per_second.values()) <= 34  # 1000 / 30, not 1000 in one second
+
+
+def test_a_thousand_scheduled_jobs_start_spread_over_the_interval():
+    checks = many_checks(1000)
+
+    async def plan():
+        async def run(check):
+            return None
+        scheduler = CheckScheduler(run)
+        scheduler.start(checks)
+        try:
+            return [job.next_run_time for job in scheduler.scheduler.get_jobs() if job.id.startswith(JOB_PREFIX)]
+        finally:
+            scheduler.shutdown()
+
+    starts = asyncio.run(plan())
+    first = min(starts)
+    buckets = Counter(int((s - first).total_seconds()) for s in starts)
+    assert len(starts) == 1000
+    assert (max(starts) - first).total_seconds() < 30
+    assert max(buckets.values()) <= 35
+
+
+def test_set_checks_adds_removes_and_replaces_jobs():
+    async def scenario():
+        async def run(check):
+            return None
+        scheduler = CheckScheduler(run)
+        scheduler.start(many_checks(3))
+        try:
+            before = {j.id: j for j in scheduler.scheduler.get_jobs() if j.id.startswith(JOB_PREFIX)}
+            kept = before[JOB_PREFIX + "c0"]
+            scheduler.set_checks(many_checks(2), changed={"c1"})
+            after = {j.id: j for j in scheduler.scheduler.get_jobs() if j.id.startswith(JOB_PREFIX)}
+            return before, after, kept
+        finally:
+            scheduler.shutdown()
+
+    before, after, kept = asyncio.run(scenario())
+    assert set(before) == {JOB_PREFIX + "c0", JOB_PREFIX + "c1", JOB_PREFIX + "c2"}
+    assert set(after) == {JOB_PREFIX + "c0", JOB_PREFIX + "c1"}
+    assert after[JOB_PREFIX + "c0"] is kept or after[JOB_PREFIX + "c0"].next_run_time == kept.next_run_time
+
+
+def test_cron_checks_get_a_cron_trigger():
+    checks = parse_config('[[checks]]\nname = "c"\nurl = "http://x"\ncron = "*/5 * * * *"\n').checks
+
+    async def plan():
+        async def run(check):
+            return None
+        scheduler = CheckScheduler(run)
+        scheduler.start(checks)
+        try:
+            return scheduler.scheduler.get_job(JOB_PREFIX + "c").next_run_time
+        finally:
+            scheduler.shutdown()
+
+    next_run = asyncio.run(plan())
+    assert next_run.minute % 5 == 0 and next_run.second == 0
+    assert next_run > datetime.now(timezone.utc)

@@ -1,0 +1,135 @@
+"""`monitor run`: scheduled runs, reload, clean stop, retention."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from monitor.config import load_config
+from monitor.results import Result, utcnow
+from monitor.service import Service
+from monitor.store import Store
+from tests.servers import TargetServer, respond
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def config_file(folder: Path, url: str, names=("a", "b"), interval="1s") -> Path:
+    path = folder / "config.toml"
+    path.write_text('[monitor]\ndatabase = "monitor.db"\nretention_days = 1\n' + "".join(
+        f'[[checks]]\nname = "{n}"\nurl = "{url}/{n}"\ninterval = "{interval}"\ntimeout = "2s"\n' for n in names))
+    return path
+
+
+async def until(predicate, timeout: float = 10.0, every: float = 0.05):
+    """Poll `predicate` until it is truthy or the deadline passes; return its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(every)
+
+
+def count_runs(store: Store, check: str) -> int:
+    return store.db.execute("select count(*) from runs where check_name = ?", [check]).fetchone()[0]
+
+
+def test_checks_run_on_their_interval_and_stop_cleanly(tmp_path):
+    with TargetServer({"/a": respond(200, "ok"), "/b": respond(500, {"error": "down"})}) as server:
+        config = load_config(config_file(tmp_path, server.url))
+
+        async def scenario():
+            service = Service(config)
+            task = asyncio.create_task(service.serve(install_signals=False))
+            reached = await until(lambda: count_runs(service.store, "a") >= 3 and count_runs(service.store, "b") >= 3)
+            assert service.unhealthy() == {}
+            service.stop()
+            await task
+            return reached
+
+        assert asyncio.run(scenario())
+    store = Store.open(tmp_path / "monitor.db")
+    b_runs = store.history("b", limit=50)
+    assert all(not r["ok"] and r["error_text"] == "down" for r in b_runs)
+    starts = sorted(r["started_at"] for r in store.history("a", limit=50))
+    assert len(starts) >= 3
+    store.close()
+
+
+def test_reload_applies_a_good_config_and_refuses_a_broken_one(tmp_path):
+    with TargetServer({"/a": respond(200, "ok"), "/b": respond(200, "ok"), "/c": respond(200, "ok")}) as server:
+        path = config_file(tmp_path, server.url, names=("a", "b"))
+        config = load_config(path)
+
+        async def scenario():
+            service = Service(config)
+            task = asyncio.create_task(service.serve(install_signals=False))
+            await until(lambda: service.scheduler.scheduler.running)
+            path.write_text(path.read_text() + "[[checks]]\nname = \"broken\"\nintervall = \"1s\"\n")
+            refused = service.reload()
+            still = [j.id for j in service.scheduler.scheduler.get_jobs() if j.id.startswith("check:")]
+            config_file(tmp_path, server.url, names=("a", "c"))
+            applied = service.reload()
+            ran_c = await until(lambda: count_runs(service.store, "c") >= 1)
+            jobs = sorted(j.id for j in service.scheduler.scheduler.get_jobs() if j.id.startswith("check:"))
+            service.stop()
+            await task
+            return refused, sorted(still), applied, ran_c, jobs
+
+        refused, still, applied, ran_c, jobs = asyncio.run(scenario())
+    assert refused is False and still == ["check:a", "check:b"]
+    assert applied is True and ran_c and jobs == ["check:a", "check:c"]
+
+
+def test_prune_removes_runs_older_than_retention(tmp_path):
+    config = load_config(config_file(tmp_path, "http://127.0.0.1:9"))
+    old = Result(check="a", type="http", location="local", target="x", ok=True, duration_ms=1,
+                 started_at=utcnow() - timedelta(days=3))
+
+    async def scenario():
+        service = Service(config)
+        for _ in range(12):
+            service.store.record(old)
+        service.store.record(Result(check="a", type="http", location="local", target="x", ok=True,
+                                    duration_ms=1, started_at=utcnow()))
+        deleted = await service.prune()
+        left = count_runs(service.store, "a")
+        service.store.close()
+        return deleted, left
+
+    assert asyncio.run(scenario()) == (12, 1)
+
+
+def test_sigterm_stops_monitor_run_and_leaves_the_database_whole(tmp_path):
+    with TargetServer({"/a": respond(200, "ok"), "/b": respond(200, "ok")}) as server:
+        path = config_file(tmp_path, server.url)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "-c", str(path)], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 15
+            ran = False
+            while time.monotonic() < deadline and not ran and proc.poll() is None:
+                if (tmp_path / "monitor.db").exists():
+                    store = Store.open(tmp_path / "monitor.db")
+                    ran = count_runs(store, "a") >= 2
+                    store.close()
+                time.sleep(0.1)
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert ran, err
+    assert proc.returncode == 0, err
+    assert "stopped" in err
+    store = Store.open(tmp_path / "monitor.db")
+    assert store.db.execute("pragma integrity_check").fetchone()[0] == "ok"
+    store.close()
