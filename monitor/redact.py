@@ -11,8 +11,8 @@ identifies them, so an alert still says *which* credential was involved:
 Two kinds of secret are hidden:
 
 * literal values the caller knows are secret (`secrets`, e.g. values the
-  config interpolated from `*_TOKEN` variables), in any case-sensitive
-  occurrence, also URL-, JSON- and HTML-escaped;
+  config interpolated from `*_TOKEN` variables), matched exactly, also in
+  their URL-, JSON- and HTML-escaped forms;
 * anything that *looks* like a credential (`_RULES` below), whether or not
   the caller knew about it.
 

@@ -12,12 +12,10 @@ content type over an HTML proxy page still yields the page's words. Pure.
 Decisions:
 * A body that looks binary (a NUL, or >10% undecodable or control characters
   in its first 2 KiB) gives None: the server said no words.
-* Only the first `MAX_SCAN_CHARS` (1 MiB) are read, and of HTML only the
-  first 256 KiB, bounding the cost of huge bodies; JSON cut short by this no
-  longer parses and is read as text.
+* Only the first 1 MiB of a body is read, and of HTML the first 256 KiB, to
+  bound the cost; JSON cut short by this no longer parses and is read as text.
 * Redaction runs before the cut to `limit`, so a cut cannot leave half a
-  secret. Before it, text is shortened only by dropping whole lines or HTML
-  text nodes, or past `_REDACT_WINDOW` (64 KiB) everything after a space.
+  secret; before it, text only loses whole lines or HTML text nodes.
 """
 
 from __future__ import annotations
@@ -33,8 +31,6 @@ from monitor.redact import redact
 MAX_SCAN_CHARS = 1 << 20  # error messages live near the top of a body
 ELLIPSIS = "…"
 _MAX_MARKUP_CHARS = 256 * 1024
-# Redacting more than this costs more than it is worth on a failing probe.
-_REDACT_WINDOW = 64 * 1024
 
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
 _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
@@ -114,13 +110,13 @@ def _decode_bytes(raw: bytes, content_type: str | None) -> str:
 
 
 def _is_json(media_type: str, text: str) -> bool:
-    json_type = media_type in ("application/json", "text/json") or media_type.endswith("+json")
-    return json_type or _JSON_START.match(text) is not None
+    return media_type in ("application/json", "text/json") or media_type.endswith("+json") \
+        or _JSON_START.match(text) is not None
 
 
 def _is_markup(media_type: str, text: str) -> bool:
-    markup_type = "html" in media_type or "xml" in media_type
-    return markup_type or (_MARKUP_START.match(text) is not None and _HTML_TAG.search(text, 0, 4096) is not None)
+    return "html" in media_type or "xml" in media_type \
+        or (_MARKUP_START.match(text) is not None and _HTML_TAG.search(text, 0, 4096) is not None)
 
 
 def _from_json(text: str, budget: int) -> str | None:
@@ -138,7 +134,7 @@ def _from_json(text: str, budget: int) -> str | None:
 
 
 def _search_json(document: object) -> str | None:
-    message = _list_message(document)  # a top-level list of errors
+    message = _as_text(document) if isinstance(document, list) else None  # a list of errors
     queue, visited = deque([document] if isinstance(document, (dict, list)) else []), 0
     while message is None and queue and visited < _MAX_JSON_NODES:
         node = queue.popleft()
@@ -163,25 +159,22 @@ def _node_message(node: dict) -> str | None:
 
 
 def _as_text(value: object) -> str | None:
+    """A string, or a list's messages joined (GraphQL `errors`, FastAPI
+    `detail`); None for anything else, objects included: the search visits
+    those itself, and resolving them here too would cost quadratic time."""
     if isinstance(value, str):
         value = value.strip()
         return None if value.lower() in _PLACEHOLDERS else value
-    return _list_message(value)
-
-
-def _list_message(items: object) -> str | None:
-    """Joined messages of a list: GraphQL `errors`, FastAPI `detail`, strings."""
-    if not isinstance(items, list):
-        return None
-    parts = [item.strip() if isinstance(item, str) else _item_message(item) for item in items[:20]]
-    return "; ".join(dict.fromkeys(part for part in parts if part)) or None
+    if isinstance(value, list):
+        return "; ".join(dict.fromkeys(filter(None, map(_item_message, value[:20])))) or None
+    return None
 
 
 def _item_message(item: object) -> str | None:
     """FastAPI's `{"loc": ["body", "email"], "msg": "field required"}` becomes
     "body.email: field required"; other objects give their own message."""
     if not isinstance(item, dict):
-        return None
+        return _as_text(item) if isinstance(item, str) else None
     msg, loc = item.get("msg"), item.get("loc")
     if isinstance(msg, str) and msg.strip() and isinstance(loc, list) and loc:
         return ".".join(map(str, loc)) + ": " + msg.strip()
@@ -190,14 +183,12 @@ def _item_message(item: object) -> str | None:
 
 def _field_errors(node: object) -> str | None:
     """Rails/DRF `{"email": ["can't be blank"]}` -> "email: can't be blank"."""
-    if not isinstance(node, dict) or not node:
+    def is_messages(value: object) -> bool:
+        return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+
+    if not isinstance(node, dict) or not node or not all(map(is_messages, node.values())):
         return None
-    parts = []
-    for field, value in list(node.items())[:20]:
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            return None
-        parts.append(f"{field}: {', '.join(value)}")
-    return "; ".join(parts)
+    return "; ".join(f"{field}: {', '.join(value)}" for field, value in list(node.items())[:20])
 
 
 def _combine(headline: str | None, specific: str | None) -> str | None:
@@ -346,11 +337,7 @@ def _finish(message: str | None, limit: int, secrets: Iterable[str]) -> str | No
     if message is None:
         return None
     message = _UNSAFE.sub("", _BREAKS.sub(" ", _ANSI.sub("", message)))
-    message = " ".join(message.split())
-    if len(message) > _REDACT_WINDOW:
-        cut = message.rfind(" ", 0, _REDACT_WINDOW)
-        message = message[:cut] if cut > 0 else message
-    message = redact(message, secrets).strip()
+    message = redact(" ".join(message.split()), secrets).strip()
     if not message:
         return None
     if len(message) <= limit:

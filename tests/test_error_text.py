@@ -243,6 +243,10 @@ GRAPHQL_ERRORS = (
             b'ValueError: bad input"}',
             JSON, "ValueError: bad input", id="traceback-inside-json-message",
         ),
+        pytest.param(
+            b'{"message":"disk\\tfull\\u2028now\\r\\nsoon"}', JSON, "disk full now soon",
+            id="tabs-and-line-separators-become-spaces",
+        ),
         pytest.param(b'"Service Unavailable"', JSON, "Service Unavailable", id="json-string-body"),
         pytest.param(
             b'{"status":"down","db":false}', JSON, '{"status":"down","db":false}',

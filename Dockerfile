@@ -1,0 +1,34 @@
+# synthetic-monitor in a container: Debian's Chromium for journeys, non-root.
+#   docker build -t synthetic-monitor .
+#   docker run -v monitor-data:/data -e TARGET_URL=https://chat.example.com synthetic-monitor
+# Mount your own config at /app/config.toml (or set MONITOR_CONFIG). The database
+# and artifacts live in the /data volume.
+FROM python:3.12-slim-bookworm
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends chromium fonts-liberation \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY monitor ./monitor
+COPY probes ./probes
+COPY alerts ./alerts
+COPY demo ./demo
+RUN pip install --no-cache-dir .
+COPY config.toml ./
+
+RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin monitor \
+    && mkdir -p /data && chown monitor /data && chmod 0700 /data
+USER monitor
+VOLUME ["/data"]
+ENV MONITOR_CONFIG=/app/config.toml \
+    MONITOR_DATA_DIR=/data \
+    PYTHONUNBUFFERED=1
+
+EXPOSE 9108
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD python -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:9108/healthz', timeout=4).status != 200)"
+
+ENTRYPOINT ["monitor"]
+CMD ["run"]
