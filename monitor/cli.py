@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("check", cmd_check, "run checks once, now; exit 1 if any fails (a post-deploy gate)")
     p.add_argument("names", nargs="*", metavar="NAME", help="checks to run (default: all)")
     p.add_argument("--json", action="store_true", help="print a JSON array of results")
+    p.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML to FILE")
     command("validate", cmd_validate, "check the config file and print every problem; exit 2 if any")
     p = command("history", cmd_history, "show the latest stored runs of a check")
     p.add_argument("name", metavar="NAME")
@@ -126,6 +127,11 @@ def cmd_check(args) -> int:
     results = asyncio.run(_check_once(config, checks, args))
     if args.json:
         print(json.dumps([result_dict(r) for r in results], indent=2, ensure_ascii=False))
+    if args.junit:
+        from monitor.junit import junit_xml
+
+        with open(args.junit, "wb") as out:
+            out.write(junit_xml(results))
     failed = [r for r in results if not r.ok]
     return EXIT_FAILED if failed else EXIT_OK
 

@@ -129,7 +129,8 @@ def test_a_secret_never_reaches_the_database_or_the_output(tmp_path, capsys, mon
             'url = "' + server.url + '/api/threads"',
             'url = "' + server.url + '/api/threads"\nheaders = { Authorization = "Bearer ${API_TOKEN}" }'))
         code, out, err = run(capsys, "check", "--json", "-c", str(path), "--log-format", "json")
-        assert server.requests[0][2]["Authorization"] == f"Bearer {secret}"  # it was really sent
+        sent = [headers for _, path, headers in server.requests if path == "/api/threads"]
+        assert sent[0]["Authorization"] == f"Bearer {secret}"  # it was really sent
     assert code == 1
     assert "rejected" in out
     for blob in (out, err, *(p.read_bytes().decode("latin-1") for p in tmp_path.glob("monitor.db*"))):
@@ -144,3 +145,17 @@ def test_python_dash_m_monitor_works_and_usage_errors_exit_2():
     bad = subprocess.run([sys.executable, "-m", "monitor", "check", "--nope"], capture_output=True, text=True,
                          cwd=ROOT)
     assert bad.returncode == 2 and "unrecognized arguments" in bad.stderr
+
+
+def test_check_writes_junit_xml_for_ci(tmp_path, capsys, broken_target):
+    import xml.etree.ElementTree as ET
+
+    report = tmp_path / "report.xml"
+    code, _, _ = run(capsys, "check", "--junit", str(report), "-c", str(write_config(tmp_path, broken_target.url)))
+    suite = ET.parse(report).getroot()
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert code == 1 and suite.get("tests") == "2" and suite.get("failures") == "1"
+    failure = cases["threads-api"].find("failure")
+    assert failure.get("message") == "expected status 200, got 500"
+    assert 'server said: relation "threads" does not exist' in failure.text
+    assert cases["health"].find("failure") is None
