@@ -8,29 +8,13 @@ import httpx
 
 from demo.app import start_server
 from monitor.cli import main
-
-
-def write_config(folder, url):
-    path = folder / "config.toml"
-    path.write_text(f"""
-[monitor]
-database = "monitor.db"
-[[checks]]
-name = "threads-api"
-url = "{url}/api/threads"
-[checks.expect]
-status = [200]
-[[checks]]
-name = "health"
-url = "{url}/api/health"
-""")
-    return str(path)
+from tests.test_cli import write_config
 
 
 def test_check_fails_on_the_broken_demo_with_the_database_text_and_passes_after_migrate(tmp_path, capsys):
     server, url = start_server(db_path=tmp_path / "demo.db", broken=True)
     try:
-        config = write_config(tmp_path, url)
+        config = str(write_config(tmp_path, url))
         assert main(["check", "--json", "-c", config]) == 1
         results = {r["check"]: r for r in json.loads(capsys.readouterr().out)}
         assert results["health"]["ok"] is True  # the misleading health check

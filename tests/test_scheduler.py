@@ -24,20 +24,23 @@ def test_offsets_spread_checks_evenly_across_their_interval():
     assert max(per_second.values()) <= 34  # 1000 / 30, not 1000 in one second
 
 
-def test_a_thousand_scheduled_jobs_start_spread_over_the_interval():
-    checks = many_checks(1000)
-
-    async def plan():
+def planned(checks, inspect):
+    """Start a scheduler for `checks`, return inspect(scheduler), stop it."""
+    async def go():
         async def run(check):
             return None
         scheduler = CheckScheduler(run)
         scheduler.start(checks)
         try:
-            return [job.next_run_time for job in scheduler.scheduler.get_jobs() if job.id.startswith(JOB_PREFIX)]
+            return inspect(scheduler)
         finally:
             scheduler.shutdown()
+    return asyncio.run(go())
 
-    starts = asyncio.run(plan())
+
+def test_a_thousand_scheduled_jobs_start_spread_over_the_interval():
+    starts = planned(many_checks(1000), lambda s: [
+        job.next_run_time for job in s.scheduler.get_jobs() if job.id.startswith(JOB_PREFIX)])
     first = min(starts)
     buckets = Counter(int((s - first).total_seconds()) for s in starts)
     assert len(starts) == 1000
@@ -68,17 +71,6 @@ def test_set_checks_adds_removes_and_replaces_jobs():
 
 def test_cron_checks_get_a_cron_trigger():
     checks = parse_config('[[checks]]\nname = "c"\nurl = "http://x"\ncron = "*/5 * * * *"\n').checks
-
-    async def plan():
-        async def run(check):
-            return None
-        scheduler = CheckScheduler(run)
-        scheduler.start(checks)
-        try:
-            return scheduler.scheduler.get_job(JOB_PREFIX + "c").next_run_time
-        finally:
-            scheduler.shutdown()
-
-    next_run = asyncio.run(plan())
+    next_run = planned(checks, lambda s: s.scheduler.get_job(JOB_PREFIX + "c").next_run_time)
     assert next_run.minute % 5 == 0 and next_run.second == 0
     assert next_run > datetime.now(timezone.utc)
