@@ -87,3 +87,46 @@ def test_sigkill_during_writes_leaves_a_whole_database_and_the_restart_goes_on(t
                 restarted.kill()
     assert grown >= after_kill + 40
     assert restarted.returncode == 0
+
+
+def read_stderr_until(proc: subprocess.Popen, needle: str, timeout: float = 15.0) -> str:
+    """Read the monitor's log lines until one contains `needle` (or the deadline passes)."""
+    import selectors
+
+    seen = []
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stderr, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                break
+            line = proc.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+            if needle in line:
+                break
+    return "".join(seen)
+
+
+def test_sighup_with_a_broken_config_keeps_the_old_one_running(tmp_path):
+    with TargetServer({"/": respond(200, "ok")}) as server:
+        config = busy_config(tmp_path, server.url, checks=2, interval="200ms")
+        db = tmp_path / "monitor.db"
+        proc = start_monitor(config)
+        try:
+            read_stderr_until(proc, "monitoring 2 checks")
+            config.write_text(config.read_text() + '[[checks]]\nname = "bad"\nurl = "nope"\n')
+            proc.send_signal(signal.SIGHUP)
+            refused = read_stderr_until(proc, "checks[2].url")
+            count = run_count(db)
+            kept_going = wait_for_runs(db, count + 10, proc)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert "reload refused, still running the previous config" in refused
+    assert "checks[2].url: must be an http:// or https:// URL" in refused
+    assert kept_going >= count + 10
+    assert proc.returncode == 0
