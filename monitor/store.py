@@ -16,7 +16,8 @@ import os
 import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import sqlite_utils
 from sqlite_utils import Migrations
@@ -59,8 +60,30 @@ def open_database(path: Path | str) -> sqlite_utils.Database:
     # loss can drop the last transactions, never corrupt the file.
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    migrations.apply(db)
+    if migrations.pending(db):
+        # Another process (`monitor run` and `monitor status` starting together)
+        # may be migrating too: take the write lock first, then look again.
+        with write_transaction(db):
+            migrations.apply(db)
     return db
+
+
+@contextmanager
+def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """BEGIN IMMEDIATE ... COMMIT: take the write lock up front.
+
+    A deferred transaction that reads first and writes later fails at once
+    with "database is locked" when another process writes meanwhile; an
+    immediate one waits for the busy timeout instead.
+    """
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    db.conn.execute("COMMIT")
 
 
 class Store:
@@ -78,7 +101,7 @@ class Store:
 
     def record(self, result: Result) -> int:
         """Write one run (with its steps and artifacts) atomically; return its id."""
-        with self.db.atomic():
+        with write_transaction(self.db):
             run_id = self.db["runs"].insert(_run_row(result)).last_pk
             if result.steps:
                 self.db["run_steps"].insert_all(
@@ -122,7 +145,7 @@ class Store:
         waits long behind retention.
         """
         cutoff = _timestamp(older_than)
-        with self.db.atomic():
+        with write_transaction(self.db):
             ids = [row[0] for row in self.db.execute(
                 "select id from runs where started_at < ? order by started_at limit ?", [cutoff, batch])]
             if not ids:
@@ -138,7 +161,7 @@ class Store:
     def is_writable(self) -> bool:
         """Whether a write goes through now (for /healthz)."""
         try:
-            with self.db.atomic():
+            with write_transaction(self.db):
                 self.db.execute("create table if not exists _health (at text)")
                 self.db.execute("delete from _health")
             return True

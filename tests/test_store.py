@@ -85,3 +85,24 @@ def test_a_read_only_database_raises_sqlite_errors_and_is_reported_unwritable(tm
     with pytest.raises(sqlite3.Error):
         ro.record(result())
     assert store.is_writable()
+
+
+def _open_and_record(path: str) -> int:
+    store = Store.open(path)
+    try:
+        return store.record(result())
+    finally:
+        store.close()
+
+
+def test_processes_opening_a_new_database_at_once_migrate_it_once(tmp_path):
+    import multiprocessing
+
+    path = str(tmp_path / "shared.db")
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        run_ids = pool.map(_open_and_record, [path] * 8)
+    store = Store.open(path)
+    applied = store.db.execute("select count(*) from _sqlite_migrations").fetchone()[0]
+    store.close()
+    assert sorted(run_ids) == list(range(1, 9))
+    assert applied == 1
