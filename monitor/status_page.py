@@ -120,7 +120,7 @@ th{font-size:.8rem;text-transform:uppercase;color:#666}
 .target,.note{color:#666;font-size:.8rem;word-break:break-all}
 .said{white-space:pre-wrap;word-break:break-word;background:#f6f6f6;padding:.3rem .4rem;margin:.3rem 0 0;
 font:13px ui-monospace,monospace}
-a{color:#0b57d0}
+a{color:#0b57d0}.num{white-space:nowrap}
 """
 
 
@@ -171,8 +171,8 @@ def _row(s: CheckStatus, now: datetime, links: Links) -> str:
     css = s.state.replace(" ", "-")
     target = f'<div class="target">{e(run["target"])}</div>' if run.get("target") else ""
     return (f'<tr class="{css}" data-check="{e(s.name)}"><td>{e(s.name)}{target}</td>'
-            f'<td><span class="badge {css}">{e(s.state)}</span>{note}</td><td>{last}</td><td>{status}</td>'
-            f"<td>{duration}</td><td>{failure}</td><td>{files}</td></tr>")
+            f'<td><span class="badge {css}">{e(s.state)}</span>{note}</td><td class="num">{last}</td>'
+            f'<td class="num">{status}</td><td class="num">{duration}</td><td>{failure}</td><td>{files}</td></tr>')
 
 
 def _ago(moment: datetime | None, now: datetime) -> str:
