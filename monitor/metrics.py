@@ -124,7 +124,7 @@ class CheckSeries:
         self.latest = result
 
 
-def render_check(s: CheckSeries) -> dict[str, str]:
+def render_check(s: CheckSeries) -> dict[str, bytes]:
     """The exposition lines of one check, by family name (pure)."""
     lines: dict[str, list[str]] = {}
 
@@ -161,7 +161,7 @@ def render_check(s: CheckSeries) -> dict[str, str]:
         add(histogram, base, s.duration_sum, "_sum")
         add(histogram, base, s.duration_count, "_count")
     add("synthetic_incident_open", check, 1 if s.incident_open else 0)
-    return {family: "".join(text) for family, text in lines.items()}
+    return {family: "".join(text).encode() for family, text in lines.items()}
 
 
 class Metrics(Telemetry):
@@ -172,7 +172,7 @@ class Metrics(Telemetry):
         self.registry = registry
         self._lock = threading.Lock()
         self._series: dict[str, CheckSeries] = {}
-        self._rendered: dict[str, dict[str, str]] = {}
+        self._rendered: dict[str, dict[str, bytes]] = {}
         self._configured: set[str] = set()
         self._alerts_sent = Counter("synthetic_alerts_sent_total", "Notifications delivered, by channel and kind.",
                                     ["channel", "kind"], registry=registry)
@@ -271,15 +271,17 @@ class Metrics(Telemetry):
 
     def exposition(self) -> bytes:
         """Every metric in the Prometheus text format (version 0.0.4)."""
-        parts: list[str] = []
         with self._lock:
+            # Each check's dict is replaced, never changed, so a snapshot of the references is
+            # consistent, and results need not wait while a scrape joins megabytes.
             rendered = list(self._rendered.values())
-            for family in CHECK_FAMILIES:
-                blocks = [lines[family.name] for lines in rendered if family.name in lines]
-                if blocks:
-                    parts.append(family.header())
-                    parts.extend(blocks)
-        return "".join(parts).encode() + generate_latest(self.registry)
+        parts: list[bytes] = []
+        for family in CHECK_FAMILIES:
+            blocks = [lines[family.name] for lines in rendered if family.name in lines]
+            if blocks:
+                parts.append(family.header().encode())
+                parts.extend(blocks)
+        return b"".join(parts) + generate_latest(self.registry)
 
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import http.client
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -255,7 +256,7 @@ def test_a_taken_port_is_a_clear_config_error(tmp_path, target):
     assert "choose another one" in str(error.value)
 
 
-def test_monitor_run_serves_healthz_and_metrics(tmp_path, target):
+def test_monitor_run_serves_healthz_and_metrics_and_reloads_on_sighup(tmp_path, target):
     """The real command line: `monitor run` binds [monitor] listen and reports the truth."""
     port = closed_port()
     path = write_config(tmp_path, target.url, names=("api", "other"), listen=f"127.0.0.1:{port}")
@@ -275,6 +276,11 @@ def test_monitor_run_serves_healthz_and_metrics(tmp_path, target):
 
         wait_until(both_ran, "probe_success of both checks", timeout=20)
         assert httpx.get(f"{url}/healthz").status_code == 200
+        # SIGHUP reloads the config; the removed check's series go with it.
+        write_config(tmp_path, target.url, names=("api",), listen=f"127.0.0.1:{port}")
+        proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: 'check="other"' not in httpx.get(f"{url}/metrics").text, "other's series to go")
+        assert 'probe_success{check="api"' in httpx.get(f"{url}/metrics").text
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=15)
