@@ -42,6 +42,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from monitor import __version__
 from monitor.config import Check, Config
+from monitor.redact import redact
 from monitor.results import Result
 from monitor.telemetry import Telemetry
 
@@ -110,8 +111,9 @@ class CheckSeries:
     consecutive_failures: int = 0
     incident_open: bool = False
     latest: Result | None = None
+    target: str = ""
 
-    def add(self, result: Result) -> None:
+    def add(self, result: Result, target: str) -> None:
         seconds = round(result.duration_ms / 1000, 6)
         self.runs["success" if result.ok else "failure"] += 1
         for i, bound in enumerate(DURATION_BUCKETS):
@@ -122,6 +124,7 @@ class CheckSeries:
         self.duration_count += 1
         self.consecutive_failures = 0 if result.ok else self.consecutive_failures + 1
         self.latest = result
+        self.target = target
 
 
 def render_check(s: CheckSeries) -> dict[str, bytes]:
@@ -135,7 +138,7 @@ def render_check(s: CheckSeries) -> dict[str, bytes]:
     base = f'{check},type="{escape_label(s.type)}",location="{escape_label(s.location)}"'
     r = s.latest
     if r is not None:
-        probe = f'{base},target="{escape_label(r.target)}"'
+        probe = f'{base},target="{escape_label(s.target)}"'
         add("probe_success", probe, 1 if r.ok else 0)
         add("probe_duration_seconds", probe, round(r.duration_ms / 1000, 6))
         if r.type == "http" or r.status_code is not None:
@@ -174,6 +177,7 @@ class Metrics(Telemetry):
         self._series: dict[str, CheckSeries] = {}
         self._rendered: dict[str, dict[str, bytes]] = {}
         self._configured: set[str] = set()
+        self._secrets: frozenset[str] = frozenset()
         self._alerts_sent = Counter("synthetic_alerts_sent_total", "Notifications delivered, by channel and kind.",
                                     ["channel", "kind"], registry=registry)
         self._delivery_failures = Counter(
@@ -205,7 +209,8 @@ class Metrics(Telemetry):
                 series = CheckSeries(check.name, result.type, result.location,
                                      incident_open=bool(series and series.incident_open))
                 self._series[check.name] = series
-            series.add(result)
+            # Probes redact the target already; a crashed probe's stand-in Result may not have.
+            series.add(result, redact(result.target, self._secrets))
             self._rendered[check.name] = render_check(series)
 
     # -- ServicePart -----------------------------------------------------------------------
@@ -221,6 +226,7 @@ class Metrics(Telemetry):
         names = {c.name for c in config.checks}
         with self._lock:
             self._configured = names
+            self._secrets = config.secrets
             for name in set(self._series) - names:
                 del self._series[name]
                 del self._rendered[name]

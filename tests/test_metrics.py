@@ -209,3 +209,14 @@ def test_promtool_finds_nothing_to_complain_about(metrics, config):
     metrics.incident_state("threads", True, 1)
     checked = subprocess.run(["promtool", "check", "metrics"], input=metrics.exposition(), capture_output=True)
     assert (checked.returncode, checked.stdout, checked.stderr) == (0, b"", b"")
+
+
+def test_secrets_in_the_target_url_never_reach_a_label():
+    config = parse_config('[[checks]]\nname = "api"\nurl = "https://x.example.com/v1?key=${SHOP_TOKEN}"\n',
+                          env={"SHOP_TOKEN": "tok-1234567890"})
+    metrics = Metrics(CollectorRegistry(), config)
+    # As the runner reports a probe that crashed: the configured URL, as is.
+    metrics.on_result(config.check("api"), result(ok=False, target=config.check("api").url))
+    assert "tok-1234567890" not in metrics.exposition().decode()
+    assert [dict(l)["target"] for l in values(metrics, "probe_success")] == [
+        "https://x.example.com/v1?key=[REDACTED]"]
