@@ -147,7 +147,12 @@ def render_check(s: CheckSeries) -> dict[str, bytes]:
             add("probe_http_duration_seconds", f'{probe},phase="{escape_label(phase)}"', seconds)
         if r.cert_expires_at is not None:
             add("probe_ssl_earliest_cert_expiry", probe, r.cert_expires_at)
+        # Two steps of one name would be a duplicate series, which Prometheus rejects: keep the first.
+        steps_seen: set[str] = set()
         for step in r.steps:
+            if step.name in steps_seen:
+                continue
+            steps_seen.add(step.name)
             add("synthetic_journey_step_duration_seconds", f'{check},step="{escape_label(step.name)}"',
                 round(step.duration_ms / 1000, 6))
         add("synthetic_check_last_run_timestamp_seconds", check, r.started_at.timestamp())

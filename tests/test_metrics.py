@@ -121,7 +121,8 @@ def test_journey_steps_are_gauges_of_the_latest_run(metrics, config):
         "open the page": 0.8, "click New chat": 3.0}
     # A journey without a status code has no probe_http_status_code.
     assert values(metrics, "probe_http_status_code") == {}
-    metrics.on_result(check, result("threads", type="browser", steps=[StepResult("open the page", True, 700.0)]))
+    metrics.on_result(check, result("threads", type="browser", steps=[
+        StepResult("open the page", True, 700.0), StepResult("open the page", True, 1.0)]))
     assert {dict(l)["step"]: v for l, v in values(metrics, "synthetic_journey_step_duration_seconds").items()} == {
         "open the page": 0.7}
 
