@@ -64,7 +64,7 @@ def dashboard_queries() -> list[tuple[str, str]]:
             found.append((f"panel {panel['title']!r} {target['refId']}", target["expr"]))
     for variable in dashboard["templating"]["list"]:
         if variable["type"] == "query":
-            found.append((f"variable {variable['name']}", variable["query"]["query"]))
+            found.append((f"variable {variable['name']}", variable["query"]))
     return found
 
 
