@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def config_file(folder: Path, url: str, names=("a", "b"), interval="1s") -> Path:
     path = folder / "config.toml"
-    path.write_text('[monitor]\ndatabase = "monitor.db"\nretention_days = 1\nlisten = "127.0.0.1:0"\n' + "".join(
+    path.write_text('[monitor]\ndatabase = "monitor.db"\nlisten = "127.0.0.1:0"\nretention_days = 1\n' + "".join(
         f'[[checks]]\nname = "{n}"\nurl = "{url}/{n}"\ninterval = "{interval}"\ntimeout = "2s"\n' for n in names))
     return path
 
