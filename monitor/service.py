@@ -170,4 +170,10 @@ def _remove_artifact(root: Path, rel: str) -> None:
 
 def build_service(config: Config) -> Service:
     """The service `monitor run` starts: every part wired to the config."""
-    return Service(config)
+    from prometheus_client import CollectorRegistry
+
+    from monitor.metrics import Metrics
+    from monitor.server import MonitorServer
+
+    metrics = Metrics(CollectorRegistry(), config)
+    return Service(config, telemetry=metrics, listeners=[metrics], parts=[metrics, MonitorServer(metrics)])

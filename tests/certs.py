@@ -21,7 +21,8 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def server_context(folder: Path, *, expired: bool = False, with_ca: bool = False) -> ssl.SSLContext:
+def server_context(folder: Path, *, expired: bool = False, with_ca: bool = False,
+                   valid_days: int = 30) -> ssl.SSLContext:
     """A server-side TLS context for 127.0.0.1.
 
     Self-signed by default. With `with_ca`, the certificate is issued by a
@@ -39,7 +40,7 @@ def server_context(folder: Path, *, expired: bool = False, with_ca: bool = False
               .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
               .sign(issuer_key, hashes.SHA256()))
         (folder / "ca.pem").write_bytes(_pem(ca))
-    not_after = now - timedelta(days=1) if expired else now + timedelta(days=30)
+    not_after = now - timedelta(days=1) if expired else now + timedelta(days=valid_days)
     cert = (x509.CertificateBuilder().subject_name(_name("127.0.0.1")).issuer_name(issuer)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(not_after - timedelta(days=30)).not_valid_after(not_after)

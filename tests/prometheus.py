@@ -1,0 +1,107 @@
+"""A real Prometheus for tests: Debian's `prometheus` binary on a loopback port.
+
+`PrometheusServer(folder, jobs, rule_files)` writes a config that scrapes
+each job's targets every second, starts Prometheus with its TSDB in `folder`,
+and waits until it is ready. `query(expr)` runs an instant query through the
+HTTP API and returns the result vector, raising `PromQLError` for an
+expression Prometheus refuses.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.servers import closed_port
+
+
+class PromQLError(Exception):
+    pass
+
+
+def prometheus_binary() -> str:
+    path = shutil.which("prometheus")
+    if path is None:
+        raise RuntimeError("prometheus is not installed: run `scripts/setup --test` (Debian package prometheus)")
+    return path
+
+
+class PrometheusServer:
+    def __init__(self, folder: Path, jobs: dict[str, list[str]], rule_files: list[Path] = ()):
+        self.folder = folder
+        config = {
+            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(p) for p in rule_files],
+            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": targets}]}
+                               for job, targets in jobs.items()],
+        }
+        # JSON is YAML, so no YAML writer is needed.
+        (folder / "prometheus.yml").write_text(json.dumps(config, indent=2))
+        self.url = f"http://127.0.0.1:{closed_port()}"
+        self.log = (folder / "prometheus.log").open("w")
+        self.process = subprocess.Popen(
+            [prometheus_binary(), f"--config.file={folder / 'prometheus.yml'}",
+             f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address={self.url.removeprefix('http://')}",
+             "--log.level=warn"], stdout=self.log, stderr=subprocess.STDOUT)
+        self.client = httpx.Client(base_url=self.url, timeout=10)
+
+    def __enter__(self) -> "PrometheusServer":
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"prometheus exited: {self.logs()}")
+            try:
+                if self.client.get("/-/ready").status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"prometheus not ready after 30s: {self.logs()}")
+
+    def __exit__(self, *exc) -> None:
+        self.client.close()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+    def logs(self) -> str:
+        self.log.flush()
+        return (self.folder / "prometheus.log").read_text()[-3000:]
+
+    def api(self, path: str, **params) -> dict | list:
+        body = self.client.get(f"/api/v1/{path}", params=params).json()
+        if body.get("status") != "success":
+            raise PromQLError(f"{body.get('errorType')}: {body.get('error')}")
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict]:
+        """The instant vector `expr` evaluates to now (PromQLError if it does not parse)."""
+        data = self.api("query", query=expr)
+        if data["resultType"] != "vector":
+            return [{"metric": {}, "value": data["result"]}] if data["resultType"] == "scalar" else data["result"]
+        return data["result"]
+
+    def values(self, expr: str) -> dict[str, float]:
+        """`expr`'s result as {the `check` label (or all labels): value}."""
+        return {r["metric"].get("check", json.dumps(r["metric"], sort_keys=True)): float(r["value"][1])
+                for r in self.query(expr)}
+
+    def wait_for(self, predicate, what: str, timeout: float = 30.0):
+        """Poll `predicate()` until truthy; fail with `what` and Prometheus's log after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout:g}s waiting for {what}\n{self.logs()}")
+            time.sleep(0.2)
