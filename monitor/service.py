@@ -170,4 +170,7 @@ def _remove_artifact(root: Path, rel: str) -> None:
 
 def build_service(config: Config) -> Service:
     """The service `monitor run` starts: every part wired to the config."""
-    return Service(config)
+    from alerts.part import Alerts
+
+    alerts = Alerts(config)
+    return Service(config, listeners=[alerts], parts=[alerts])
