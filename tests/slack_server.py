@@ -78,7 +78,7 @@ class SlackServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.api_url = self.url + "/api/"
         self.webhook_url = self.url + WEBHOOK_PATH
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def __enter__(self) -> "SlackServer":
         self.thread.start()
