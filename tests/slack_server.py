@@ -35,6 +35,7 @@ class Message:
     blocks: list
     thread_ts: str | None = None
     updates: list[dict] = field(default_factory=list)
+    received_at: float = field(default_factory=time.monotonic)
 
     @property
     def all_text(self) -> str:
