@@ -41,6 +41,7 @@ retry_backoff_max = "200ms"
 {extra}
 {slack_table}
 """ + "".join(f'[[checks]]\nname = "{c}"\nurl = "http://127.0.0.1:9/{c}"\n' for c in checks)
+    (tmp_path / "config.toml").write_text(text)
     return parse_config(text, path=tmp_path / "config.toml")
 
 
@@ -305,3 +306,37 @@ def test_console_channel_prints_firing_and_resolved(tmp_path):
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("FIRING threads-api: expected status 200, got 500: no such table: threads \\x1b[31m")
     assert lines[1].startswith("RESOLVED threads-api after")
+
+
+class Recording(NO_TELEMETRY.__class__):
+    def __init__(self):
+        self.calls = []
+
+    def alert_sent(self, channel, kind):
+        self.calls.append(("sent", channel, kind))
+
+    def alert_delivery_failed(self, channel, reason):
+        self.calls.append(("failed", channel, reason))
+
+    def outbox_pending(self, count):
+        self.calls.append(("pending", count))
+
+    def incident_state(self, check, open, consecutive_failures):
+        self.calls.append(("incident", check, open, consecutive_failures))
+
+
+def test_telemetry_hears_incidents_deliveries_and_the_outbox(tmp_path, slack):
+    slack.fail_next("chat.postMessage", 500)
+    telemetry = Recording()
+
+    async def story():
+        h = Harness(make_config(tmp_path, slack))
+        h.service.telemetry = telemetry
+        async with h:
+            h.fail(times=2)
+            await wait(lambda: h.pending() == 0)
+    asyncio.run(story())
+    calls = telemetry.calls
+    assert ("incident", "threads-api", False, 1) in calls and ("incident", "threads-api", True, 2) in calls
+    assert ("failed", "slack", "server_error") in calls and ("sent", "slack", "firing") in calls
+    assert ("pending", 1) in calls and calls[-1] == ("pending", 0)
