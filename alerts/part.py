@@ -66,6 +66,9 @@ class Alerts:
         open_incidents = [s.check for s in self.states.values() if s.incident]
         if open_incidents:
             log.info("continuing open incidents: %s", ", ".join(open_incidents))
+        dropped = self.store.abandon_other_channels([c.name for c in self.channels], self.clock())
+        if dropped:
+            log.error("ALERT NOT DELIVERED: %d notice(s) waited for a channel that is no longer configured", dropped)
         pending = self.store.pending_count()
         self.telemetry.outbox_pending(pending)
         if pending:

@@ -159,6 +159,16 @@ class AlertStore:
         self.db["outbox"].update(row.id, {"attempts": row.attempts + 1, "failed_at": ts(now),
                                           "last_error": error})
 
+    def abandon_other_channels(self, configured: list[str], now: datetime) -> int:
+        """Give up on pending rows of channels no longer configured; return how many."""
+        marks = ",".join("?" * len(configured)) or "''"
+        with self.db.atomic():
+            cursor = self.db.execute(
+                f"update outbox set failed_at = ?, last_error = 'the channel is no longer configured' "
+                f"where delivered_at is null and failed_at is null and channel not in ({marks})",
+                [ts(now), *configured])
+        return cursor.rowcount
+
     def pending_count(self) -> int:
         return self.db.execute(
             "select count(*) from outbox where delivered_at is null and failed_at is null").fetchone()[0]

@@ -340,3 +340,20 @@ def test_telemetry_hears_incidents_deliveries_and_the_outbox(tmp_path, slack):
     assert ("incident", "threads-api", False, 1) in calls and ("incident", "threads-api", True, 2) in calls
     assert ("failed", "slack", "server_error") in calls and ("sent", "slack", "firing") in calls
     assert ("pending", 1) in calls and calls[-1] == ("pending", 0)
+
+
+def test_notices_for_a_channel_no_longer_configured_are_given_up_loudly(tmp_path, slack):
+    slack.down = True
+
+    async def with_slack():
+        async with Harness(make_config(tmp_path, slack)) as h:
+            h.fail(times=2)
+            await wait(lambda: slack.count("chat.postMessage") >= 1)
+
+    async def without_slack():
+        async with Harness(make_config(tmp_path, None), channels=[ConsoleChannel(io.StringIO())]) as h:
+            return h.pending(), AlertStore(h.store.db).permanent_failures()
+
+    asyncio.run(with_slack())
+    pending, failures = asyncio.run(without_slack())
+    assert pending == 0 and failures[0]["last_error"] == "the channel is no longer configured"
