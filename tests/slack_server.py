@@ -40,7 +40,11 @@ class Message:
     @property
     def all_text(self) -> str:
         """The fallback and every block's text, for asserts."""
-        return self.text + "\n" + json.dumps(self.blocks, ensure_ascii=False)
+        parts = [self.text]
+        for block in self.blocks:
+            parts += [block["text"]["text"]] if "text" in block else []
+            parts += [element.get("text", "") for element in block.get("elements", [])]
+        return "\n".join(parts)
 
 
 class SlackServer:

@@ -218,7 +218,7 @@ def test_health_reports_an_outbox_that_does_not_drain(tmp_path, slack):
     async def story():
         async with Harness(make_config(tmp_path, slack), clock=lambda: utcnow() + offset[0]) as h:
             h.fail(times=2)
-            await wait(lambda: slack.count("chat.postMessage") >= 1)
+            await wait(lambda: AlertStore(h.store.db).oldest_pending()[1])  # a failed try is recorded
             healthy = h.service.health["alerts"]()
             offset[0] = timedelta(minutes=10)
             return healthy, h.service.health["alerts"]()
@@ -357,3 +357,47 @@ def test_notices_for_a_channel_no_longer_configured_are_given_up_loudly(tmp_path
     asyncio.run(with_slack())
     pending, failures = asyncio.run(without_slack())
     assert pending == 0 and failures[0]["last_error"] == "the channel is no longer configured"
+
+
+def test_reminders_and_per_check_thresholds(tmp_path, slack):
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[monitor]
+database = "monitor.db"
+[alerts]
+failure_threshold = 2
+reminder_interval = "1ms"
+[alerts.slack]
+token = "{TOKEN}"
+channel = "#oncall"
+api_url = "{slack.api_url}"
+[[checks]]
+name = "threads-api"
+url = "http://127.0.0.1:9/threads-api"
+[[checks]]
+name = "slow-burn"
+url = "http://127.0.0.1:9/slow-burn"
+[checks.alerts]
+failure_threshold = 4
+reminder_interval = "off"
+""")
+    from monitor.config import load_config
+
+    async def story():
+        async with Harness(load_config(path)) as h:
+            h.fail("threads-api", times=2)
+            h.fail("threads-api", error="pool exhausted")
+            h.fail("slow-burn", times=3, error="disk full")
+            await wait(lambda: h.pending() == 0)
+            quiet = len(slack.messages)
+            h.fail("slow-burn", error="disk full")
+            h.fail("slow-burn", error="disk full")
+            await wait(lambda: h.pending() == 0)
+            return quiet
+    assert asyncio.run(story()) == 2
+    firing, slow = slack.top_level()
+    [reminder] = slack.replies(firing.ts)
+    assert reminder.text.startswith("STILL FAILING threads-api") and "pool exhausted" in reminder.text
+    assert f"was: `{RELATION}`" in reminder.all_text
+    assert slow.text.startswith("FIRING slow-burn") and "failing for 4 runs" in slow.text
+    assert slack.replies(slow.ts) == []  # reminders off for this check
