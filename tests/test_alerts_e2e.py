@@ -101,6 +101,14 @@ timeout = "2s"
         except sqlite3.OperationalError:
             return 0
 
+    def undelivered(self) -> int | None:
+        """Notices in the outbox not yet delivered (None before the table exists)."""
+        try:
+            with sqlite3.connect(f"file:{self.folder / 'monitor.db'}?mode=ro", uri=True, timeout=5) as db:
+                return db.execute("select count(*) from outbox where delivered_at is null").fetchone()[0]
+        except sqlite3.OperationalError:
+            return None
+
     def stop(self, sig=signal.SIGTERM) -> int:
         self.proc.send_signal(sig)
         return self.proc.wait(timeout=20)
@@ -163,6 +171,9 @@ def test_sigkill_while_failing_then_restart_no_second_firing_and_the_resolve_com
     running(monitor)
     target.broken = True
     [firing] = wait_for(slack.top_level, 10, "the firing message", monitor)
+    # Killed while failing, after the firing is recorded as delivered. (Killed in the
+    # middle of the HTTP call itself, the firing would be sent again: at least once.)
+    wait_for(lambda: monitor.undelivered() == 0, 10, "the firing recorded as delivered", monitor)
     monitor.stop(signal.SIGKILL)
 
     monitor.start()
