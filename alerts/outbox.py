@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
@@ -51,6 +52,9 @@ class OutboxWorker:
         self.telemetry = telemetry
         # The latest permanent failure, until a later notice gets through.
         self.permanent_error: str | None = None
+        # A notice the channel took but our database could not record as
+        # delivered yet: record it before anything else, never send it twice.
+        self._unrecorded: tuple[OutboxRow, dict | None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -66,7 +70,12 @@ class OutboxWorker:
         """Deliver until `stop()`; sleep until woken or the next retry is due."""
         while not self._stopping:
             self._wake.clear()
-            wait = await self.deliver_due()
+            try:
+                wait = await self.deliver_due()
+            except sqlite3.Error as exc:
+                # Our own database is busy or failing: the rows are safe, try again soon.
+                log.error("alert outbox: cannot read or update the database: %s", exc)
+                wait = self.backoff.initial
             if self._stopping:
                 return
             try:
@@ -76,6 +85,8 @@ class OutboxWorker:
 
     async def deliver_due(self) -> float | None:
         """Send every due row in order; return seconds until the next retry, or None when empty."""
+        if self._unrecorded:
+            self._record_delivery(*self._unrecorded)
         while not self._stopping:
             row = self.store.next_pending(self.channel.name)
             if row is None:
@@ -97,11 +108,16 @@ class OutboxWorker:
             log.exception("%s channel crashed sending %s of %s", self.channel.name, row.kind, row.check)
             self._failed(row, DeliveryError(f"{type(exc).__name__}: {exc}", reason="bug"))
             return
-        self.store.mark_delivered(row, self.clock(), delivery.thread)
+        self._unrecorded = (row, delivery.thread)
+        self._record_delivery(row, delivery.thread)
         self.permanent_error = None
         self.telemetry.alert_sent(self.channel.name, row.kind)
         self.telemetry.outbox_pending(self.store.pending_count())
         log.info("alert delivered: %s %s via %s", row.kind, row.check, self.channel.name)
+
+    def _record_delivery(self, row: OutboxRow, thread: dict | None) -> None:
+        self.store.mark_delivered(row, self.clock(), thread)
+        self._unrecorded = None
 
     def _complete(self, row: OutboxRow) -> dict:
         notice = dict(row.payload)

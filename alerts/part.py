@@ -115,6 +115,9 @@ class Alerts:
         if self.store is None:
             return None
         problems = [f"{w.channel.name}: {w.permanent_error}" for w in self.workers if w.permanent_error]
+        for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                problems.append(f"the {task.get_name()} delivery loop stopped: {task.exception()!r}")
         oldest = self.store.oldest_pending()
         if oldest is not None:
             age = (self.clock() - oldest[0]).total_seconds()

@@ -401,3 +401,21 @@ reminder_interval = "off"
     assert f"was: `{RELATION}`" in reminder.all_text
     assert slow.text.startswith("FIRING slow-burn") and "failing for 4 runs" in slow.text
     assert slack.replies(slow.ts) == []  # reminders off for this check
+
+
+def test_a_busy_database_delays_recording_but_sends_nothing_twice(tmp_path, slack, caplog):
+    async def story():
+        async with Harness(make_config(tmp_path, slack)) as h:
+            h.store.db.conn.execute("pragma busy_timeout = 20")
+            other = sqlite3.connect(tmp_path / "monitor.db", timeout=0)
+            h.fail(times=2)
+            # Before the worker runs: another process holds the write lock, so
+            # the send goes out but recording it fails.
+            other.execute("begin exclusive")
+            await wait(lambda: "cannot read or update the database" in caplog.text)
+            other.rollback()
+            other.close()
+            await wait(lambda: h.pending() == 0)
+            return h.service.health["alerts"]()
+    assert asyncio.run(story()) is None
+    assert len(slack.messages) == 1
