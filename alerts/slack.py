@@ -112,9 +112,11 @@ class SlackChannel:
             # The firing never reached Slack's Web API (say it went out before
             # a token was configured): stand alone rather than lose the notice.
             return Delivery(self._post(message, None, f"posting the {kind}"))
-        self._post(message, thread, f"replying in the thread ({kind})")
+        # The edit first: it is idempotent, so when the reply then fails and
+        # the outbox retries, nothing shows twice.
         if kind == "resolved" or notice.get("grouped"):
             self._update_original(notice, thread)
+        self._post(message, thread, f"replying in the thread ({kind})")
         return Delivery(thread)
 
     def auth_test(self) -> dict:

@@ -107,3 +107,16 @@ def test_webhook_down_is_temporary(slack):
     slack.down = True
     error = error_of(SlackWebhookChannel(SlackSettings(webhook_url=slack.webhook_url)))
     assert not error.permanent and error.reason == "server_error"
+
+
+def test_a_failed_reply_retried_after_the_edit_shows_once(slack):
+    channel = web(slack)
+    thread = channel.send(notice()).thread
+    resolved = notice(kind="resolved", resolved_at="2026-05-01T09:20:00.000+00:00", thread=thread)
+    slack.fail_next("chat.postMessage", 500)
+    with pytest.raises(DeliveryError):
+        channel.send(resolved)
+    channel.send(resolved)  # the outbox's retry
+    [original] = slack.top_level()
+    assert len(slack.replies(original.ts)) == 1
+    assert {u["text"] for u in original.updates} == {original.updates[0]["text"]}
