@@ -22,6 +22,7 @@ from alerts.slack import slack_channel
 from alerts.state_store import AlertStore
 from monitor.config import Check, Config
 from monitor.results import Result, utcnow
+from monitor.store import retention_cutoff
 from monitor.telemetry import NO_TELEMETRY
 
 log = logging.getLogger("monitor.alerts")
@@ -63,6 +64,7 @@ class Alerts:
         if self not in service.runner.listeners:
             service.runner.listeners.append(self)
         service.health["alerts"] = self.health
+        service.scheduler.add_job("housekeeping:alerts", self.prune, seconds=3600, first_in=60)
         open_incidents = [s.check for s in self.states.values() if s.incident]
         if open_incidents:
             log.info("continuing open incidents: %s", ", ".join(open_incidents))
@@ -109,6 +111,11 @@ class Alerts:
             self.telemetry.outbox_pending(self.store.pending_count())
             for worker in self.workers:
                 worker.wake()
+
+    async def prune(self) -> int:
+        """Forget notices, incidents and silences older than `retention_days`, like the runs."""
+        cutoff = retention_cutoff(self.clock(), self.config.monitor.retention_days)
+        return self.store.prune(cutoff)
 
     def health(self) -> str | None:
         """None while notices drain; else what is stuck or refused."""

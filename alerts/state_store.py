@@ -186,6 +186,19 @@ class AlertStore:
             "select check_name as check_name, kind, channel, last_error, failed_at from outbox "
             "where failed_at is not null order by id desc limit ?", [limit]))
 
+    def prune(self, older_than: datetime) -> int:
+        """Delete delivered or abandoned notices, resolved incidents and ended silences
+        from before `older_than`; return how many rows went."""
+        cutoff = ts(older_than)
+        with self.db.atomic():
+            gone = self.db.execute("delete from outbox where coalesce(delivered_at, failed_at) < ?",
+                                   [cutoff]).rowcount
+            gone += self.db.execute("delete from incidents where resolved_at < ? and id not in "
+                                    "(select incident_id from outbox where incident_id is not null)",
+                                    [cutoff]).rowcount
+            gone += self.db.execute("delete from silences where until < ?", [cutoff]).rowcount
+        return gone
+
     # --- silences --------------------------------------------------------
 
     def silence(self, check: str, until: datetime, now: datetime) -> None:

@@ -52,8 +52,13 @@ class Harness:
         self.config = config
         self.store = Store.open(config.monitor.database)
         self.alerts = Alerts(config, channels=channels, clock=clock)
+        self.jobs = {}
         self.service = SimpleNamespace(telemetry=NO_TELEMETRY, store=self.store, health={},
-                                       runner=SimpleNamespace(listeners=[]))
+                                       runner=SimpleNamespace(listeners=[]),
+                                       scheduler=SimpleNamespace(add_job=self._add_job))
+
+    def _add_job(self, job_id, func, seconds, first_in=0.0):
+        self.jobs[job_id] = func
 
     async def __aenter__(self) -> "Harness":
         await self.alerts.start(self.service)
@@ -419,3 +424,22 @@ def test_a_busy_database_delays_recording_but_sends_nothing_twice(tmp_path, slac
             return h.service.health["alerts"]()
     assert asyncio.run(story()) is None
     assert len(slack.messages) == 1
+
+
+def test_housekeeping_forgets_old_notices_and_incidents_but_not_open_ones(tmp_path, slack):
+    later = [timedelta(0)]
+
+    async def story():
+        async with Harness(make_config(tmp_path, slack, checks=("a", "b")),
+                           clock=lambda: utcnow() + later[0]) as h:
+            h.fail("a", times=2)
+            h.pass_("a")
+            h.fail("b", times=2)
+            await wait(lambda: h.pending() == 0)
+            later[0] = timedelta(days=31)
+            gone = await h.jobs["housekeeping:alerts"]()
+            left = [i.check for i in AlertStore(h.store.db).open_incidents()]
+            outbox = h.store.db.execute("select count(*) from outbox").fetchone()[0]
+            return gone, left, outbox
+    gone, left, outbox = asyncio.run(story())
+    assert gone == 4 and left == ["b"] and outbox == 0
