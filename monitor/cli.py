@@ -229,3 +229,6 @@ def cmd_run(args) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+import alerts.cli  # noqa: E402,F401  registers silence, unsilence, alert-test and incidents in status

@@ -106,6 +106,9 @@ class AlertSettings:
     group_window: float = 30.0
     console: bool = False
     slack: SlackSettings | None = None
+    # Delivery retries: doubling from retry_backoff up to retry_backoff_max.
+    retry_backoff: float = 1.0
+    retry_backoff_max: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -266,7 +269,9 @@ def _read_alerts(t: Table) -> AlertSettings:
     console_on = console.boolean("enabled", slack is None)
     console.reject_unknown()
     settings = AlertSettings(defaults=policy, group_window=t.duration("group_window", 30.0, positive=False),
-                             console=console_on, slack=slack)
+                             console=console_on, slack=slack,
+                             retry_backoff=t.duration("retry_backoff", 1.0),
+                             retry_backoff_max=t.duration("retry_backoff_max", 300.0))
     t.reject_unknown()
     return settings
 

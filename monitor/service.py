@@ -172,8 +172,11 @@ def build_service(config: Config) -> Service:
     """The service `monitor run` starts: every part wired to the config."""
     from prometheus_client import CollectorRegistry
 
+    from alerts.part import Alerts
     from monitor.metrics import Metrics
     from monitor.server import MonitorServer
 
     metrics = Metrics(CollectorRegistry(), config)
-    return Service(config, telemetry=metrics, listeners=[metrics], parts=[metrics, MonitorServer(metrics)])
+    alerts = Alerts(config)
+    return Service(config, telemetry=metrics, listeners=[alerts, metrics],
+                   parts=[alerts, metrics, MonitorServer(metrics)])

@@ -74,8 +74,13 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Databa
 
     A deferred transaction that reads first and writes later fails at once
     with "database is locked" when another process writes meanwhile; an
-    immediate one waits for the busy timeout instead.
+    immediate one waits for the busy timeout instead. Nested inside another
+    transaction it is a savepoint.
     """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
     db.conn.execute("BEGIN IMMEDIATE")
     try:
         yield db
@@ -207,3 +212,23 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
         row[key] = json.loads(row[key]) if row.get(key) else {}
     return row
 
+
+@migrations()
+def m002_alerts(db: sqlite_utils.Database) -> None:
+    """Incidents, the alert outbox and silences (alerts/state_store.py reads and writes them)."""
+    db["incidents"].create({
+        "id": int, "check_name": str, "group_id": int, "opened_at": str, "resolved_at": str,
+        "first_failure_at": str, "last_failure_at": str, "first_error_text": str, "last_error_text": str,
+        "last_failure": str, "runs_failed": int, "facts": str, "notified_at": str, "error_changed": int,
+        "announced_error_text": str, "slack_channel": str, "slack_ts": str,
+    }, pk="id")
+    db["incidents"].create_index(["check_name", "resolved_at"])
+    db["outbox"].create({
+        "id": int, "created_at": str, "channel": str, "kind": str, "check_name": str, "incident_id": int,
+        "payload": str, "attempts": int, "next_attempt_at": str, "delivered_at": str, "failed_at": str,
+        "last_error": str,
+    }, pk="id")
+    db["outbox"].create_index(["channel", "delivered_at", "failed_at", "id"])
+    # The few rows still waiting, found without scanning the delivered history.
+    db.execute("create index outbox_pending on outbox(id) where delivered_at is null and failed_at is null")
+    db["silences"].create({"check_name": str, "until": str, "created_at": str}, pk="check_name")

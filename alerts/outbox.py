@@ -1,0 +1,145 @@
+"""Deliver the outbox: per channel, in order, each notice once, retrying what may pass later.
+
+One `OutboxWorker` per channel reads that channel's oldest pending row,
+completes the notice (the Slack thread to reply in, the group it belongs
+to), sends it off the event loop, and records the outcome:
+
+    delivered               mark it, remember the thread, go on with the next
+    DeliveryError temporary retry the same row after max(Retry-After, backoff);
+                            later rows wait, so a thread never gets its resolve
+                            before its firing
+    DeliveryError permanent mark it failed (shown by `monitor status` and
+                            /healthz), log loudly, go on with the next
+
+The row stays pending until the send returned, so a crash loses nothing; a
+crash in the middle of the HTTP call itself can repeat that one notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable
+
+from alerts.channel import Channel, DeliveryError
+from alerts.state_store import AlertStore, OutboxRow
+from monitor.telemetry import NO_TELEMETRY, Telemetry
+
+log = logging.getLogger("monitor.alerts")
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Seconds to wait before the next try: doubling from `initial` up to `maximum`."""
+
+    initial: float = 1.0
+    maximum: float = 300.0
+
+    def delay(self, attempts: int) -> float:
+        return min(self.maximum, self.initial * 2 ** max(0, attempts - 1))
+
+
+class OutboxWorker:
+    def __init__(self, store: AlertStore, channel: Channel, *, clock: Callable[[], datetime],
+                 backoff: Backoff = Backoff(), telemetry: Telemetry = NO_TELEMETRY):
+        self.store = store
+        self.channel = channel
+        self.clock = clock
+        self.backoff = backoff
+        self.telemetry = telemetry
+        # The latest permanent failure, until a later notice gets through.
+        self.permanent_error: str | None = None
+        # A notice the channel took but our database could not record as
+        # delivered yet: record it before anything else, never send it twice.
+        self._unrecorded: tuple[OutboxRow, dict | None] | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        """New rows were written: look now rather than at the next planned retry."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver until `stop()`; sleep until woken or the next retry is due."""
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                wait = await self.deliver_due()
+            except sqlite3.Error as exc:
+                # Our own database is busy or failing: the rows are safe, try again soon.
+                log.error("alert outbox: cannot read or update the database: %s", exc)
+                wait = self.backoff.initial
+            if self._stopping:
+                return
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            except asyncio.TimeoutError:
+                pass
+
+    async def deliver_due(self) -> float | None:
+        """Send every due row in order; return seconds until the next retry, or None when empty."""
+        if self._unrecorded:
+            self._record_delivery(*self._unrecorded)
+        while not self._stopping:
+            row = self.store.next_pending(self.channel.name)
+            if row is None:
+                return None
+            now = self.clock()
+            if row.next_attempt_at and row.next_attempt_at > now:
+                return (row.next_attempt_at - now).total_seconds()
+            await self._attempt(row)
+        return None
+
+    async def _attempt(self, row: OutboxRow) -> None:
+        notice = self._complete(row)
+        try:
+            delivery = await asyncio.to_thread(self.channel.send, notice)
+        except DeliveryError as exc:
+            self._failed(row, exc)
+            return
+        except Exception as exc:  # a channel bug must not kill the worker; retry like a network error
+            log.exception("%s channel crashed sending %s of %s", self.channel.name, row.kind, row.check)
+            self._failed(row, DeliveryError(f"{type(exc).__name__}: {exc}", reason="bug"))
+            return
+        self._unrecorded = (row, delivery.thread)
+        self._record_delivery(row, delivery.thread)
+        self.permanent_error = None
+        self.telemetry.alert_sent(self.channel.name, row.kind)
+        self.telemetry.outbox_pending(self.store.pending_count())
+        log.info("alert delivered: %s %s via %s", row.kind, row.check, self.channel.name)
+
+    def _record_delivery(self, row: OutboxRow, thread: dict | None) -> None:
+        self.store.mark_delivered(row, self.clock(), thread)
+        self._unrecorded = None
+
+    def _complete(self, row: OutboxRow) -> dict:
+        notice = dict(row.payload)
+        notice["thread"] = self.store.thread_of(row.incident_id)
+        group_id = notice.get("group_id")
+        members = self.store.group_members(group_id)
+        if len(members) > 1:
+            notice["group"] = members
+        notice["grouped"] = group_id is not None and group_id != row.incident_id
+        return notice
+
+    def _failed(self, row: OutboxRow, exc: DeliveryError) -> None:
+        now = self.clock()
+        self.telemetry.alert_delivery_failed(self.channel.name, exc.reason)
+        if exc.permanent:
+            self.store.mark_failed(row, now, exc.message)
+            self.permanent_error = exc.message
+            log.error("ALERT NOT DELIVERED, giving up: %s of %s via %s: %s", row.kind, row.check,
+                      self.channel.name, exc.message)
+            self.telemetry.outbox_pending(self.store.pending_count())
+            return
+        wait = max(exc.retry_after or 0.0, self.backoff.delay(row.attempts + 1))
+        self.store.mark_retry(row, now + timedelta(seconds=wait), exc.message)
+        log.warning("alert delivery failed (try %d), retrying in %.1fs: %s of %s via %s: %s", row.attempts + 1,
+                    wait, row.kind, row.check, self.channel.name, exc.message)

@@ -1,0 +1,139 @@
+"""Alerts inside `monitor run`: results in, incidents and outbox rows out, deliveries in the background.
+
+`Alerts` is both a `ResultListener` (each stored result goes through the
+incident machine, and its changes are written with their notices in one
+transaction) and a `ServicePart` (it loads the open incidents at start, so a
+restart neither fires twice nor forgets a resolve, and runs one outbox
+worker per channel). It registers `service.health["alerts"]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Callable
+
+from alerts.channel import Channel
+from alerts.console import ConsoleChannel
+from alerts.incidents import CheckState, Run, next_state
+from alerts.outbox import Backoff, OutboxWorker
+from alerts.slack import slack_channel
+from alerts.state_store import AlertStore
+from monitor.config import Check, Config
+from monitor.results import Result, utcnow
+from monitor.store import retention_cutoff
+from monitor.telemetry import NO_TELEMETRY
+
+log = logging.getLogger("monitor.alerts")
+
+# An undelivered notice older than this makes /healthz report the alerts part.
+STUCK_AFTER = 300.0
+
+
+def build_channels(config: Config) -> list[Channel]:
+    """The channels `[alerts]` configures: Slack (token or webhook) and/or the console."""
+    channels: list[Channel] = []
+    if config.alerts.slack:
+        channels.append(slack_channel(config.alerts.slack, config.monitor.public_url))
+    if config.alerts.console:
+        channels.append(ConsoleChannel())
+    return channels
+
+
+class Alerts:
+    def __init__(self, config: Config, *, channels: list[Channel] | None = None,
+                 clock: Callable[[], datetime] = utcnow):
+        self.config = config
+        self.channels = channels if channels is not None else build_channels(config)
+        self.clock = clock
+        self.telemetry = NO_TELEMETRY
+        self.store: AlertStore | None = None
+        self.states: dict[str, CheckState] = {}
+        self.workers: list[OutboxWorker] = []
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self, service) -> None:
+        self.telemetry = service.telemetry
+        self.store = AlertStore(service.store.db)
+        self.states = self.store.load_states([c.name for c in self.config.checks], self._depth(self.config))
+        backoff = Backoff(self.config.alerts.retry_backoff, self.config.alerts.retry_backoff_max)
+        self.workers = [OutboxWorker(self.store, channel, clock=self.clock, backoff=backoff,
+                                     telemetry=self.telemetry) for channel in self.channels]
+        self._tasks = [asyncio.create_task(w.run(), name=f"outbox:{w.channel.name}") for w in self.workers]
+        if self not in service.runner.listeners:
+            service.runner.listeners.append(self)
+        service.health["alerts"] = self.health
+        service.scheduler.add_job("housekeeping:alerts", self.prune, seconds=3600, first_in=60)
+        open_incidents = [s.check for s in self.states.values() if s.incident]
+        if open_incidents:
+            log.info("continuing open incidents: %s", ", ".join(open_incidents))
+        dropped = self.store.abandon_other_channels([c.name for c in self.channels], self.clock())
+        if dropped:
+            log.error("ALERT NOT DELIVERED: %d notice(s) waited for a channel that is no longer configured", dropped)
+        pending = self.store.pending_count()
+        self.telemetry.outbox_pending(pending)
+        if pending:
+            log.info("%d alert(s) from before the restart wait in the outbox; delivering in order", pending)
+        if not self.channels:
+            log.warning("no alert channel configured: incidents are recorded but nobody is told")
+
+    async def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        if self._tasks:
+            # Let a send in flight finish, so it is not repeated after the restart.
+            done, pending = await asyncio.wait(self._tasks, timeout=15)
+            for task in pending:
+                task.cancel()
+
+    def on_reload(self, config: Config) -> None:
+        # Policies travel with each Check; channel changes need a restart.
+        if config.alerts.slack != self.config.alerts.slack or config.alerts.console != self.config.alerts.console:
+            log.warning("[alerts] channels changed; they take effect after a restart")
+        self.config = config
+
+    def on_result(self, check: Check, result: Result) -> None:
+        """Fold a stored result into the check's incident; write any notice to the outbox."""
+        if self.store is None:
+            return
+        now = self.clock()
+        state = self.states.get(check.name) or CheckState(check.name)
+        silenced = check.name in self.store.silences(now)
+        new, events = next_state(state, Run.from_result(result), check.alerts, now, silenced)
+        new = self.store.record(state, new, events, [c.name for c in self.channels], now,
+                                self.config.alerts.group_window)
+        self.states[check.name] = new
+        self.telemetry.incident_state(check.name, new.incident is not None, new.failures)
+        for event in events:
+            log.warning("incident %s: %s", event.kind, check.name)
+        if events:
+            self.telemetry.outbox_pending(self.store.pending_count())
+            for worker in self.workers:
+                worker.wake()
+
+    async def prune(self) -> int:
+        """Forget notices, incidents and silences older than `retention_days`, like the runs."""
+        cutoff = retention_cutoff(self.clock(), self.config.monitor.retention_days)
+        return self.store.prune(cutoff)
+
+    def health(self) -> str | None:
+        """None while notices drain; else what is stuck or refused."""
+        if self.store is None:
+            return None
+        problems = [f"{w.channel.name}: {w.permanent_error}" for w in self.workers if w.permanent_error]
+        for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                problems.append(f"the {task.get_name()} delivery loop stopped: {task.exception()!r}")
+        oldest = self.store.oldest_pending()
+        if oldest is not None:
+            age = (self.clock() - oldest[0]).total_seconds()
+            if age > STUCK_AFTER:
+                problems.append(f"alerts are not getting out: the oldest waits for {age:.0f}s"
+                                + (f" (last error: {oldest[1]})" if oldest[1] else ""))
+        return "; ".join(problems) or None
+
+    @staticmethod
+    def _depth(config: Config) -> int:
+        policies = [c.alerts for c in config.checks] or [config.alerts.defaults]
+        return max(max(p.failure_threshold, p.success_threshold) for p in policies) + 1

@@ -1,0 +1,261 @@
+"""Incidents, the outbox and silences in the monitor's SQLite database.
+
+Uses the same `sqlite_utils.Database` as `monitor.store.Store` (tables from
+the `m002_alerts` migration). The one rule that makes alerts trustworthy:
+an incident change and the notifications it causes are written in ONE
+transaction (`record`), so a crash leaves either both or neither. Delivery
+then reads the outbox in id order, per channel.
+
+All times are stored as UTC ISO-8601 strings with milliseconds, which sort
+as text. Every method runs on the event loop's thread (sqlite3 connections
+must not be used from two threads at once); only the HTTP calls of a
+delivery leave it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlite_utils
+
+from alerts.incidents import CheckState, Event, Incident, Run, choose_group, streak_state
+from monitor.store import write_transaction
+
+
+def ts(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def parse_ts(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    channel: str
+    kind: str
+    check: str
+    incident_id: int | None
+    payload: dict
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+
+
+class AlertStore:
+    def __init__(self, db: sqlite_utils.Database):
+        self.db = db
+
+    # --- incidents -------------------------------------------------------
+
+    def load_states(self, checks: list[str], depth: int) -> dict[str, CheckState]:
+        """Each check's state after a restart: its open incident and its current streak.
+
+        `depth` is how many latest runs to read; the largest threshold is enough.
+        """
+        open_incidents = {i.check: i for i in self.open_incidents()}
+        states = {}
+        for check in checks:
+            rows = self.db.execute(
+                "select ok, started_at, error_text from runs where check_name = ? order by id desc limit ?",
+                [check, depth]).fetchall()
+            runs = [Run(ok=bool(ok), at=parse_ts(at), error_text=error) for ok, at, error in rows]
+            states[check] = streak_state(check, runs, open_incidents.get(check))
+        return states
+
+    def open_incidents(self) -> list[Incident]:
+        rows = self.db.query("select * from incidents where resolved_at is null order by id")
+        return [_incident(row) for row in rows]
+
+    def record(self, before: CheckState, after: CheckState, events: list[Event], channels: list[str],
+               now: datetime, group_window: float) -> CheckState:
+        """Write the incident change and its outbox rows atomically; return `after` with row ids set.
+
+        A new incident joins an open group with the same error text (see
+        `choose_group`); its events then carry the group's id.
+        """
+        with write_transaction(self.db):
+            incident = after.incident
+            if incident is None and before.incident is not None:
+                closed = next((e.incident for e in events if e.kind == "resolved"), None) or \
+                    replace(before.incident, resolved_at=now)
+                self.db["incidents"].update(before.incident.id, {"resolved_at": ts(closed.resolved_at or now)})
+                incident = closed
+            elif incident is not None and incident.id is None:
+                heads = [i for i in self.open_incidents() if i.group_id == i.id]
+                head = choose_group(heads, incident, group_window)
+                row_id = self.db["incidents"].insert(_incident_row(incident)).last_pk
+                incident = replace(incident, id=row_id, group_id=head.id if head else row_id)
+                self.db["incidents"].update(row_id, {"group_id": incident.group_id})
+                after = replace(after, incident=incident)
+            elif incident is not None:
+                self.db["incidents"].update(incident.id, _incident_row(incident))
+            for event in events:
+                payload = event_payload(event, incident.id, incident.group_id)
+                for channel in channels:
+                    self.db["outbox"].insert({
+                        "created_at": ts(now), "channel": channel, "kind": event.kind, "check_name": event.check,
+                        "incident_id": incident.id, "payload": json.dumps(payload), "attempts": 0,
+                        "next_attempt_at": ts(now)})
+        return after
+
+    def thread_of(self, incident_id: int | None) -> dict | None:
+        """The Slack message (channel, ts) an incident's updates thread under: its own, or its group's."""
+        if incident_id is None:
+            return None
+        row = self.db.execute(
+            "select i.slack_channel, i.slack_ts, h.slack_channel, h.slack_ts from incidents i "
+            "left join incidents h on h.id = i.group_id where i.id = ?", [incident_id]).fetchone()
+        if row is None:
+            return None
+        channel, ts_, head_channel, head_ts = row
+        if ts_:
+            return {"channel": channel, "ts": ts_}
+        if head_ts:
+            return {"channel": head_channel, "ts": head_ts}
+        return None
+
+    def group_members(self, group_id: int | None) -> list[dict[str, Any]]:
+        """Checks in a group, oldest first, with whether each has resolved."""
+        if group_id is None:
+            return []
+        rows = self.db.execute("select check_name, resolved_at from incidents where group_id = ? order by id",
+                               [group_id]).fetchall()
+        return [{"check": check, "resolved": resolved is not None} for check, resolved in rows]
+
+    # --- outbox ----------------------------------------------------------
+
+    def next_pending(self, channel: str) -> OutboxRow | None:
+        """The oldest notification of `channel` neither delivered nor given up on."""
+        rows = list(self.db.query(
+            "select * from outbox where channel = ? and delivered_at is null and failed_at is null "
+            "order by id limit 1", [channel]))
+        return _outbox(rows[0]) if rows else None
+
+    def mark_delivered(self, row: OutboxRow, now: datetime, thread: dict | None) -> None:
+        """The notification arrived; remember the Slack thread it started, if any."""
+        with write_transaction(self.db):
+            self.db["outbox"].update(row.id, {"delivered_at": ts(now), "attempts": row.attempts + 1,
+                                              "last_error": None})
+            if thread and row.incident_id is not None:
+                own = self.db.execute("select slack_ts from incidents where id = ?", [row.incident_id]).fetchone()
+                if own and not own[0]:
+                    self.db["incidents"].update(row.incident_id, {"slack_channel": thread["channel"],
+                                                                  "slack_ts": thread["ts"]})
+
+    def mark_retry(self, row: OutboxRow, at: datetime, error: str) -> None:
+        self.db["outbox"].update(row.id, {"attempts": row.attempts + 1, "next_attempt_at": ts(at),
+                                          "last_error": error})
+
+    def mark_failed(self, row: OutboxRow, now: datetime, error: str) -> None:
+        self.db["outbox"].update(row.id, {"attempts": row.attempts + 1, "failed_at": ts(now),
+                                          "last_error": error})
+
+    def abandon_other_channels(self, configured: list[str], now: datetime) -> int:
+        """Give up on pending rows of channels no longer configured; return how many."""
+        marks = ",".join("?" * len(configured)) or "''"
+        with write_transaction(self.db):
+            cursor = self.db.execute(
+                f"update outbox set failed_at = ?, last_error = 'the channel is no longer configured' "
+                f"where delivered_at is null and failed_at is null and channel not in ({marks})",
+                [ts(now), *configured])
+        return cursor.rowcount
+
+    def pending_count(self) -> int:
+        return self.db.execute(
+            "select count(*) from outbox where delivered_at is null and failed_at is null").fetchone()[0]
+
+    def oldest_pending(self) -> tuple[datetime, str | None] | None:
+        """When the oldest undelivered notification was written, and why it is still waiting."""
+        row = self.db.execute(
+            "select created_at, last_error from outbox where delivered_at is null and failed_at is null "
+            "order by id limit 1").fetchone()
+        return (parse_ts(row[0]), row[1]) if row else None
+
+    def permanent_failures(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Notifications given up on, newest first: check, kind, channel, error, when."""
+        return list(self.db.query(
+            "select check_name as check_name, kind, channel, last_error, failed_at from outbox "
+            "where failed_at is not null order by id desc limit ?", [limit]))
+
+    def prune(self, older_than: datetime) -> int:
+        """Delete delivered or abandoned notices, resolved incidents and ended silences
+        from before `older_than`; return how many rows went."""
+        cutoff = ts(older_than)
+        with write_transaction(self.db):
+            gone = self.db.execute("delete from outbox where coalesce(delivered_at, failed_at) < ?",
+                                   [cutoff]).rowcount
+            gone += self.db.execute("delete from incidents where resolved_at < ? and id not in "
+                                    "(select incident_id from outbox where incident_id is not null)",
+                                    [cutoff]).rowcount
+            gone += self.db.execute("delete from silences where until < ?", [cutoff]).rowcount
+        return gone
+
+    # --- silences --------------------------------------------------------
+
+    def silence(self, check: str, until: datetime, now: datetime) -> None:
+        self.db["silences"].upsert({"check_name": check, "until": ts(until), "created_at": ts(now)},
+                                   pk="check_name")
+
+    def unsilence(self, check: str) -> bool:
+        """Lift the silence of `check`; return whether there was one."""
+        with write_transaction(self.db):
+            cursor = self.db.execute("delete from silences where check_name = ?", [check])
+        return cursor.rowcount > 0
+
+    def silences(self, now: datetime) -> dict[str, datetime]:
+        """Active silences: check -> until when."""
+        rows = self.db.execute("select check_name, until from silences where until > ?", [ts(now)]).fetchall()
+        return {check: parse_ts(until) for check, until in rows}
+
+
+def event_payload(event: Event, incident_id: int | None, group_id: int | None) -> dict[str, Any]:
+    """An event as the JSON a channel receives (see alerts/channel.py for the keys)."""
+    i = event.incident
+    return {
+        "kind": event.kind, "check": event.check, "at": ts(event.at),
+        "incident_id": incident_id, "group_id": group_id,
+        "opened_at": ts(i.opened_at), "failing_since": ts(i.first_failure_at),
+        "last_failure_at": ts(i.last_failure_at), "resolved_at": ts(i.resolved_at),
+        "runs_failed": i.runs_failed, "failure": i.last_failure, "error_text": i.last_error,
+        "previous_error_text": i.announced_error if i.error_changed else None,
+        "facts": i.facts,
+    }
+
+
+def _incident_row(i: Incident) -> dict[str, Any]:
+    return {
+        "check_name": i.check, "opened_at": ts(i.opened_at), "resolved_at": ts(i.resolved_at),
+        "first_failure_at": ts(i.first_failure_at), "last_failure_at": ts(i.last_failure_at),
+        "first_error_text": i.first_error, "last_error_text": i.last_error, "last_failure": i.last_failure,
+        "runs_failed": i.runs_failed, "facts": json.dumps(i.facts), "notified_at": ts(i.notified_at),
+        "error_changed": int(i.error_changed), "announced_error_text": i.announced_error,
+    }
+
+
+def _incident(row: dict[str, Any]) -> Incident:
+    return Incident(
+        check=row["check_name"], opened_at=parse_ts(row["opened_at"]),
+        first_failure_at=parse_ts(row["first_failure_at"]), last_failure_at=parse_ts(row["last_failure_at"]),
+        first_error=row["first_error_text"], last_error=row["last_error_text"], last_failure=row["last_failure"],
+        runs_failed=row["runs_failed"], facts=json.loads(row["facts"] or "{}"),
+        notified_at=parse_ts(row["notified_at"]), error_changed=bool(row["error_changed"]),
+        announced_error=row["announced_error_text"], resolved_at=parse_ts(row["resolved_at"]),
+        id=row["id"], group_id=row["group_id"],
+    )
+
+
+def _outbox(row: dict[str, Any]) -> OutboxRow:
+    return OutboxRow(id=row["id"], channel=row["channel"], kind=row["kind"], check=row["check_name"],
+                     incident_id=row["incident_id"], payload=json.loads(row["payload"]),
+                     attempts=row["attempts"], created_at=parse_ts(row["created_at"]),
+                     next_attempt_at=parse_ts(row["next_attempt_at"]))
