@@ -6,18 +6,18 @@ monitored server sent (error text, failure sentences quoting it, targets) is
 untrusted and goes through `html.escape`; the server also sends a CSP that
 allows no script at all, as a second wall.
 
-Incidents and silences live in tables the alerts package adds (`incidents`,
-`silences`); when they are missing, the page shows passing/failing only.
+Incidents and silences come from the alerts package's tables (`incidents`,
+`silences`), read through its `AlertStore`.
 """
 
 from __future__ import annotations
 
 import html
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterable
 
+from alerts.state_store import AlertStore
 from monitor.config import Check
 
 STATES = ("failing", "silenced", "passing", "never run")
@@ -39,7 +39,9 @@ def load_status(store, checks: Iterable[Check], now: datetime) -> list[CheckStat
     """The state of every configured check, failing ones first, then config order."""
     latest = store.latest_runs()
     artifacts = _latest_artifacts(store.db)
-    incidents, silences = _incidents(store.db), _silences(store.db, now)
+    alert_store = AlertStore(store.db)
+    incidents = {i.check: i.opened_at for i in alert_store.open_incidents()}
+    silences = alert_store.silences(now)
     statuses = []
     for check in checks:
         run = latest.get(check.name)
@@ -67,33 +69,6 @@ def _latest_artifacts(db) -> dict[str, list[str]]:
     for check, path in rows:
         found.setdefault(check, []).append(path)
     return found
-
-
-def _incidents(db) -> dict[str, datetime | None]:
-    """Open incidents by check (the alerts package's table), or {} without it."""
-    if "incidents" not in db.table_names():
-        return {}
-    try:
-        rows = db.execute("select check_name, min(opened_at) from incidents where resolved_at is null "
-                          "group by check_name").fetchall()
-    except sqlite3.Error:  # another schema than expected: show pass/fail only
-        return {}
-    return {check: _parse_time(opened) for check, opened in rows}
-
-
-def _silences(db, now: datetime) -> dict[str, datetime]:
-    if "silences" not in db.table_names():
-        return {}
-    try:
-        rows = db.execute("select check_name, until from silences").fetchall()
-    except sqlite3.Error:
-        return {}
-    active = {}
-    for check, until in rows:
-        moment = _parse_time(until)
-        if moment is not None and moment > now:
-            active[check] = moment
-    return active
 
 
 def _parse_time(text) -> datetime | None:
