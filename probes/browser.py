@@ -314,6 +314,8 @@ class Journey:
         if failure is not None and self.failing is not None:
             error_text = choose_error_text(self.failing, self.capture.entries, self.capture.messages,
                                            self.playwright_message, self.related)
+        if error_text and failure and error_text.split(" at ")[0] in failure:
+            error_text = None  # Playwright's words that the failure already quotes
         secrets = self.ctx.secrets
         problems = self.capture.problems()[:MAX_PROBLEMS]
         details = {
