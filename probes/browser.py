@@ -95,6 +95,7 @@ class Journey:
         self.status_code: int | None = None
         self.context = self.page = None
         self.deadline = 0.0
+        self.finished: float | None = None
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -119,6 +120,7 @@ class Journey:
             except Exception as exc:  # anything outside a step (tracing, new_page) fails the run too
                 if self.failure is None:
                     await self._fail_outside_steps(exc)
+            self.finished = time.monotonic()  # the journey's time, without keeping its evidence
             artifacts = await self._save(keep_always)
         finally:
             await self.capture.close()
@@ -291,7 +293,8 @@ class Journey:
             return []
         folder = ArtifactFolder(self.ctx.artifacts_dir, self.check.name)
         if not self.crashed and self.page is not None:
-            await self._quiet_call(self.page.screenshot(path=folder.file("screenshot.png"), timeout=5000))
+            # Short: a page stuck mid-navigation has nothing to show and never will.
+            await self._quiet_call(self.page.screenshot(path=folder.file("screenshot.png"), timeout=2000))
             folder.keep("screenshot.png")
             await self._quiet_call(self.context.tracing.stop(path=folder.file("trace.zip")))
             folder.keep("trace.zip")
@@ -329,7 +332,7 @@ class Journey:
         return Result(
             check=self.check.name, type=self.check.type, location=self.ctx.location,
             target=redact(self.check.url, secrets), started_at=started_at,
-            duration_ms=round((time.monotonic() - t0) * 1000, 3), ok=failure is None,
+            duration_ms=round(((self.finished or time.monotonic()) - t0) * 1000, 3), ok=failure is None,
             status_code=self.status_code, method="GET", failure=failure and redact(failure, secrets),
             error_text=error_text and redact(error_text, secrets)[:500], steps=list(self.steps),
             failing_step=self.names[self.failing] if failure and self.failing is not None and self.names else None,
