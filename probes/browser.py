@@ -157,7 +157,8 @@ class Journey:
         try:
             async with asyncio.timeout(step_timeout + GRACE):
                 await action(step_timeout)
-                await self.capture.settle(min(SETTLE_LIMIT, self.remaining()))
+                if judge:  # unjudged requests are left to the next step's settling
+                    await self.capture.settle(min(SETTLE_LIMIT, self.remaining()))
             if judge:
                 sentence = self._judge(index)
         except Exception as exc:  # not CancelledError: a cancelled run must stop, not record

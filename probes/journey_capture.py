@@ -35,7 +35,7 @@ API_TYPES = ("fetch", "xhr")
 MAX_ENTRIES = 1000        # requests kept per run (the log), beyond which only problems are kept
 MAX_PROBLEMS = 50         # failed requests / console errors / page errors kept per run
 MAX_TEXT = 500
-QUIET = 0.1               # seconds without a request in flight that count as "settled"
+QUIET = 0.05              # seconds without a request in flight that count as "settled"
 
 
 @dataclass
