@@ -256,3 +256,13 @@ def test_pending_artifacts_move_to_the_run_id_and_retention_deletes_them(tmp_pat
 
 def test_only_pending_folders_are_renamed():
     assert final_paths(["c/pending-ab/t.zip", "c/pending-ab/s.png", "c/7/x"], 9) == {"c/pending-ab": "c/9"}
+
+
+def test_http_only_monitors_never_load_playwright():
+    import subprocess
+    import sys
+
+    code = ("import sys, monitor.cli, monitor.service, monitor.runner, probes;"
+            "print(any(m.startswith('playwright') for m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
