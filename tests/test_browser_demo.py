@@ -94,7 +94,7 @@ def test_replay_prints_steps_live_and_run_shows_the_stored_run(demo, capsys):
     server, config, artifacts = demo
     code, out = cli(capsys, "replay", "new-chat", "-c", str(config))
     assert code == 1
-    assert re.search(r"✗ open New chat  \d+ms  POST /api/threads answered 500", out)
+    assert re.search(r"✗ open New chat  [\d.]+m?s  POST /api/threads answered 500", out)
     assert "! POST" in out and "-> 500: no such table: threads" in out
     run_id = int(re.search(r"stored as run (\d+)", out).group(1))
 

@@ -123,7 +123,7 @@ def test_a_page_that_never_loads_fails_at_the_journey_timeout(harness):
         release.set()
     assert not result.ok
     assert result.failure == f"step 'open {server.url}/': the journey timed out after 2s"
-    assert result.duration_ms < 4000
+    assert result.duration_ms < 5000
     assert elapsed < 8  # keeping the evidence of a stuck page is bounded too
 
 
