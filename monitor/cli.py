@@ -227,6 +227,9 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
+# Modules that add commands through EXTRA_COMMANDS (imported last: they import this module).
+from monitor import replay  # noqa: E402,F401  `monitor replay`
+
 if __name__ == "__main__":
     raise SystemExit(main())
 

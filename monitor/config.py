@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping
 
 from monitor.config_schema import NAME_PATTERN, ConfigError, ConfigIssue, Issues, Table, join, suggest
 from monitor.interpolate import interpolate
+from monitor.journey_config import read_browser_check
 from monitor.redact import is_secret_name
 
 DEFAULT_CONFIG = "config.toml"
@@ -408,6 +409,7 @@ def _status_range(item: Any) -> tuple[int, int] | None:
 # One reader per probe kind; a new kind is one module plus one line here.
 CHECK_KINDS: dict[str, Callable[[Table, Path, set[str]], Any]] = {
     "http": _read_http,
+    "browser": read_browser_check,
 }
 
 

@@ -53,9 +53,24 @@ def details(row: dict, style: Style) -> str:
         lines.append(f"    {mark} {one_line(step['name'], 80)}  {format_duration(step['duration_ms'] / 1000)}{err}")
     if not row["ok"] and row.get("error_text"):
         lines.append(f"    server said: {style.bold(one_line(row['error_text'], 500))}")
+    lines += captured_lines(row.get("details") or {}, style)
     for path in row.get("artifacts") or []:
         lines.append(f"    artifact: {safe(path)}")
     return "\n".join(lines)
+
+
+def captured_lines(details: dict, style: Style, indent: str = "    ") -> list[str]:
+    """What a browser journey captured: failed requests, console errors, page errors."""
+    lines = []
+    for e in details.get("network") or []:
+        outcome_ = e.get("status") if e.get("status") is not None else e.get("failure")
+        said = f": {one_line(e['error_text'], 200)}" if e.get("error_text") else ""
+        lines.append(f"{indent}{style.yellow('!')} {one_line(e.get('method'))} {one_line(e.get('url'), 120)} "
+                     f"-> {one_line(outcome_)}{said}")
+    for kind, label in (("console", "console error"), ("page_errors", "page error")):
+        for m in details.get(kind) or []:
+            lines.append(f"{indent}{style.yellow('!')} {label}: {one_line(m.get('text'), 200)}")
+    return lines
 
 
 def history_table(rows: list[dict], style: Style) -> str:

@@ -12,6 +12,7 @@ import logging
 import sqlite3
 from typing import Callable, Protocol
 
+from monitor.artifact_claim import claim_artifacts
 from monitor.config import Check, Config
 from monitor.redact import redact
 from monitor.results import Result, utcnow
@@ -79,6 +80,11 @@ class Runner:
     def _record(self, result: Result) -> None:
         try:
             self.store.record(result)
+            if result.artifacts:
+                result.artifacts = claim_artifacts(self.config.monitor.artifacts_dir, self.store,
+                                                   result.run_id, result.artifacts)
+        except OSError as exc:
+            log.error("could not move the artifacts of %s run %s: %s", result.check, result.run_id, exc)
         except sqlite3.Error as exc:
             # The monitor's own disk is not the target's fault: never alert on it.
             log.error("could not store the result of %s: %s", result.check, exc)

@@ -118,6 +118,12 @@ class Store:
         result.run_id = run_id
         return run_id
 
+    def replace_artifacts(self, run_id: int, paths: list[str]) -> None:
+        """Point run `run_id` at `paths` (its artifacts moved after it was stored)."""
+        with self.db.atomic():
+            self.db.execute("delete from run_artifacts where run_id = ?", [run_id])
+            self.db["run_artifacts"].insert_all({"run_id": run_id, "path": p} for p in paths)
+
     def history(self, check: str, limit: int = 20) -> list[dict[str, Any]]:
         """The latest `limit` runs of `check`, newest first, with steps and artifacts."""
         rows = list(self.db.query(

@@ -10,6 +10,7 @@ from probes.base import Probe, ProbeContext
 # HTTP checks never loads Playwright.
 PROBE_KINDS = {
     "http": "probes.http:HttpProbe",
+    "browser": "probes.browser:BrowserProbe",
 }
 
 

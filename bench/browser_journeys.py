@@ -1,0 +1,112 @@
+"""Benchmark: how many demo journeys a minute this machine runs, and whether the browser leaks.
+
+    .venv/bin/python bench/browser_journeys.py              # 500 journeys; RSS after 10 vs after 500
+    .venv/bin/python bench/browser_journeys.py --quick      # a smoke run: 8 journeys, RSS after 3
+    .venv/bin/python bench/browser_journeys.py --journeys 200 --baseline 20 --concurrency 2
+
+Runs the demo's `new-chat` journey (open the page, click "New chat", see the
+thread) against a local, migrated demo app, through the same probe and shared
+browser as `monitor run`, `--concurrency` at a time ([browser] max_concurrency,
+default: the number of cores). Reports journeys per minute, and the resident
+memory of all the browser's processes after the baseline and after the last
+journey: with a fresh context per run and nothing kept, the two should be
+close. Not a test: numbers depend on the machine. Prints JSON with --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from demo.app import start_server  # noqa: E402
+from monitor.config import BrowserSettings, load_config  # noqa: E402
+from probes.base import ProbeContext  # noqa: E402
+from probes.browser import BrowserProbe  # noqa: E402
+from probes.browser_runtime import BrowserRuntime  # noqa: E402
+from probes.process_tree import rss_bytes  # noqa: E402
+
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "demo" / "monitor.toml"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--journeys", type=int, default=500, help="journeys to run (default 500)")
+    p.add_argument("--baseline", type=int, default=10, help="measure RSS after this many first (default 10)")
+    p.add_argument("--concurrency", type=int, default=os.cpu_count() or 1, help="journeys at once")
+    p.add_argument("--quick", action="store_true", help="smoke run: 8 journeys, baseline after 3")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.journeys, args.baseline = 8, 3
+    if not 0 < args.baseline < args.journeys:
+        p.error("--baseline must be between 1 and --journeys - 1")
+    return args
+
+
+async def run_journeys(probe: BrowserProbe, check, count: int, concurrency: int) -> list:
+    queue = list(range(count))
+    results = []
+
+    async def worker():
+        while queue:
+            queue.pop()
+            results.append(await probe.run(check))
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return results
+
+
+async def bench(args, url: str, workdir: Path) -> dict:
+    check = next(c for c in load_config(DEMO_CONFIG, env={"TARGET_URL": url}).checks if c.name == "new-chat")
+    runtime = BrowserRuntime(BrowserSettings(max_concurrency=args.concurrency))
+    probe = BrowserProbe(ProbeContext(artifacts_dir=workdir / "artifacts"), runtime)
+    try:
+        warm = await run_journeys(probe, check, args.baseline, args.concurrency)
+        rss_baseline = rss_bytes(runtime.pids())
+        t0 = time.perf_counter()
+        rest = await run_journeys(probe, check, args.journeys - args.baseline, args.concurrency)
+        elapsed = time.perf_counter() - t0
+        rss_end = rss_bytes(runtime.pids())
+        processes = len(runtime.pids())
+    finally:
+        await probe.close()
+    results = warm + rest
+    failed = [r.failure for r in results if not r.ok]
+    return {
+        "journeys": len(results), "failed": len(failed), "first_failure": failed[0] if failed else None,
+        "concurrency": args.concurrency, "cores": os.cpu_count(),
+        "journeys_per_minute": round(len(rest) / elapsed * 60, 1),
+        "median_journey_ms": sorted(r.duration_ms for r in rest)[len(rest) // 2],
+        "browser_processes": processes,
+        f"rss_mib_after_{args.baseline}": round(rss_baseline / 2**20, 1),
+        f"rss_mib_after_{args.journeys}": round(rss_end / 2**20, 1),
+        "rss_growth_percent": round((rss_end - rss_baseline) / max(rss_baseline, 1) * 100, 1),
+    }
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        server, url = start_server(db_path=Path(tmp) / "demo.db")
+        try:
+            figures = asyncio.run(bench(args, url + "/", Path(tmp)))
+        finally:
+            server.shutdown()
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        for key, value in figures.items():
+            print(f"{key:28} {value}")
+    return 1 if figures["failed"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

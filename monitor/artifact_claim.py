@@ -1,0 +1,39 @@
+"""Give a stored run's artifacts their final home: `<check>/pending-*/` -> `<check>/<run_id>/`.
+
+Probes keep files before the run has an id (the store assigns it on insert),
+in a folder named `pending-<random>` (see probes/journey_artifacts.py). Once
+the run is stored, `claim_artifacts` renames that folder after the run id
+and points the stored paths at the new place. The run is stored first, with
+the pending paths, so that a failed rename still leaves the database
+pointing at real files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+PENDING_PREFIX = "pending-"
+
+
+def final_paths(paths: list[str], run_id: int) -> dict[str, str]:
+    """Pending folder -> final folder, for each pending folder among `paths` (relative, posix)."""
+    moves = {}
+    for rel in paths:
+        folder = PurePosixPath(rel).parent
+        if folder.name.startswith(PENDING_PREFIX):
+            moves[str(folder)] = str(folder.parent / str(run_id))
+    return moves
+
+
+def claim_artifacts(root: Path, store, run_id: int, paths: list[str]) -> list[str]:
+    """Move the pending folders of run `run_id` and store the new paths; return them."""
+    moves = final_paths(paths, run_id)
+    if not moves:
+        return paths
+    for old, new in moves.items():
+        os.rename(Path(root) / old, Path(root) / new)
+    renamed = [str(PurePosixPath(moves.get(str(PurePosixPath(p).parent), str(PurePosixPath(p).parent)))
+                   / PurePosixPath(p).name) for p in paths]
+    store.replace_artifacts(run_id, renamed)
+    return renamed

@@ -1,0 +1,268 @@
+"""Browser checks in config.toml, and the pure parts of journeys: no browser needed."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from monitor.artifact_claim import claim_artifacts, final_paths
+from monitor.config import ConfigError, parse_config
+from monitor.journey_config import ResponseMatch, Step
+from probes.browser_runtime import BrowserNotFound, find_browser, not_found_message
+from probes.journey_capture import NetworkEntry, choose_error_text, describe_entry, http_problems, most_related
+from probes.journey_steps import glob_to_regex
+
+
+def config_with_steps(steps: str, extra: str = "", path="/etc/monitor/config.toml"):
+    text = textwrap.dedent(f"""
+        [[checks]]
+        name = "new-chat"
+        type = "browser"
+        url = "http://127.0.0.1:8000/"
+        steps = [
+        {steps}
+        ]
+        {extra}
+    """)
+    return parse_config(text, path=path, env={})
+
+
+def step_errors(steps: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        config_with_steps(steps)
+    return [f"{i.path}: {i.message}" for i in caught.value.issues]
+
+
+def test_the_issue_example_reads_into_steps_with_readable_names():
+    check = config_with_steps("""
+      { name = "open New chat", click = "role=button[name='New chat']" },
+      { expect_visible = "li.thread", timeout = "5s" },
+      { fill = { selector = "#title", value = "hello" } },
+      { press = "Enter" },
+      { expect_text = { selector = "h1", text = "Chats" } },
+      { expect_response = { url = "**/api/threads", status = 201, method = "post" } },
+      { goto = "/settings" },
+      { wait = "500ms" },
+    """).check("new-chat")
+    opts = check.options
+    assert [s.name for s in opts.steps] == [
+        "open New chat", "expect li.thread visible", "fill #title", "press Enter",
+        "expect h1 to contain 'Chats'", "expect response POST **/api/threads -> 201", "go to /settings",
+        "wait 500ms"]
+    assert opts.steps[0] == Step("click", "open New chat", selector="role=button[name='New chat']")
+    assert opts.steps[1].timeout == 5
+    assert opts.steps[5].response == ResponseMatch("**/api/threads", 201, "POST")
+    assert opts.steps[7].seconds == 0.5
+    assert opts.fail_on_http_errors is True and opts.fail_on_console_errors is False
+
+
+@pytest.mark.parametrize("steps, expected", [
+    ("{ clik = 'text=New chat' }", "checks[0].steps[0].clik: unknown step key; did you mean 'click'?"),
+    ("{ click = 'a', fill = { selector = 'b', value = 'c' } }",
+     "checks[0].steps[0]: has 2 actions (click, fill); a step does one thing"),
+    ("{ }", "checks[0].steps[0]: is an empty step; give it one action: goto, click, fill"),
+    ("{ name = 'x' }", "checks[0].steps[0]: needs one action: goto, click"),
+    ("{ click = '  ' }", "checks[0].steps[0].click: must not be empty: give a selector"),
+    ("{ click = 3 }", "checks[0].steps[0].click: must be a selector string"),
+    ("{ expect_visible = '' }", "checks[0].steps[0].expect_visible: must not be empty"),
+    ("{ fill = '#title' }", "checks[0].steps[0].fill: must be a table: fill = { selector"),
+    ("{ fill = { selector = '#t' } }", "checks[0].steps[0].fill.value: is required"),
+    ("{ fill = { selector = '', value = 'x' } }", "checks[0].steps[0].fill.selector: must not be empty"),
+    ("{ fill = { selecter = '#t', value = 'x' } }", "checks[0].steps[0].fill.selecter: unknown key; did you mean 'selector'?"),
+    ("{ wait = '5' }", "checks[0].steps[0].wait: expected a duration"),
+    ("{ click = 'a', timeout = 'soon' }", "checks[0].steps[0].timeout: expected a duration"),
+    ("{ click = 'a', timeout = '0s' }", "checks[0].steps[0].timeout: must be longer than zero"),
+    ("{ expect_response = { status = 201 } }", "checks[0].steps[0].expect_response.url: is required"),
+    ("{ expect_response = { url = '**/x', status = 700 } }",
+     "checks[0].steps[0].expect_response.status: must be between 100 and 599"),
+    ("{ expect_response = { url = '**/x', method = 'FETCH' } }",
+     "checks[0].steps[0].expect_response.method: must be an HTTP method"),
+    ("{ press = '' }", "checks[0].steps[0].press: must name a key"),
+    ("{ goto = '' }", "checks[0].steps[0].goto: must not be empty"),
+    ("{ click = 'a', name = '' }", "checks[0].steps[0].name: must not be empty"),
+    ("'click #a'", "checks[0].steps[0]: must be a table"),
+])
+def test_every_step_mistake_names_the_step_and_the_fix(steps, expected):
+    errors = step_errors(steps)
+    assert any(e.startswith(expected) for e in errors), errors
+
+
+def test_every_mistake_is_reported_at_once():
+    assert len(step_errors("{ clik = 'a' }, { click = '' }, { wait = 'x' }")) == 3
+
+
+def test_steps_and_script_exclude_each_other_and_scripts_must_exist(tmp_path):
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeys" / "ok.py").write_text("async def run(page):\n    pass\n")
+    (tmp_path / "journeys" / "sync.py").write_text("def run(page):\n    pass\n")
+    (tmp_path / "journeys" / "bad.py").write_text("async def run(page:\n")
+    config = tmp_path / "config.toml"
+
+    def errors(line: str) -> list[str]:
+        text = f'[[checks]]\nname = "j"\ntype = "browser"\nurl = "http://x/"\n{line}\n'
+        try:
+            parse_config(text, path=config, env={})
+        except ConfigError as exc:
+            return [f"{i.path}: {i.message}" for i in exc.issues]
+        return []
+
+    assert errors('script = "journeys/ok.py"') == []
+    assert parse_config('[[checks]]\nname = "j"\ntype = "browser"\nurl = "http://x/"\nscript = "journeys/ok.py"',
+                        path=config, env={}).check("j").options.script == tmp_path / "journeys" / "ok.py"
+    assert "does not exist (script paths are relative to the config file)" in errors('script = "nope.py"')[0]
+    assert "must define `async def run(page, ...)`" in errors('script = "journeys/sync.py"')[0]
+    assert "is not valid Python" in errors('script = "journeys/bad.py"')[0]
+    assert errors('script = "journeys/ok.py"\nsteps = [{ click = "a" }]') == [
+        "checks[0].script: set either steps or script, not both"]
+    assert "unknown key; did you mean 'fail_on_http_errors'?" in errors("fail_on_http_error = false")[0]
+
+
+def test_a_typed_password_becomes_a_secret():
+    config = config_with_steps("{ fill = { selector = \"input[type=password]\", value = \"hunter2-long\" } }")
+    assert "hunter2-long" in config.secrets
+
+
+def test_the_demo_and_top_level_configs_validate():
+    root = Path(__file__).resolve().parent.parent
+    from monitor.config import load_config
+
+    for path in (root / "config.toml", root / "demo" / "monitor.toml"):
+        checks = {c.name: c for c in load_config(path, env={}).checks}
+        assert checks["new-chat"].type == "browser"
+    demo = {c.name: c for c in load_config(root / "demo" / "monitor.toml", env={}).checks}
+    assert demo["new-chat"].interval == 5
+    assert demo["new-chat-script"].options.script.name == "new_chat.py"
+
+
+# -- browser discovery --
+
+def test_browser_discovery_order():
+    which = {"chromium-browser": "/usr/bin/chromium-browser", "google-chrome": "/opt/chrome"}.get
+    assert find_browser(None, None, which) == "/usr/bin/chromium-browser"
+    assert find_browser(None, "/nonexistent/playwright/chrome", which) == "/usr/bin/chromium-browser"
+    assert find_browser("/bin/sh", None, which) == "/bin/sh"  # configured wins
+    assert find_browser(None, "/bin/sh", which) == "/bin/sh"  # then Playwright's own
+
+
+def test_no_browser_found_says_the_three_ways_to_fix_it():
+    with pytest.raises(BrowserNotFound) as caught:
+        find_browser(None, "/nonexistent/chrome", lambda name: None)
+    message = str(caught.value)
+    assert message.startswith("no Chromium found")
+    assert "[browser] executable_path" in message
+    assert "playwright install chromium" in message
+    assert "apt-get install chromium" in message
+    with pytest.raises(BrowserNotFound, match="'/opt/none/chrome' does not exist"):
+        find_browser("/opt/none/chrome", "/bin/sh", lambda name: "/usr/bin/chromium")
+    assert "chromium, chromium-browser, google-chrome" in not_found_message()
+
+
+# -- which request explains a failure --
+
+def entry(method, path, status=None, step=0, kind="fetch", words=None, failure=None, started=0.0):
+    return NetworkEntry(method, f"http://app{path}", kind, step, started, status=status, failure=failure,
+                        error_text=words)
+
+
+def test_the_request_sent_during_the_failing_step_explains_it():
+    on_load = entry("GET", "/api/threads", 500, step=0, words="no such table: threads", started=1)
+    on_click = entry("POST", "/api/threads", 500, step=1, words="insert failed: no such table", started=2)
+    image = entry("GET", "/logo.png", 404, step=1, kind="image", started=3)
+    assert most_related([on_load, on_click, image], 1) is on_click
+    assert most_related([on_load, image], 1) is image  # during the step beats before it
+    assert most_related([on_load], 1) is on_load
+    assert choose_error_text(1, [on_load, on_click, image], [], "pw said") == "insert failed: no such table"
+
+
+def test_error_text_falls_back_to_page_errors_then_console_then_playwright():
+    from probes.journey_capture import Message
+
+    silent = entry("GET", "/x", 502, step=1)  # no words
+    page_error = Message("page_error", "TypeError: x is undefined", 1)
+    console = Message("console", "widget failed", 0)
+    assert choose_error_text(1, [silent], [console, page_error], "pw") == "TypeError: x is undefined"
+    assert choose_error_text(1, [silent], [console], "pw") == "widget failed"
+    assert choose_error_text(1, [silent], [], "Timeout 5000ms exceeded.") == "Timeout 5000ms exceeded."
+    later = Message("page_error", "after", 2)
+    assert choose_error_text(1, [], [later], "pw") == "pw"  # a later step's error explains nothing
+
+
+@pytest.mark.parametrize("e, counts", [
+    (entry("POST", "/api", 500), True),
+    (entry("POST", "/api", 404), False),          # 4xx is often an answer the UI handles
+    (entry("GET", "/img.png", 500, kind="image"), False),
+    (entry("GET", "/api", failure="net::ERR_CONNECTION_REFUSED"), True),
+    (entry("GET", "/api", failure="net::ERR_ABORTED"), False),  # the page cancelled it
+])
+def test_which_requests_fail_a_journey(e, counts):
+    assert (http_problems([e]) == [e]) is counts
+
+
+def test_descriptions_use_the_path_on_the_pages_own_origin():
+    assert describe_entry(entry("POST", "/api/threads?x=1", 500), "http://app/") == \
+        "POST /api/threads?x=1 answered 500"
+    other = NetworkEntry("GET", "https://cdn.example/app.js", "script", 0, 0, failure="net::ERR_NAME_NOT_RESOLVED")
+    assert describe_entry(other, "http://app/") == "GET https://cdn.example/app.js failed: net::ERR_NAME_NOT_RESOLVED"
+
+
+@pytest.mark.parametrize("glob, url, matches", [
+    ("**/api/threads", "http://127.0.0.1:8000/api/threads", True),
+    ("**/api/threads", "http://127.0.0.1:8000/api/threads?x=1", False),
+    ("**/api/*", "http://h/api/threads", True),
+    ("**/api/*", "http://h/api/threads/1", False),
+    ("**/api/{threads,users}", "http://h/api/users", True),
+    ("http://h/a.b", "http://h/aXb", False),
+])
+def test_url_globs_follow_playwright(glob, url, matches):
+    assert bool(glob_to_regex(glob).fullmatch(url)) is matches
+
+
+# -- artifacts: pending folder -> run id, and retention --
+
+def test_pending_artifacts_move_to_the_run_id_and_retention_deletes_them(tmp_path):
+    import asyncio
+    from datetime import timedelta
+
+    from monitor.results import Result, StepResult, utcnow
+    from monitor.service import Service
+    from probes.journey_artifacts import ArtifactFolder
+
+    folder = ArtifactFolder(tmp_path / "artifacts", "new-chat")
+    folder.file("trace.zip").write_bytes(b"PK")
+    folder.keep("trace.zip")
+    folder.write_json("log.json", {"url": "http://x/?token=abcdef123456"})
+    assert (folder.path.stat().st_mode & 0o777) == 0o700
+    assert ((tmp_path / "artifacts").stat().st_mode & 0o777) == 0o700
+    assert ((folder.path / "trace.zip").stat().st_mode & 0o777) == 0o600
+    assert "abcdef123456" not in (folder.path / "log.json").read_text()
+
+    config = parse_config(f'[monitor]\ndatabase = "{tmp_path}/m.db"\nartifacts_dir = "{tmp_path}/artifacts"\n'
+                          f'retention_days = 1\n', path=tmp_path / "c.toml", env={})
+    service = Service(config)
+    old = Result("new-chat", "browser", "local", "http://x/", utcnow() - timedelta(days=3), 1.0, False,
+                 steps=[StepResult("open", False, 1.0, "boom")], artifacts=list(folder.files))
+    service.store.record(old)
+    moved = claim_artifacts(config.monitor.artifacts_dir, service.store, old.run_id, old.artifacts)
+    assert moved == [f"new-chat/{old.run_id}/trace.zip", f"new-chat/{old.run_id}/log.json"]
+    assert service.store.run(old.run_id)["artifacts"] == sorted(moved)
+    run_dir = tmp_path / "artifacts" / "new-chat" / str(old.run_id)
+    assert (run_dir / "trace.zip").is_file() and not folder.path.exists()
+    assert asyncio.run(service.prune()) == 1
+    assert not run_dir.exists()
+    service.store.close()
+
+
+def test_only_pending_folders_are_renamed():
+    assert final_paths(["c/pending-ab/t.zip", "c/pending-ab/s.png", "c/7/x"], 9) == {"c/pending-ab": "c/9"}
+
+
+def test_http_only_monitors_never_load_playwright():
+    import subprocess
+    import sys
+
+    code = ("import sys, monitor.cli, monitor.service, monitor.runner, probes;"
+            "print(any(m.startswith('playwright') for m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
