@@ -227,11 +227,10 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
-# Modules that add commands through EXTRA_COMMANDS (imported last: they import this module).
-from monitor import replay  # noqa: E402,F401  `monitor replay`
+# Modules that add commands through EXTRA_COMMANDS and STATUS_EXTENSIONS
+# (imported last: they import this module).
+import alerts.cli  # noqa: E402,F401  silence, unsilence, alert-test; incidents in status
+from monitor import replay  # noqa: E402,F401  replay
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-import alerts.cli  # noqa: E402,F401  registers silence, unsilence, alert-test and incidents in status
