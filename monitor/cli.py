@@ -18,8 +18,7 @@ from typing import Callable
 from monitor import __version__
 from monitor.config import DEFAULT_CONFIG, Config, ConfigError, load_config, suggest
 from monitor.logs import setup_logging
-from monitor.render import details, history_table, result_dict, result_row, results_header, \
-    results_table, status_table
+from monitor.render import details, history_table, result_dict, result_row, results_header, status_table
 from monitor.results import utcnow
 from monitor.store import Store
 from monitor.terminal import Style, safe, table
@@ -140,17 +139,23 @@ async def _check_once(config: Config, checks, args):
     from monitor.runner import Runner
 
     style = style_for(sys.stdout)
+    # The table says what each run did; one log line per run would repeat it.
+    run_log = logging.getLogger("monitor.runs")
+    previous_level = run_log.level
+    run_log.setLevel(logging.ERROR)
     store = Store.open(config.monitor.database)
     runner = Runner(config, store)
     live = not args.json
+    # Rows are printed as checks finish, so fix the column widths up front.
+    widths = [max(len(c.name) for c in checks), 6, 6, 6, 0]
     if live:
         print(style.dim(f"running {len(checks)} check(s)…"), flush=True)
-        print(table(results_header(), []), flush=True)
+        print(table(results_header(), [], widths), flush=True)
 
     def on_done(result) -> None:
         if live:
             row = result_dict(result)
-            print(table(results_header(), [result_row(row, style)]).split("\n", 1)[1], flush=True)
+            print(table(results_header(), [result_row(row, style)], widths).split("\n", 1)[1], flush=True)
             extra = details(row, style)
             if extra:
                 print(extra, flush=True)
@@ -160,6 +165,7 @@ async def _check_once(config: Config, checks, args):
     finally:
         await runner.close()
         store.close()
+        run_log.setLevel(previous_level)
     if live:
         failed = sum(not r.ok for r in results)
         verdict = style.red(f"{failed} of {len(results)} failed") if failed else \

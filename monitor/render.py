@@ -40,10 +40,6 @@ def result_row(row: dict, style: Style) -> list[str]:
             _explanation(row, style)]
 
 
-def results_table(rows: list[dict], style: Style) -> str:
-    return table(results_header(), [result_row(r, style) for r in rows])
-
-
 def details(row: dict, style: Style) -> str:
     """Extra lines under a failed run: steps, the server's words, artifacts."""
     lines = []

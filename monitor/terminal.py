@@ -60,9 +60,13 @@ def width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in plain)
 
 
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    """Left-aligned columns separated by two spaces; the last column is not padded."""
-    widths = [max([width(h)] + [width(r[i]) for r in rows]) for i, h in enumerate(headers)]
+def table(headers: list[str], rows: list[list[str]], min_widths: list[int] | None = None) -> str:
+    """Left-aligned columns separated by two spaces; the last column is not padded.
+
+    `min_widths` keeps columns aligned when a table is printed a row at a time.
+    """
+    floor = min_widths or [0] * len(headers)
+    widths = [max([width(h), floor[i]] + [width(r[i]) for r in rows]) for i, h in enumerate(headers)]
     lines = []
     for row in [headers] + rows:
         cells = [cell + " " * (widths[i] - width(cell)) if i < len(row) - 1 else cell
