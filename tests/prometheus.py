@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from tests.servers import closed_port
+from tests.service_thread import wait_until
 
 
 class PromQLError(Exception):
@@ -97,11 +98,7 @@ class PrometheusServer:
 
     def wait_for(self, predicate, what: str, timeout: float = 30.0):
         """Poll `predicate()` until truthy; fail with `what` and Prometheus's log after `timeout`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:g}s waiting for {what}\n{self.logs()}")
-            time.sleep(0.2)
+        try:
+            return wait_until(predicate, what, timeout, every=0.2)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.logs()}") from None
