@@ -5,9 +5,9 @@ and the tests run in file order: the first ones look at the broken demo, then
 the demo is migrated, then the monitor is stopped to trip the dead man's switch.
 
 Every PromQL expression of the shipped dashboard and every alert rule is
-evaluated through Prometheus's HTTP API. Browser journeys are another
-module's probe; the `journey-fixture` job serves this module's `Metrics` fed
-with a journey's Result (steps and all), so the step panel has series too.
+evaluated through Prometheus's HTTP API. The monitor runs the demo's
+"New chat" journey in real Chromium too, so the journey step panels have
+real series.
 """
 
 from __future__ import annotations
@@ -23,15 +23,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
 
 from demo.app import start_server
-from monitor.config import AlertSettings, BrowserSettings, Check, Config, MonitorSettings
-from monitor.metrics import CONTENT_TYPE, Metrics
-from monitor.results import Result, StepResult, utcnow
 from tests.certs import server_context
 from tests.prometheus import PrometheusServer
-from tests.servers import TargetServer, closed_port, respond, send
+from tests.servers import TargetServer, closed_port, respond
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "dashboards" / "synthetic-monitor.json"
@@ -85,25 +81,24 @@ def watched_series(expr: str) -> str:
     return compared.group(1) if compared else expr
 
 
-def journey_metrics() -> Metrics:
-    """This module's Metrics after one run of a browser journey, as the browser probe reports it."""
-    check = Check(name="signup", type="browser", url="https://chat.example.com/signup", timeout=30.0, interval=60.0)
-    config = Config(path=Path("journeys.toml"), monitor=MonitorSettings(location="journeys"),
-                    browser=BrowserSettings(), alerts=AlertSettings(), checks=(check,))
-    metrics = Metrics(CollectorRegistry(), config)
-    metrics.on_result(check, Result(
-        check="signup", type="browser", location="journeys", target=check.url, started_at=utcnow(),
-        duration_ms=5400.0, ok=True, status_code=200,
-        steps=[StepResult("open the page", True, 900.0), StepResult("click New chat", True, 4500.0)]))
-    return metrics
-
-
 def write_config(folder: Path, demo_url: str, tls_url: str, port: int) -> Path:
     path = folder / "monitor.toml"
     checks = [("threads-api", f"{demo_url}/api/threads"), ("health", f"{demo_url}/api/health"),
               ("certificate", f"{tls_url}/")]
     path.write_text(f'[monitor]\ndatabase = "monitor.db"\nlisten = "127.0.0.1:{port}"\nlocation = "ci"\n' + "".join(
-        f'[[checks]]\nname = "{name}"\nurl = "{url}"\ninterval = "1s"\ntimeout = "2s"\n' for name, url in checks))
+        f'[[checks]]\nname = "{name}"\nurl = "{url}"\ninterval = "1s"\ntimeout = "2s"\n' for name, url in checks)
+        + f'''
+[[checks]]
+name = "new-chat"
+type = "browser"
+url = "{demo_url}/"
+interval = "2s"
+timeout = "15s"
+steps = [
+  {{ name = "open New chat", click = "role=button[name='New chat']" }},
+  {{ expect_visible = "li.thread", timeout = "3s" }},
+]
+''')
     return path
 
 
@@ -115,9 +110,6 @@ class Stack:
         self.exit.callback(self.demo.shutdown)
         tls = TargetServer({"/": respond(200, "ok")}, tls=server_context(folder, with_ca=True, valid_days=10))
         self.exit.enter_context(tls)
-        journeys = journey_metrics()
-        fixture = TargetServer({"/metrics": lambda h: send(h, 200, journeys.exposition(), CONTENT_TYPE)})
-        self.exit.enter_context(fixture)
         self.monitor_url = f"http://127.0.0.1:{closed_port()}"
         config = write_config(folder, self.demo_url, tls.url, int(self.monitor_url.rsplit(":", 1)[1]))
         self.monitor_log = (folder / "monitor.log").open("w")
@@ -129,7 +121,6 @@ class Stack:
         self.exit.callback(self.stop_monitor)
         self.prometheus = self.exit.enter_context(PrometheusServer(folder, {
             "synthetic-monitor": [self.monitor_url.removeprefix("http://")],
-            "journey-fixture": [fixture.url.removeprefix("http://")],
         }, [RULES]))
 
     def stop_monitor(self) -> int:
@@ -152,13 +143,12 @@ def stack(tmp_path_factory):
     stack = Stack(tmp_path_factory.mktemp("prometheus"))
     with stack.exit:
         prometheus = stack.prometheus
-        # rate() and increase() need a few samples: wait for 4 scrapes of every check and of the fixture.
+        # rate() and increase() need a few samples: wait for 4 scrapes of every check.
         prometheus.wait_for(
             lambda: stack.monitor.poll() is None and prometheus.values(
                 'count_over_time(probe_success{job="synthetic-monitor"}[1m]) >= 4').keys()
-            >= {"threads-api", "health", "certificate"}
-            and prometheus.query('count_over_time(up{job="journey-fixture"}[1m]) >= 4'),
-            "four scrapes of every check", timeout=40)
+            >= {"threads-api", "health", "certificate", "new-chat"},
+            "four scrapes of every check", timeout=60)
         yield stack
 
 
@@ -167,14 +157,16 @@ def promtool_check_metrics(exposition: bytes) -> subprocess.CompletedProcess:
 
 
 def test_metrics_pass_promtool_check_metrics(stack):
-    for exposition in (httpx.get(f"{stack.monitor_url}/metrics").content, journey_metrics().exposition()):
-        checked = promtool_check_metrics(exposition)
-        assert (checked.returncode, checked.stdout, checked.stderr) == (0, b"", b"")
+    exposition = httpx.get(f"{stack.monitor_url}/metrics").content
+    assert b'synthetic_journey_step_duration_seconds{check="new-chat",step="open New chat"}' in exposition
+    checked = promtool_check_metrics(exposition)
+    assert (checked.returncode, checked.stdout, checked.stderr) == (0, b"", b"")
 
 
 def test_the_broken_demo_shows_failing_threads_and_a_passing_health_check(stack):
+    # The misleading health endpoint made visible; the journey fails at the silent "New chat".
     assert stack.prometheus.values('probe_success{job="synthetic-monitor"}') == {
-        "threads-api": 0.0, "health": 1.0, "certificate": 1.0}
+        "threads-api": 0.0, "health": 1.0, "certificate": 1.0, "new-chat": 0.0}
     assert stack.prometheus.values('probe_http_status_code{check="threads-api"}') == {"threads-api": 500.0}
     assert httpx.get(f"{stack.monitor_url}/healthz").status_code == 200
 
@@ -210,19 +202,21 @@ def test_every_alert_rule_loads_evaluates_and_watches_real_series(stack):
             firing_now.add(name)
         assert prometheus.query(watched_series(rule["query"])), f"{name} watches no series: {rule['query']}"
     assert firing_now == {"SyntheticCheckFailing", "SyntheticCertificateExpiringSoon", "SyntheticMonitorWatchdog"}
-    assert prometheus.values(rules["SyntheticCheckFailing"]["query"]).keys() == {"threads-api"}
+    assert prometheus.values(rules["SyntheticCheckFailing"]["query"]).keys() == {"threads-api", "new-chat"}
     pending = prometheus.wait_for(
-        lambda: [a for a in prometheus.api("alerts")["alerts"] if a["labels"]["alertname"] == "SyntheticCheckFailing"],
-        "SyntheticCheckFailing to be pending")
-    assert [(a["labels"]["check"], a["state"]) for a in pending] == [("threads-api", "pending")]
+        lambda: len(found := [a for a in prometheus.api("alerts")["alerts"]
+                              if a["labels"]["alertname"] == "SyntheticCheckFailing"]) == 2 and found,
+        "SyntheticCheckFailing to be pending for both failing checks")
+    assert sorted((a["labels"]["check"], a["state"]) for a in pending) == [
+        ("new-chat", "pending"), ("threads-api", "pending")]
 
 
 def test_after_migrate_both_checks_pass(stack):
     assert httpx.post(f"{stack.demo_url}/admin/migrate").status_code == 200
     stack.prometheus.wait_for(
-        lambda: stack.prometheus.values('probe_success{check=~"threads-api|health"}') == {
-            "threads-api": 1.0, "health": 1.0},
-        "probe_success 1 for threads-api and health after migrate")
+        lambda: stack.prometheus.values('probe_success{check=~"threads-api|health|new-chat"}') == {
+            "threads-api": 1.0, "health": 1.0, "new-chat": 1.0},
+        "probe_success 1 for threads-api, health and new-chat after migrate")
     assert not stack.prometheus.query(loaded_rules(stack.prometheus)["SyntheticCheckFailing"]["query"])
 
 
