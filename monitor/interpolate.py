@@ -35,7 +35,7 @@ def _interpolate_string(text: str, env: Mapping[str, str], issues: Issues,
     def replace(match: re.Match) -> str:
         if match.group(0) == "$$":
             return "$"
-        name, default, malformed = match.group(1), match.group(2), match.group(3)
+        name, default = match.group(1), match.group(2)
         if name is None:
             issues.add(path, f"malformed reference {match.group(0)!r}: write ${{NAME}} or "
                              f"${{NAME:-default}} (names are letters, digits and _), or $$ for a literal $")
