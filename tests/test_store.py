@@ -85,3 +85,12 @@ def test_a_read_only_database_raises_sqlite_errors_and_is_reported_unwritable(tm
     with pytest.raises(sqlite3.Error):
         ro.record(result())
     assert store.is_writable()
+
+
+def test_after_taking_over_checkpoints_commits_leave_the_wal_to_checkpoint(store):
+    store.take_over_checkpoints()
+    for _ in range(800):  # >= 3 WAL frames each: past SQLite's automatic 1,000-frame checkpoint
+        store.record(result())
+    frames, done = store.checkpoint()
+    assert frames > 1000 and done == frames
+    assert store.checkpoint() == (frames, frames)  # nothing new to copy; the WAL is reused from its start
