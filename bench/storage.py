@@ -60,8 +60,10 @@ def build_database(path, rows: int, old: int) -> None:
     import sqlite3
 
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("pragma journal_mode=wal")
+    # Built without a journal (nobody else has the file yet), then put back in WAL mode like the monitor's.
+    conn.execute("pragma journal_mode=off")
     conn.execute("pragma synchronous=off")
+    conn.execute("pragma cache_size=-200000")
     indexes = [sql for (sql,) in conn.execute("select sql from sqlite_master where type='index' "
                                              "and tbl_name='runs' and sql is not null")]
     for (name,) in conn.execute("select name from sqlite_master where type='index' and tbl_name='runs' "
@@ -85,7 +87,7 @@ def build_database(path, rows: int, old: int) -> None:
     conn.execute("commit")
     for sql in indexes:
         conn.execute(sql)
-    conn.execute("pragma wal_checkpoint(truncate)")
+    conn.execute("pragma journal_mode=wal")
     conn.close()
 
 
@@ -127,6 +129,7 @@ async def prune_while_probing(path) -> dict:
     serving = asyncio.create_task(service.serve(install_signals=False))
     while not service.scheduler.scheduler.running:
         await asyncio.sleep(0.01)
+    service.scheduler.scheduler.remove_job("housekeeping:retention")  # ours below is the only pruner
     pruning = asyncio.create_task(service.prune())
     longest, probes, t0 = 0.0, 0, time.perf_counter()
     while not pruning.done():
