@@ -16,14 +16,14 @@ from bench.noop_probe import NoopProbe
 from bench.report import Row, percentile
 
 NAME = "scheduling"
-GOALS = [("p99 start lag", "< 100 ms"), ("runs missed or doubled", "0")]
 
 
-def plan_misses(starts: list[float], offset: float, interval: float, window: float) -> tuple[list[float], int, int]:
-    """(lags, missed, doubled) of one check's `starts` (seconds after service start).
+def plan_misses(starts: list[float], offset: float, interval: float,
+                window: float) -> tuple[list[tuple[int, float]], int, int]:
+    """([(slot, lag)], missed, doubled) of one check's `starts` (seconds after service start).
 
-    A run belongs to the planned slot it is nearest to; slots planned before
-    `window` must have exactly one run.
+    A run belongs to the planned slot it is nearest to (slot 0 is the first
+    run); slots planned before `window` must have exactly one run.
     """
     slots: dict[int, list[float]] = {}
     for start in starts:
@@ -32,7 +32,7 @@ def plan_misses(starts: list[float], offset: float, interval: float, window: flo
     planned = [k for k in range(int(window / interval) + 2) if offset + k * interval < window]
     missed = sum(1 for k in planned if k not in slots)
     doubled = sum(len(v) - 1 for v in slots.values() if len(v) > 1)
-    return [lag for lags in slots.values() for lag in lags], missed, doubled
+    return [(slot, lag) for slot, lags in slots.items() for lag in lags], missed, doubled
 
 
 async def measure(checks: int, interval: float, seconds: float, database) -> dict:
@@ -61,7 +61,9 @@ async def measure(checks: int, interval: float, seconds: float, database) -> dic
         lags += check_lags
         missed += m
         doubled += d
-    return {"lags": lags, "missed": missed, "doubled": doubled, "runs": len(lags)}
+    return {"lags": [lag for _, lag in lags], "steady_lags": [lag for slot, lag in lags if slot > 0],
+            "first_lags": [lag for slot, lag in lags if slot == 0],
+            "missed": missed, "doubled": doubled, "runs": len(lags)}
 
 
 def run(ctx: BenchContext) -> list[Row]:
@@ -69,10 +71,14 @@ def run(ctx: BenchContext) -> list[Row]:
     ctx.log(f"{NAME}: {checks} checks every {interval:g}s for {seconds:g}s")
     out = asyncio.run(measure(checks, interval, seconds, ctx.workdir / "scheduling.db"))
     p99 = 1000 * percentile(out["lags"], 99)
+    steady = 1000 * percentile(out["steady_lags"], 99)
     size = f"{checks:,} checks every {interval:g}s for {seconds:g}s, {out['runs']:,} runs"
     return [
-        Row(NAME, "p99 start lag", p99, "ms", goal="< 100 ms", met=p99 < 100,
-            note=f"max {1000 * max(out['lags'], default=0):.0f} ms; {size}"),
+        Row(NAME, "p99 start lag, all runs", p99, "ms", goal="< 100 ms", met=p99 < 100,
+            note=f"max {1000 * max(out['lags'], default=0):.0f} ms, first runs' max "
+                 f"{1000 * max(out['first_lags'], default=0):.0f} ms; {size}"),
+        Row(NAME, "p99 start lag after the first interval", steady, "ms", goal="< 100 ms", met=steady < 100,
+            note="first runs excluded: they wait for all jobs to be added at start-up"),
         Row(NAME, "runs missed or doubled", out["missed"] + out["doubled"], goal="0",
             met=out["missed"] + out["doubled"] == 0, note=f"{out['missed']} missed, {out['doubled']} doubled"),
     ]

@@ -16,8 +16,6 @@ from bench.report import Row, percentile
 
 NAME = "timing accuracy"
 DELAY_MS = 50
-GOALS = [("p50 of a 50 ms endpoint, idle", "within 1 ms of blackbox"),
-         ("p50 of a 50 ms endpoint, loaded", "within 5 ms of blackbox")]
 
 
 def run(ctx: BenchContext) -> list[Row]:

@@ -26,12 +26,13 @@ from bench.targets import delay_of
 def test_plan_misses_counts_missed_and_doubled_runs(starts, expected):
     lags, missed, doubled = plan_misses(starts, offset=0.5, interval=2.0, window=5.0)
     assert (missed, doubled) == expected
-    assert all(lag >= -0.01 for lag in lags)
+    assert all(lag >= -0.01 for _, lag in lags)
 
 
-def test_plan_misses_measures_lag_against_the_planned_start():
+def test_plan_misses_measures_lag_against_the_planned_start_of_each_slot():
     lags, _, _ = plan_misses([0.58, 2.53], offset=0.5, interval=2.0, window=3.0)
-    assert lags == pytest.approx([0.08, 0.03])
+    assert [slot for slot, _ in lags] == [0, 1]
+    assert [lag for _, lag in lags] == pytest.approx([0.08, 0.03])
 
 
 def test_parse_probe_reads_success_and_duration():
