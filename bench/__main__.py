@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import tempfile
 import time
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         chosen = select(args.only)
     except ValueError as exc:
         parser.error(str(exc))
+    # APScheduler's own warnings (late or cancelled jobs) would bury the progress lines; the figures count them.
+    logging.getLogger("apscheduler").setLevel(logging.CRITICAL)
     info = machine.describe()
     log = (lambda m: None) if args.quiet else (lambda m: print(f"[bench {time.strftime('%H:%M:%S')}] {m}",
                                                                 file=sys.stderr, flush=True))
