@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -39,6 +40,22 @@ async def until(predicate, timeout: float = 10.0, every: float = 0.05):
 
 def count_runs(store: Store, check: str) -> int:
     return store.db.execute("select count(*) from runs where check_name = ?", [check]).fetchone()[0]
+
+
+def runs_so_far(path: Path, check: str) -> int:
+    """Stored runs of `check`, read-only: 0 until the monitor has created its tables.
+
+    A poller must not open the database as a Store: that would race the
+    monitor's own migrations while it creates the file ("database is locked").
+    """
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+        try:
+            return conn.execute("select count(*) from runs where check_name = ?", [check]).fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:
+        return 0
 
 
 def test_checks_run_on_their_interval_and_stop_cleanly(tmp_path):
@@ -120,10 +137,7 @@ def test_sigterm_stops_monitor_run_and_leaves_the_database_whole(tmp_path):
             deadline = time.monotonic() + 15
             ran = False
             while time.monotonic() < deadline and not ran and proc.poll() is None:
-                if (tmp_path / "monitor.db").exists():
-                    store = Store.open(tmp_path / "monitor.db")
-                    ran = count_runs(store, "a") >= 2
-                    store.close()
+                ran = runs_so_far(tmp_path / "monitor.db", "a") >= 2
                 time.sleep(0.1)
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=15)
