@@ -31,6 +31,7 @@ from monitor.config import BrowserSettings, load_config  # noqa: E402
 from probes.base import ProbeContext  # noqa: E402
 from probes.browser import BrowserProbe  # noqa: E402
 from probes.browser_runtime import BrowserRuntime  # noqa: E402
+from probes.browser_runtime import BASE_ARGS, _bundled_path, find_browser  # noqa: E402
 from probes.process_tree import rss_bytes  # noqa: E402
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "demo" / "monitor.toml"
@@ -90,6 +91,68 @@ async def bench(args, url: str, workdir: Path) -> dict:
         f"rss_mib_after_{args.journeys}": round(rss_end / 2**20, 1),
         "rss_growth_percent": round((rss_end - rss_baseline) / max(rss_baseline, 1) * 100, 1),
     }
+
+
+async def bare_playwright(url: str, count: int, reuse: bool) -> float:
+    """Journeys per minute of a plain Playwright script doing the demo's steps, one at a time.
+
+    The floor (`reuse`: one browser, a fresh context per journey) and the
+    naive way (a browser launched per journey), with the same Chromium and flags.
+    """
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        executable = find_browser(None, _bundled_path(pw.chromium))
+
+        async def launch():
+            return await pw.chromium.launch(executable_path=executable, headless=True, args=list(BASE_ARGS))
+
+        browser = await launch() if reuse else None
+        t0 = time.perf_counter()
+        for _ in range(count):
+            own = browser or await launch()
+            context = await own.new_context()
+            page = await context.new_page()
+            await page.goto(url)
+            await page.get_by_role("button", name="New chat").click()
+            await page.locator("li.thread").first.wait_for(state="visible", timeout=5000)
+            await context.close()
+            if own is not browser:
+                await own.close()
+        elapsed = time.perf_counter() - t0
+        if browser:
+            await browser.close()
+    return count / elapsed * 60
+
+
+def run(ctx) -> list:
+    """The browser rows of `python -m bench`: ours vs bare Playwright, and RSS growth."""
+    from bench.report import Row
+
+    journeys, baseline = ctx.size((12, 4), (300, 50))
+    args = parse_args(["--journeys", str(journeys), "--baseline", str(baseline), "--concurrency", "1"])
+    server, url = start_server(db_path=ctx.workdir / "browser-demo.db")
+    try:
+        ours = asyncio.run(bench(args, url + "/", ctx.workdir))
+        bare = ctx.size(4, 30)
+        floor = asyncio.run(bare_playwright(url + "/", bare, reuse=True))
+        naive = asyncio.run(bare_playwright(url + "/", max(2, bare // 3), reuse=False))
+    finally:
+        server.shutdown()
+    per_minute = ours["journeys_per_minute"]
+    overhead = (floor / per_minute - 1) * 100 if per_minute else float("nan")
+    growth = ours["rss_growth_percent"]
+    name = "browser journeys"
+    return [
+        Row(name, "journeys/min (one at a time)", per_minute, "/min", peer=naive, peer_name="bare Playwright, "
+            "browser per journey", goal=">= 120/min", met=per_minute >= 120,
+            note=f"one journey at a time; {ours['failed']} failed"),
+        Row(name, "overhead over bare reused Playwright", overhead, "%", goal="<= 15%", met=overhead <= 15,
+            note=f"bare Playwright, one reused browser: {floor:.1f} journeys/min"),
+        Row(name, f"browser RSS after {journeys} journeys vs after {baseline}", growth, "%",
+            goal="within 10%", met=growth <= 10,  # shrinking is not a leak
+            note=f"{ours[f'rss_mib_after_{baseline}']} MiB -> {ours[f'rss_mib_after_{journeys}']} MiB"),
+    ]
 
 
 def main(argv=None) -> int:

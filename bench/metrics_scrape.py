@@ -112,6 +112,17 @@ def bench(checks: int, scrapes: int) -> tuple[list[float], int, int, float]:
     return times, len(body), body.count(b"\n"), render_ms
 
 
+def run(ctx) -> list:
+    """The /metrics row of `python -m bench`."""
+    from bench.report import Row
+
+    checks = ctx.size(100, 1000)
+    times, size, lines, render_ms = bench(checks, ctx.size(5, 50))
+    median = statistics.median(times)
+    return [Row("/metrics", f"scrape time at {checks:,} checks (median)", median, "ms", goal="< 100 ms",
+                met=median < 100, note=f"{size / 1e6:.2f} MB, {lines} lines; rendering alone {render_ms:.1f} ms")]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checks", type=int, default=1000)

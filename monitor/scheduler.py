@@ -87,8 +87,14 @@ class CheckScheduler:
         for job_id, check in wanted.items():
             if job_id in existing:
                 continue
+            trigger = trigger_for(check, now, offsets.get(check.name, 0.0))
+            # The first run is pinned to its plan: left to the trigger, a start
+            # date that passed while thousands of jobs were being added would be
+            # skipped to the next interval. A late first run goes through the
+            # misfire grace like any other.
+            first = {"next_run_time": trigger.start_date} if isinstance(trigger, IntervalTrigger) else {}
             self.scheduler.add_job(
-                self._run, trigger_for(check, now, offsets.get(check.name, 0.0)), args=[check],
+                self._run, trigger, args=[check], **first,
                 id=job_id, name=check.name, misfire_grace_time=max(1, int((check.interval or 60) / 2)),
                 replace_existing=True)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sqlite3
 import time
 from pathlib import Path
 from typing import Callable, Protocol
@@ -25,6 +26,7 @@ from monitor.store import Store, retention_cutoff
 from monitor.telemetry import NO_TELEMETRY, Telemetry
 
 log = logging.getLogger("monitor.service")
+CHECKPOINT_EVERY = 5.0  # seconds; SQLite's own default would checkpoint every ~1,000 pages
 
 
 class ServicePart(Protocol):
@@ -73,6 +75,9 @@ class Service:
             await part.start(self)
         self.scheduler.start(self.config.checks)
         self.scheduler.add_job("housekeeping:retention", self.prune, seconds=3600, first_in=60)
+        # Checkpoints fsync the database: done in a thread, so the loop never waits on the disk.
+        self.store.take_over_checkpoints()
+        self.scheduler.add_job("housekeeping:checkpoint", self._checkpoint, seconds=CHECKPOINT_EVERY)
         log.info("monitoring %d checks from %s (location %s)", len(self.config.checks),
                  self.config.path, self.config.monitor.location)
         try:
@@ -115,6 +120,12 @@ class Service:
             if deleted == 0:
                 return total
             await asyncio.sleep(0)  # let due probes start between batches
+
+    async def _checkpoint(self) -> None:
+        try:
+            await asyncio.to_thread(self.store.checkpoint)
+        except sqlite3.Error as exc:  # the next one will catch up; the WAL only grows meanwhile
+            log.warning("could not checkpoint the database: %s", exc)
 
     def unhealthy(self) -> dict[str, str]:
         """Each unhealthy part with what is wrong; empty when all is well."""

@@ -104,6 +104,7 @@ class HttpProbe:
         body, truncated, cert_expires_at, content_type = b"", False, None, None
         failure = None
         t0 = time.perf_counter()
+        finished = None
         try:
             async with asyncio.timeout(check.timeout):
                 async with self._clients[options.verify_tls].stream(
@@ -115,9 +116,12 @@ class HttpProbe:
                     content_type = response.headers.get("content-type")
                     cert_expires_at = _peer_cert_expiry(response)
                     body, truncated = await _read_prefix(response, options.max_body_bytes)
+                    # The target is done at its last byte; closing the stream and the
+                    # connection is the monitor's own work, not the target's latency.
+                    finished = time.perf_counter()
         except (httpx.HTTPError, OSError, TimeoutError, ssl.SSLError) as exc:
             failure = describe_error(exc, check.timeout)
-        duration = time.perf_counter() - t0
+        duration = (finished or time.perf_counter()) - t0
         if failure is None:
             days_left = None if cert_expires_at is None else (cert_expires_at - time.time()) / 86400
             failure = first_failure(options.expect, status=status, body=body, truncated=truncated,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -41,6 +42,22 @@ def count_runs(store: Store, check: str) -> int:
     return store.db.execute("select count(*) from runs where check_name = ?", [check]).fetchone()[0]
 
 
+def runs_so_far(path: Path, check: str) -> int:
+    """Stored runs of `check`, read-only: 0 until the monitor has created its tables.
+
+    A poller must not open the database as a Store: that would race the
+    monitor's own migrations while it creates the file ("database is locked").
+    """
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+        try:
+            return conn.execute("select count(*) from runs where check_name = ?", [check]).fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:
+        return 0
+
+
 def test_checks_run_on_their_interval_and_stop_cleanly(tmp_path):
     with TargetServer({"/a": respond(200, "ok"), "/b": respond(500, {"error": "down"})}) as server:
         config = load_config(config_file(tmp_path, server.url))
@@ -50,6 +67,9 @@ def test_checks_run_on_their_interval_and_stop_cleanly(tmp_path):
             task = asyncio.create_task(service.serve(install_signals=False))
             reached = await until(lambda: count_runs(service.store, "a") >= 3 and count_runs(service.store, "b") >= 3)
             assert service.unhealthy() == {}
+            # Checkpoints happen in a housekeeping thread, never inside a probe's commit.
+            assert service.store.db.execute("pragma wal_autocheckpoint").fetchone()[0] == 0
+            assert service.scheduler.scheduler.get_job("housekeeping:checkpoint") is not None
             service.stop()
             await task
             return reached
@@ -117,10 +137,7 @@ def test_sigterm_stops_monitor_run_and_leaves_the_database_whole(tmp_path):
             deadline = time.monotonic() + 15
             ran = False
             while time.monotonic() < deadline and not ran and proc.poll() is None:
-                if (tmp_path / "monitor.db").exists():
-                    store = Store.open(tmp_path / "monitor.db")
-                    ran = count_runs(store, "a") >= 2
-                    store.close()
+                ran = runs_so_far(tmp_path / "monitor.db", "a") >= 2
                 time.sleep(0.1)
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=15)

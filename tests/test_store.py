@@ -108,3 +108,12 @@ def test_processes_opening_a_new_database_at_once_migrate_it_once(tmp_path):
     store.close()
     assert sorted(run_ids) == list(range(1, 9))
     assert applied == distinct and pending == []
+
+
+def test_after_taking_over_checkpoints_commits_leave_the_wal_to_checkpoint(store):
+    store.take_over_checkpoints()
+    for _ in range(800):  # >= 3 WAL frames each: past SQLite's automatic 1,000-frame checkpoint
+        store.record(result())
+    frames, done = store.checkpoint()
+    assert frames > 1000 and done == frames
+    assert store.checkpoint() == (frames, frames)  # nothing new to copy; the WAL is reused from its start

@@ -1,0 +1,84 @@
+"""Scheduling: many checks at 60 s intervals; how late they start, and whether any run is missed or doubled.
+
+The real service (scheduler, runner, store) runs with a no-op probe kind
+injected, so the figures are the scheduler's and not a target's. Each run's
+start is compared with its plan: the service start plus the check's spread
+offset (`first_run_offsets`) plus whole intervals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bench.context import BenchContext
+from bench.noop_probe import NoopProbe
+from bench.report import Row, percentile
+
+NAME = "scheduling"
+
+
+def plan_misses(starts: list[float], offset: float, interval: float,
+                window: float) -> tuple[list[tuple[int, float]], int, int]:
+    """([(slot, lag)], missed, doubled) of one check's `starts` (seconds after service start).
+
+    A run belongs to the planned slot it is nearest to (slot 0 is the first
+    run); slots planned before `window` must have exactly one run.
+    """
+    slots: dict[int, list[float]] = {}
+    for start in starts:
+        slot = max(0, round((start - offset) / interval))
+        slots.setdefault(slot, []).append(start - (offset + slot * interval))
+    planned = [k for k in range(int(window / interval) + 2) if offset + k * interval < window]
+    missed = sum(1 for k in planned if k not in slots)
+    doubled = sum(len(v) - 1 for v in slots.values() if len(v) > 1)
+    return [(slot, lag) for slot, lags in slots.items() for lag in lags], missed, doubled
+
+
+async def measure(checks: int, interval: float, seconds: float, database) -> dict:
+    from monitor.config import parse_config
+    from monitor.scheduler import first_run_offsets
+    from monitor.service import Service
+    from monitor.store import Store
+
+    text = "\n".join(f'[[checks]]\nname = "c{i}"\nurl = "http://127.0.0.1:9/"\ninterval = "{interval:g}s"\n'
+                     for i in range(checks))
+    config = parse_config(text)
+    service = Service(config, store=Store.open(database))
+    probe = NoopProbe()
+    service.runner.probes = {"http": probe}
+    offsets = first_run_offsets(config.checks)
+    start = time.monotonic()
+    serving = asyncio.create_task(service.serve(install_signals=False))
+    await asyncio.sleep(seconds)
+    service.stop()
+    await serving
+    lags, missed, doubled = [], 0, 0
+    for check in config.checks:
+        starts = [t - start for t in probe.starts.get(check.name, []) if t - start < seconds]
+        # The last slot may be cut by the end of the window: only judge slots with a second to spare.
+        check_lags, m, d = plan_misses(starts, offsets[check.name], interval, seconds - 1.0)
+        lags += check_lags
+        missed += m
+        doubled += d
+    return {"lags": [lag for _, lag in lags], "steady_lags": [lag for slot, lag in lags if slot > 0],
+            "first_lags": [lag for slot, lag in lags if slot == 0],
+            "missed": missed, "doubled": doubled, "runs": len(lags)}
+
+
+def run(ctx: BenchContext) -> list[Row]:
+    checks, interval, seconds = ctx.size((300, 2.0, 6.0), (10_000, 60.0, 180.0))
+    ctx.log(f"{NAME}: {checks} checks every {interval:g}s for {seconds:g}s")
+    out = asyncio.run(measure(checks, interval, seconds, ctx.workdir / "scheduling.db"))
+    p99 = 1000 * percentile(out["lags"], 99)
+    steady = 1000 * percentile(out["steady_lags"], 99)
+    size = f"{checks:,} checks every {interval:g}s for {seconds:g}s, {out['runs']:,} runs"
+    return [
+        Row(NAME, "p99 start lag, all runs", p99, "ms", goal="< 100 ms", met=p99 < 100,
+            note=f"max {1000 * max(out['lags'], default=0):.0f} ms, first runs' max "
+                 f"{1000 * max(out['first_lags'], default=0):.0f} ms; {size}"),
+        Row(NAME, "p99 start lag after the first interval", steady, "ms", goal="< 100 ms", met=steady < 100,
+            note="first runs excluded: they wait for all jobs to be added at start-up"),
+        Row(NAME, "runs missed or doubled", out["missed"] + out["doubled"], goal="0",
+            met=out["missed"] + out["doubled"] == 0, note=f"{out['missed']} missed, {out['doubled']} doubled"),
+    ]
