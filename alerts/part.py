@@ -35,7 +35,7 @@ def build_channels(config: Config) -> list[Channel]:
     """The channels `[alerts]` configures: Slack (token or webhook) and/or the console."""
     channels: list[Channel] = []
     if config.alerts.slack:
-        channels.append(slack_channel(config.alerts.slack, config.monitor.public_url))
+        channels.append(slack_channel(config.alerts.slack, config.monitor.public_url, config.monitor.auth_token))
     if config.alerts.console:
         channels.append(ConsoleChannel())
     return channels

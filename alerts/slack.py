@@ -94,16 +94,18 @@ class SlackChannel:
 
     name = "slack"
 
-    def __init__(self, settings: SlackSettings, public_url: str | None = None, client: WebClient | None = None):
+    def __init__(self, settings: SlackSettings, public_url: str | None = None, client: WebClient | None = None,
+                 token: str | None = None):
         self.settings = settings
         self.public_url = public_url
+        self.link_token = token
         self.base_url = settings.api_url or WebClient.BASE_URL
         if not self.base_url.endswith("/"):
             self.base_url += "/"
         self.client = client or WebClient(token=settings.token, base_url=self.base_url, timeout=TIMEOUT)
 
     def send(self, notice: dict) -> Delivery:
-        message = build_slack_message(notice, self.public_url)
+        message = build_slack_message(notice, self.public_url, self.link_token)
         thread = notice.get("thread")
         kind = notice["kind"]
         if kind == "firing" and not (notice.get("grouped") and thread):
@@ -129,7 +131,7 @@ class SlackChannel:
             original = {**notice, "kind": "firing"}
         else:
             original = notice
-        message = build_slack_message(original, self.public_url)
+        message = build_slack_message(original, self.public_url, self.link_token)
         try:
             self._call("updating the original message", self.client.chat_update, channel=thread["channel"],
                        ts=thread["ts"], text=message["text"], blocks=message["blocks"])
@@ -166,12 +168,13 @@ class SlackWebhookChannel:
     name = "slack"
 
     def __init__(self, settings: SlackSettings, public_url: str | None = None,
-                 client: WebhookClient | None = None):
+                 client: WebhookClient | None = None, token: str | None = None):
         self.public_url = public_url
+        self.link_token = token
         self.client = client or WebhookClient(settings.webhook_url, timeout=TIMEOUT)
 
     def send(self, notice: dict) -> Delivery:
-        message = build_slack_message(notice, self.public_url)
+        message = build_slack_message(notice, self.public_url, self.link_token)
         try:
             response = self.client.send(text=message["text"], blocks=message["blocks"], unfurl_links=False)
         except (URLError, OSError) as exc:
@@ -190,8 +193,11 @@ class SlackWebhookChannel:
                             reason="server_error" if response.status_code >= 500 else "api_error")
 
 
-def slack_channel(settings: SlackSettings, public_url: str | None = None):
-    """The Slack channel the settings ask for: Web API when a token is set, else the webhook."""
+def slack_channel(settings: SlackSettings, public_url: str | None = None, link_token: str | None = None):
+    """The Slack channel the settings ask for: Web API when a token is set, else the webhook.
+
+    `link_token` is the monitor's [monitor] auth_token, which signs artifact links.
+    """
     if settings.token:
-        return SlackChannel(settings, public_url)
-    return SlackWebhookChannel(settings, public_url)
+        return SlackChannel(settings, public_url, token=link_token)
+    return SlackWebhookChannel(settings, public_url, token=link_token)

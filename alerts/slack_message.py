@@ -12,8 +12,8 @@ with a visible "…" (https://api.slack.com/reference/block-kit/blocks).
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import quote
 
+from monitor.artifacts import artifact_link
 from monitor.durations import format_duration
 
 SECTION_LIMIT = 3000  # characters of a section block's text
@@ -48,7 +48,7 @@ def cut(escaped: str, limit: int) -> str:
     return head + ELLIPSIS
 
 
-def build_slack_message(notice: dict, public_url: str | None = None) -> dict:
+def build_slack_message(notice: dict, public_url: str | None = None, token: str | None = None) -> dict:
     """Return `{"text": ..., "blocks": [...]}` for `notice` (see alerts/channel.py)."""
     headline = _headline(notice)
     blocks = [_section(headline)]
@@ -65,7 +65,7 @@ def build_slack_message(notice: dict, public_url: str | None = None) -> dict:
     facts = _facts(notice)
     if facts:
         blocks.append(_section("\n".join(facts)))
-    links = _links(notice, public_url)
+    links = _links(notice, public_url, token)
     if links:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": cut(links, SECTION_LIMIT)}]})
     return {"text": _fallback(notice), "blocks": blocks}
@@ -129,7 +129,7 @@ def _facts(n: dict) -> list[str]:
     return lines
 
 
-def _links(n: dict, public_url: str | None) -> str:
+def _links(n: dict, public_url: str | None, token: str | None) -> str:
     f = n.get("facts") or {}
     parts = []
     if public_url:
@@ -137,7 +137,8 @@ def _links(n: dict, public_url: str | None) -> str:
         for path in f.get("artifacts") or []:
             label = "trace" if path.endswith(".zip") else "screenshot" if path.endswith(".png") else \
                 escape(path.rsplit("/", 1)[-1])
-            parts.append(f"<{base}/artifacts/{quote(path)}|{label}>")
+            # Signed when the server wants a token: a Slack click cannot send one.
+            parts.append(f"<{artifact_link(path, base_url=base, token=token)}|{label}>")
     if f.get("run_id") is not None and n["kind"] != "test":
         parts.append(f"replay: `monitor replay {code(n['check'])} --run {int(f['run_id'])}`")
     return " · ".join(parts)

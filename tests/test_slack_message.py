@@ -148,3 +148,14 @@ def test_redacted_secrets_stay_redacted(words):
 ])
 def test_console_line(n, line):
     assert format_notice(n) == line
+
+
+def test_with_an_auth_token_artifact_links_are_signed():
+    from monitor.artifacts import signature_ok
+
+    facts = {"artifacts": ["new-chat/7/trace.zip"], "run_id": 7}
+    message = build_slack_message(notice(facts=facts), public_url="https://monitor.example.com", token="t0ken-xyz")
+    link = next(t for t in texts(message) if "trace.zip" in t)
+    sig = link.split("?sig=", 1)[1].split("|", 1)[0]
+    assert signature_ok("t0ken-xyz", "new-chat/7/trace.zip", sig)
+    assert "t0ken-xyz" not in link
