@@ -1,5 +1,7 @@
 """Secrets never written anywhere: one real `monitor run` that used them, then grep everything it wrote.
 
+The same run checks the modes of what it wrote: owner-only, every file.
+
 The target is hostile in the worst way: it echoes the bearer token and the
 typed password back in bodies, console messages and the page title. After
 the run we read every byte the monitor left behind: its log, the SQLite
@@ -106,6 +108,10 @@ def failed_runs(db: Path, check: str) -> int:
         return 0
 
 
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
 def everything_written(folder: Path) -> dict[str, bytes]:
     """Every file under `folder`, and every member of every zip, by name."""
     found = {}
@@ -148,6 +154,7 @@ def test_no_secret_reaches_logs_database_artifacts_slack_or_cli(tmp_path):
                 time.sleep(0.1)
             # Copy the database files while the monitor runs, so the -wal is seen before its checkpoint.
             live = {f"live:{p.name}": p.read_bytes() for p in tmp_path.glob("monitor.db*")}
+            live_modes = {p.name: mode(p) for p in tmp_path.glob("monitor.db*")}
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
         finally:
@@ -170,3 +177,13 @@ def test_no_secret_reaches_logs_database_artifacts_slack_or_cli(tmp_path):
     # what makes a replay useful). It never holds the monitor's own tokens,
     # and it is owner-only (tests/test_file_modes.py). README: Security.
     assert {key for _, key in leaks(traces)} <= {"LOGIN_PASSWORD"}
+
+    # Owner-only files: the database with its -wal and -shm (seen while running), every artifact and folder.
+    assert set(live_modes) >= {"monitor.db", "monitor.db-wal", "monitor.db-shm"}
+    assert all(m == 0o600 for m in live_modes.values()), live_modes
+    artifacts = list((tmp_path / "artifacts").rglob("*"))
+    assert any(p.name == "trace.zip" for p in artifacts), artifacts
+    wrong = {str(p.relative_to(tmp_path)): oct(mode(p)) for p in artifacts
+             if mode(p) != (0o700 if p.is_dir() else 0o600)}
+    assert wrong == {}
+    assert mode(tmp_path / "artifacts") == 0o700
