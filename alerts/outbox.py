@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
@@ -42,6 +43,11 @@ class Backoff:
         return min(self.maximum, self.initial * 2 ** max(0, attempts - 1))
 
 
+# The longest pause a Retry-After may ask for; also how we tell a retry this
+# process never planned so far ahead from a clock that was stepped back.
+RETRY_AFTER_CEILING = 900.0
+
+
 class OutboxWorker:
     def __init__(self, store: AlertStore, channel: Channel, *, clock: Callable[[], datetime],
                  backoff: Backoff = Backoff(), telemetry: Telemetry = NO_TELEMETRY):
@@ -52,6 +58,10 @@ class OutboxWorker:
         self.telemetry = telemetry
         # The latest permanent failure, until a later notice gets through.
         self.permanent_error: str | None = None
+        # row id -> monotonic time of its planned retry. next_attempt_at is
+        # wall-clock (it must survive a restart), but a clock stepped back an
+        # hour must not hold an alert back an hour.
+        self._retry_at: dict[int, float] = {}
         # A notice the channel took but our database could not record as
         # delivered yet: record it before anything else, never send it twice.
         self._unrecorded: tuple[OutboxRow, dict | None] | None = None
@@ -91,13 +101,25 @@ class OutboxWorker:
             row = self.store.next_pending(self.channel.name)
             if row is None:
                 return None
-            now = self.clock()
-            if row.next_attempt_at and row.next_attempt_at > now:
-                return (row.next_attempt_at - now).total_seconds()
+            wait = self._wait_for(row)
+            if wait > 0:
+                return wait
             await self._attempt(row)
         return None
 
+    def _wait_for(self, row: OutboxRow) -> float:
+        """Seconds until `row` is due; a clock jump forward makes it due early, never one back late."""
+        if not row.next_attempt_at:
+            return 0.0
+        wait = (row.next_attempt_at - self.clock()).total_seconds()
+        planned = self._retry_at.get(row.id)
+        if planned is not None:
+            return min(wait, planned - time.monotonic())
+        # Planned by an earlier process: only a clock stepped back makes it this far off.
+        return 0.0 if wait > max(self.backoff.maximum, RETRY_AFTER_CEILING) else wait
+
     async def _attempt(self, row: OutboxRow) -> None:
+        self._retry_at.pop(row.id, None)
         notice = self._complete(row)
         try:
             delivery = await asyncio.to_thread(self.channel.send, notice)
@@ -139,7 +161,8 @@ class OutboxWorker:
                       self.channel.name, exc.message)
             self.telemetry.outbox_pending(self.store.pending_count())
             return
-        wait = max(exc.retry_after or 0.0, self.backoff.delay(row.attempts + 1))
+        wait = max(min(exc.retry_after or 0.0, RETRY_AFTER_CEILING), self.backoff.delay(row.attempts + 1))
+        self._retry_at[row.id] = time.monotonic() + wait
         self.store.mark_retry(row, now + timedelta(seconds=wait), exc.message)
         log.warning("alert delivery failed (try %d), retrying in %.1fs: %s of %s via %s: %s", row.attempts + 1,
                     wait, row.kind, row.check, self.channel.name, exc.message)

@@ -184,10 +184,11 @@ def build_service(config: Config) -> Service:
     from prometheus_client import CollectorRegistry
 
     from alerts.part import Alerts
+    from monitor.clock_watch import ClockWatch
     from monitor.metrics import Metrics
     from monitor.server import MonitorServer
 
     metrics = Metrics(CollectorRegistry(), config)
     alerts = Alerts(config)
     return Service(config, telemetry=metrics, listeners=[alerts, metrics],
-                   parts=[alerts, metrics, MonitorServer(metrics)])
+                   parts=[alerts, metrics, MonitorServer(metrics), ClockWatch()])

@@ -10,7 +10,9 @@ The real slack-sdk talks to it (`[alerts.slack] api_url = server.api_url`):
 Faults on demand: `fail_next("chat.postMessage", 429, times=2, retry_after=1)`
 answers the next calls with that status (or an API error name such as
 "invalid_auth" with HTTP 200, as Slack does), and `down = True` answers 503
-to everything until set back. Every call, failed or not, lands in `calls`.
+to everything until set back; `hang = seconds` holds every answer that long
+(a Slack that accepts and then says nothing). Every call, failed or not,
+lands in `calls`.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class SlackServer:
         self.webhook_messages: list[dict] = []
         self.calls: list[tuple[str, int]] = []  # (method, HTTP status answered)
         self.down = False
+        self.hang = 0.0
         self._faults: dict[str, list[tuple[int | str, float | None]]] = {}
         self._ts = 0
         server = self
@@ -68,6 +71,8 @@ class SlackServer:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                if server.hang:
+                    time.sleep(server.hang)  # the fault itself: a Slack that does not answer
                 status, body, headers = server._handle(self.path, dict(self.headers), raw)
                 data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
                 self.send_response(status)
