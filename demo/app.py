@@ -162,7 +162,11 @@ class DemoHandler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(response.body)
+        try:
+            self.wfile.write(response.body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The browser closed the page mid-response: nothing to tell anyone.
+            self.close_connection = True
 
     def log_message(self, format: str, *args) -> None:
         if self.server.log_requests:
