@@ -187,38 +187,35 @@ def _read_fill(t: Table, action: str) -> Step | None:
     return Step(action, "", selector=selector, value=value) if selector and value is not None else None
 
 
-def _read_press(t: Table, action: str) -> Step | None:
+def _value_step(t: Table, action: str, field: str, *, short: str, empty: str, detail: str) -> Step | None:
+    """A step given as a string (`press = "Enter"`) or as a table with an optional selector
+    (`press = { selector = "#msg", key = "Enter" }`); `field` names the value in the table form."""
     sub = _sub(t, action)
     if sub is None:
-        key = t.string(action, allowed='a key such as "Enter", or { selector = "#msg", key = "Enter" }')
-        if key is not None and not key.strip():
-            t.error(action, 'must name a key such as "Enter" or "Control+A"')
+        value = t.string(action, allowed=short)
+        if value is not None and not value.strip():
+            t.error(action, empty)
             return None
-        return key and Step(action, "", value=key)
-    key = sub.string("key", required=True, allowed='a key such as "Enter"')
+        return value and Step(action, "", value=value)
+    value = sub.string(field, required=True, allowed=detail)
     selector = None
     if "selector" in sub.raw:
         sub.known.add("selector")
         selector = _selector(sub, "selector", sub.raw["selector"])
     sub.reject_unknown()
-    return Step(action, "", selector=selector, value=key) if key else None
+    return Step(action, "", selector=selector, value=value) if value else None
+
+
+def _read_press(t: Table, action: str) -> Step | None:
+    return _value_step(t, action, "key", short='a key such as "Enter", or { selector = "#msg", key = "Enter" }',
+                       empty='must name a key such as "Enter" or "Control+A"', detail='a key such as "Enter"')
 
 
 def _read_expect_text(t: Table, action: str) -> Step | None:
-    sub = _sub(t, action)
-    if sub is None:
-        text = t.string(action, allowed='the text the page must show, or { selector = "h1", text = "Chats" }')
-        if text is not None and not text.strip():
-            t.error(action, "must not be empty: give the text the page must show")
-            return None
-        return text and Step(action, "", value=text)
-    text = sub.string("text", required=True, allowed="the text the element must contain")
-    selector = None
-    if "selector" in sub.raw:
-        sub.known.add("selector")
-        selector = _selector(sub, "selector", sub.raw["selector"])
-    sub.reject_unknown()
-    return Step(action, "", selector=selector, value=text) if text else None
+    return _value_step(t, action, "text",
+                       short='the text the page must show, or { selector = "h1", text = "Chats" }',
+                       empty="must not be empty: give the text the page must show",
+                       detail="the text the element must contain")
 
 
 def _read_expect_response(t: Table, action: str) -> Step | None:
