@@ -99,7 +99,9 @@ class Alerts:
             return
         now = self.clock()
         state = self.states.get(check.name) or CheckState(check.name)
-        silenced = check.name in self.store.silences(now)
+        # Silences only matter to a failing check or an open incident: a healthy
+        # check (nearly every run) skips the query.
+        silenced = (not result.ok or state.incident is not None) and check.name in self.store.silences(now)
         new, events = next_state(state, Run.from_result(result), check.alerts, now, silenced)
         new = self.store.record(state, new, events, [c.name for c in self.channels], now,
                                 self.config.alerts.group_window)
