@@ -1,0 +1,229 @@
+"""The monitor's writes to its database: on one thread of their own, in order, held and retried until they land.
+
+`monitor run` must never wait on its own disk. Probes are timed on the event
+loop, and a database locked by another process (a backup, a `sqlite3` shell
+left inside a transaction), a full disk or a read-only mount would hold every
+probe for SQLite's busy timeout and then lose the run. So the loop hands each
+write to a `StoreWriter` and goes on probing. The writer owns a connection of
+its own and does one job at a time:
+
+- A job is a list of steps (functions of no arguments), each its own
+  transaction: a step that fails has written nothing, so it can be tried again.
+- A step the database refuses *for now* (busy, locked, full, read-only, an I/O
+  error: see `is_transient`) is tried again with backoff until it passes, and
+  the jobs behind it wait: writes land in the order they were given.
+- Any other error is a bug, not weather: it is logged, the step is skipped and
+  the job goes on (a run that cannot be stored is still alerted on).
+- Nothing is lost silently. At most `max_pending` jobs wait; past that, new
+  ones are refused. A step still refused after `patience` seconds is given up,
+  and so is whatever is left when `close()` runs out of time. Each of these is
+  logged and reported to `on_lost`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from monitor.store import Store
+
+log = logging.getLogger("monitor.store")
+
+# About ten minutes of 1,000 checks at a 30 s interval, a few MB of results.
+MAX_PENDING = 20_000
+BUSY_TIMEOUT_MS = 1000
+# How long a one-off command (`monitor check`, `monitor replay`) waits for a locked database.
+COMMAND_PATIENCE = 30.0
+
+# SQLite's primary result codes for a database that may take the same write later.
+_TRANSIENT = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_READONLY,
+              sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether SQLite refused a write for a reason that may pass (lock, full disk), not for a bug in it."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.OperationalError) and code is not None and code & 0xFF in _TRANSIENT
+
+
+class WriteLost(Exception):
+    """A job the writer gave up: its backlog was full, it ran out of patience, or the monitor stopped."""
+
+
+@dataclass
+class _Job:
+    steps: list[Callable[[], Any]]
+    future: Future = field(default_factory=Future)
+    refused_since: float | None = None  # monotonic time of this job's first refused try
+
+
+class StoreWriter:
+    """Runs write jobs against `store` on its own thread; see the module docstring for the contract."""
+
+    def __init__(self, store: Store, *, on_error: Callable[[Exception], None] | None = None,
+                 on_lost: Callable[[int], None] | None = None, max_pending: int = MAX_PENDING,
+                 patience: float | None = None, backoff: tuple[float, float] = (0.05, 2.0)):
+        self.store = store
+        # Hear of a lock within a second (for /healthz and the metrics) rather
+        # than SQLite's five: the refused step is retried either way.
+        store.db.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")
+        self.on_error = on_error or (lambda exc: None)
+        self.on_lost = on_lost or (lambda count: None)
+        self.max_pending = max_pending
+        self.patience = patience
+        self.backoff = backoff
+        self._jobs: deque[_Job] = deque()
+        self._cond = threading.Condition()
+        self._close_by: float | None = None  # monotonic deadline once close() was called
+        self._refused_since: float | None = None
+        self._last_error: Exception | None = None
+        self._thread = threading.Thread(target=self._work, name="store writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def db(self):
+        """The writer's connection: use it only inside steps, which run on the writer's thread."""
+        return self.store.db
+
+    def submit(self, *steps: Callable[[], Any]) -> Future:
+        """Queue a job; its future gets the last step's value, or the first error of a step."""
+        job = _Job(list(steps))
+        with self._cond:
+            if self._close_by is None and len(self._jobs) < self.max_pending:
+                self._jobs.append(job)
+                self._cond.notify()
+                return job.future
+            why = "the monitor is stopping" if self._close_by is not None else \
+                f"{len(self._jobs)} writes already wait for the database"
+        self._lose([job], f"a write was refused: {why}")
+        return job.future
+
+    async def call(self, step: Callable[[], Any]) -> Any:
+        """Run `step` as a job of its own and wait for its value (on the event loop, without blocking it)."""
+        return await asyncio.wrap_future(self.submit(step))
+
+    def pending(self) -> int:
+        """Jobs not yet done, the one in progress included."""
+        return len(self._jobs)
+
+    def health(self) -> str | None:
+        """None while writes go through; else what the database answers and how long it has."""
+        since, error = self._refused_since, self._last_error
+        if since is None:
+            return None
+        return (f"the database refuses writes: {error}; {self.pending()} write(s) held for "
+                f"{time.monotonic() - since:.0f}s, retrying")
+
+    def flush(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for every queued job to be done; return whether they are."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._jobs and (left := deadline - time.monotonic()) > 0:
+                self._cond.wait(left)
+            return not self._jobs
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Finish the waiting jobs for up to `timeout` seconds, give up the rest, close the connection."""
+        with self._cond:
+            if self._close_by is None:
+                self._close_by = time.monotonic() + timeout
+            self._cond.notify_all()
+        # A step may be inside SQLite's busy wait when the deadline passes.
+        self._thread.join(timeout + 2 * BUSY_TIMEOUT_MS / 1000)
+        self.store.close()
+
+    # --- the writer's thread ---------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._jobs and self._close_by is None:
+                    self._cond.wait()
+                if not self._jobs:
+                    return
+                given_up = list(self._jobs) if self._closing_late() else []
+                if given_up:
+                    self._jobs.clear()
+                    self._cond.notify_all()
+                job = self._jobs[0] if self._jobs else None
+            if given_up:
+                self._lose(given_up, "the monitor stopped before the database took them")
+                return
+            if self._run(job):
+                with self._cond:
+                    self._jobs.popleft()
+                    self._cond.notify_all()  # flush() waits for an empty queue
+
+    def _run(self, job: _Job) -> bool:
+        """Do `job`'s steps; return False when the writer is closing and out of time (the job stays queued)."""
+        value, first_error = None, None
+        delay = self.backoff[0]
+        i = 0
+        while i < len(job.steps):
+            try:
+                value = job.steps[i]()
+            except Exception as exc:
+                if not is_transient(exc):
+                    database_said = isinstance(exc, sqlite3.Error)
+                    log.error("a write failed and was skipped: %s: %s", type(exc).__name__, exc,
+                              exc_info=not database_said)
+                    if database_said:
+                        self.on_error(exc)
+                    first_error = first_error or exc
+                    i += 1
+                    continue
+                self._refused(job, exc)
+                if self._closing_late():
+                    return False
+                if self.patience is not None and time.monotonic() - job.refused_since > self.patience:
+                    self._lose([job], f"a write was refused for over {self.patience:g}s: {exc}")
+                    return True
+                with self._cond:
+                    self._cond.wait(delay)  # close() cuts the wait short
+                delay = min(delay * 2, self.backoff[1])
+                continue
+            self._accepted()
+            i += 1
+        if first_error is None:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(first_error)
+        return True
+
+    def _refused(self, job: _Job, exc: Exception) -> None:
+        self.on_error(exc)
+        now = time.monotonic()
+        job.refused_since = job.refused_since or now
+        self._last_error = exc
+        if self._refused_since is None:
+            self._refused_since = now
+            log.error("the database refuses writes (%s): holding them and retrying", exc)
+
+    def _accepted(self) -> None:
+        if self._refused_since is not None:
+            log.warning("the database takes writes again after %.1fs; %d held write(s) catching up",
+                        time.monotonic() - self._refused_since, self.pending())
+            self._refused_since = None
+            self._last_error = None
+
+    def _closing_late(self) -> bool:
+        return self._close_by is not None and time.monotonic() >= self._close_by
+
+    def _lose(self, jobs: list[_Job], why: str) -> None:
+        log.error("%d write(s) NOT STORED: %s", len(jobs), why)
+        self.on_lost(len(jobs))
+        for job in jobs:
+            if not job.future.done():
+                job.future.set_exception(WriteLost(why))
+
+
+def command_writer(path) -> StoreWriter:
+    """The writer of a one-off command: it waits `COMMAND_PATIENCE` seconds for a refusing database, then gives up."""
+    return StoreWriter(Store.open(path), patience=COMMAND_PATIENCE)
