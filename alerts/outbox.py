@@ -13,6 +13,9 @@ to), sends it off the event loop, and records the outcome:
 
 The row stays pending until the send returned, so a crash loses nothing; a
 crash in the middle of the HTTP call itself can repeat that one notice.
+
+Rows are read through `store` and changed through `write` (in `monitor run`,
+the store writer's thread, so a locked database never holds the event loop).
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Any, Awaitable, Callable
 
 from alerts.channel import Channel, DeliveryError
 from alerts.state_store import AlertStore, OutboxRow
+from monitor.store_writer import WriteLost
 from monitor.telemetry import NO_TELEMETRY, Telemetry
 
 log = logging.getLogger("monitor.alerts")
@@ -50,8 +54,10 @@ RETRY_AFTER_CEILING = 900.0
 
 class OutboxWorker:
     def __init__(self, store: AlertStore, channel: Channel, *, clock: Callable[[], datetime],
+                 write: Callable[[Callable[[AlertStore], Any]], Awaitable[Any]] | None = None,
                  backoff: Backoff = Backoff(), telemetry: Telemetry = NO_TELEMETRY):
         self.store = store
+        self.write = write or self._write_here
         self.channel = channel
         self.clock = clock
         self.backoff = backoff
@@ -82,7 +88,7 @@ class OutboxWorker:
             self._wake.clear()
             try:
                 wait = await self.deliver_due()
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, WriteLost) as exc:
                 # Our own database is busy or failing: the rows are safe, try again soon.
                 log.error("alert outbox: cannot read or update the database: %s", exc)
                 wait = self.backoff.initial
@@ -96,7 +102,7 @@ class OutboxWorker:
     async def deliver_due(self) -> float | None:
         """Send every due row in order; return seconds until the next retry, or None when empty."""
         if self._unrecorded:
-            self._record_delivery(*self._unrecorded)
+            await self._record_delivery(*self._unrecorded)
         while not self._stopping:
             row = self.store.next_pending(self.channel.name)
             if row is None:
@@ -124,22 +130,26 @@ class OutboxWorker:
         try:
             delivery = await asyncio.to_thread(self.channel.send, notice)
         except DeliveryError as exc:
-            self._failed(row, exc)
+            await self._failed(row, exc)
             return
         except Exception as exc:  # a channel bug must not kill the worker; retry like a network error
             log.exception("%s channel crashed sending %s of %s", self.channel.name, row.kind, row.check)
-            self._failed(row, DeliveryError(f"{type(exc).__name__}: {exc}", reason="bug"))
+            await self._failed(row, DeliveryError(f"{type(exc).__name__}: {exc}", reason="bug"))
             return
         self._unrecorded = (row, delivery.thread)
-        self._record_delivery(row, delivery.thread)
+        await self._record_delivery(row, delivery.thread)
         self.permanent_error = None
         self.telemetry.alert_sent(self.channel.name, row.kind)
         self.telemetry.outbox_pending(self.store.pending_count())
         log.info("alert delivered: %s %s via %s", row.kind, row.check, self.channel.name)
 
-    def _record_delivery(self, row: OutboxRow, thread: dict | None) -> None:
-        self.store.mark_delivered(row, self.clock(), thread)
+    async def _record_delivery(self, row: OutboxRow, thread: dict | None) -> None:
+        now = self.clock()
+        await self.write(lambda store: store.mark_delivered(row, now, thread))
         self._unrecorded = None
+
+    async def _write_here(self, change: Callable[[AlertStore], Any]) -> Any:
+        return change(self.store)
 
     def _complete(self, row: OutboxRow) -> dict:
         notice = dict(row.payload)
@@ -151,11 +161,11 @@ class OutboxWorker:
         notice["grouped"] = group_id is not None and group_id != row.incident_id
         return notice
 
-    def _failed(self, row: OutboxRow, exc: DeliveryError) -> None:
+    async def _failed(self, row: OutboxRow, exc: DeliveryError) -> None:
         now = self.clock()
         self.telemetry.alert_delivery_failed(self.channel.name, exc.reason)
         if exc.permanent:
-            self.store.mark_failed(row, now, exc.message)
+            await self.write(lambda store: store.mark_failed(row, now, exc.message))
             self.permanent_error = exc.message
             log.error("ALERT NOT DELIVERED, giving up: %s of %s via %s: %s", row.kind, row.check,
                       self.channel.name, exc.message)
@@ -163,6 +173,6 @@ class OutboxWorker:
             return
         wait = max(min(exc.retry_after or 0.0, RETRY_AFTER_CEILING), self.backoff.delay(row.attempts + 1))
         self._retry_at[row.id] = time.monotonic() + wait
-        self.store.mark_retry(row, now + timedelta(seconds=wait), exc.message)
+        await self.write(lambda store: store.mark_retry(row, now + timedelta(seconds=wait), exc.message))
         log.warning("alert delivery failed (try %d), retrying in %.1fs: %s of %s via %s: %s", row.attempts + 1,
                     wait, row.kind, row.check, self.channel.name, exc.message)

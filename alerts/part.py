@@ -1,10 +1,15 @@
 """Alerts inside `monitor run`: results in, incidents and outbox rows out, deliveries in the background.
 
-`Alerts` is both a `ResultListener` (each stored result goes through the
-incident machine, and its changes are written with their notices in one
-transaction) and a `ServicePart` (it loads the open incidents at start, so a
-restart neither fires twice nor forgets a resolve, and runs one outbox
-worker per channel). It registers `service.health["alerts"]`.
+`Alerts` is both a stored-result listener and a `ServicePart`. As a
+listener it runs on the store writer's thread, after the run is stored: the
+result goes through the incident machine, and its changes are written with
+their notices in one transaction (through `recorder`, the writer's
+connection; a refused write is retried by the writer, and the state only
+advances once it is written). As a part it loads the open incidents at
+start, so a restart neither fires twice nor forgets a resolve, and runs one
+outbox worker per channel on the event loop, reading through `store` (the
+loop's connection) and writing through the writer. It registers
+`service.health["alerts"]`.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Callable
+from typing import Callable, TypeVar
 
 from alerts.channel import Channel
 from alerts.console import ConsoleChannel
@@ -26,6 +31,7 @@ from monitor.store import retention_cutoff
 from monitor.telemetry import NO_TELEMETRY
 
 log = logging.getLogger("monitor.alerts")
+T = TypeVar("T")
 
 # An undelivered notice older than this makes /healthz report the alerts part.
 STUCK_AFTER = 300.0
@@ -48,27 +54,32 @@ class Alerts:
         self.channels = channels if channels is not None else build_channels(config)
         self.clock = clock
         self.telemetry = NO_TELEMETRY
-        self.store: AlertStore | None = None
+        self.store: AlertStore | None = None  # the event loop's: reads
+        self.recorder: AlertStore | None = None  # the store writer's: writes, on its thread
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._writer = None  # the service's StoreWriter, from start()
         self.states: dict[str, CheckState] = {}
         self.workers: list[OutboxWorker] = []
         self._tasks: list[asyncio.Task] = []
 
     async def start(self, service) -> None:
         self.telemetry = service.telemetry
+        self._loop = asyncio.get_running_loop()
+        self._writer = service.writer
         self.store = AlertStore(service.store.db)
+        self.recorder = AlertStore(service.writer.db)
         self.states = self.store.load_states([c.name for c in self.config.checks], self._depth(self.config))
         backoff = Backoff(self.config.alerts.retry_backoff, self.config.alerts.retry_backoff_max)
-        self.workers = [OutboxWorker(self.store, channel, clock=self.clock, backoff=backoff,
+        self.workers = [OutboxWorker(self.store, channel, write=self.write, clock=self.clock, backoff=backoff,
                                      telemetry=self.telemetry) for channel in self.channels]
         self._tasks = [asyncio.create_task(w.run(), name=f"outbox:{w.channel.name}") for w in self.workers]
-        if self not in service.runner.listeners:
-            service.runner.listeners.append(self)
         service.health["alerts"] = self.health
         service.scheduler.add_job("housekeeping:alerts", self.prune, seconds=3600, first_in=60)
         open_incidents = [s.check for s in self.states.values() if s.incident]
         if open_incidents:
             log.info("continuing open incidents: %s", ", ".join(open_incidents))
-        dropped = self.store.abandon_other_channels([c.name for c in self.channels], self.clock())
+        channel_names = [c.name for c in self.channels]
+        dropped = await self.write(lambda store: store.abandon_other_channels(channel_names, self.clock()))
         if dropped:
             log.error("ALERT NOT DELIVERED: %d notice(s) waited for a channel that is no longer configured", dropped)
         pending = self.store.pending_count()
@@ -94,30 +105,38 @@ class Alerts:
         self.config = config
 
     def on_result(self, check: Check, result: Result) -> None:
-        """Fold a stored result into the check's incident; write any notice to the outbox."""
-        if self.store is None:
+        """Fold a stored result into the check's incident; write any notice to the outbox.
+
+        Runs on the store writer's thread. A database error propagates, so
+        the writer retries the whole fold once the database takes writes.
+        """
+        if self.recorder is None:
             return
         now = self.clock()
         state = self.states.get(check.name) or CheckState(check.name)
         # Silences only matter to a failing check or an open incident: a healthy
         # check (nearly every run) skips the query.
-        silenced = (not result.ok or state.incident is not None) and check.name in self.store.silences(now)
+        silenced = (not result.ok or state.incident is not None) and check.name in self.recorder.silences(now)
         new, events = next_state(state, Run.from_result(result), check.alerts, now, silenced)
-        new = self.store.record(state, new, events, [c.name for c in self.channels], now,
-                                self.config.alerts.group_window)
+        new = self.recorder.record(state, new, events, [c.name for c in self.channels], now,
+                                   self.config.alerts.group_window)
         self.states[check.name] = new
         self.telemetry.incident_state(check.name, new.incident is not None, new.failures)
         for event in events:
             log.warning("incident %s: %s", event.kind, check.name)
         if events:
-            self.telemetry.outbox_pending(self.store.pending_count())
+            self.telemetry.outbox_pending(self.recorder.pending_count())
             for worker in self.workers:
-                worker.wake()
+                self._loop.call_soon_threadsafe(worker.wake)
 
     async def prune(self) -> int:
         """Forget notices, incidents and silences older than `retention_days`, like the runs."""
         cutoff = retention_cutoff(self.clock(), self.config.monitor.retention_days)
-        return self.store.prune(cutoff)
+        return await self.write(lambda store: store.prune(cutoff))
+
+    async def write(self, change: Callable[[AlertStore], T]) -> T:
+        """Apply `change` to the alert tables on the store writer's thread, without blocking the loop."""
+        return await self._writer.call(lambda: change(self.recorder))
 
     def health(self) -> str | None:
         """None while notices drain; else what is stuck or refused."""

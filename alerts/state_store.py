@@ -7,9 +7,9 @@ transaction (`record`), so a crash leaves either both or neither. Delivery
 then reads the outbox in id order, per channel.
 
 All times are stored as UTC ISO-8601 strings with milliseconds, which sort
-as text. Every method runs on the event loop's thread (sqlite3 connections
-must not be used from two threads at once); only the HTTP calls of a
-delivery leave it.
+as text. An instance is used by one thread only, as its connection must be:
+in `monitor run` one reads on the event loop and another, on the store
+writer's connection, does every write on the writer's thread.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """Benchmark: from the result that crosses the failure threshold to Slack's request.
 
 Each incident is one check failing twice (threshold 2); the clock starts when
-the second failed result is handed to the alerts part, as the runner does
-after storing it, and stops when the loopback Slack stand-in receives the
-`chat.postMessage`. The path measured is the real one: state machine, the
-SQLite transaction that writes the incident and its outbox row, the outbox
-worker waking, the Block Kit builder, and the real slack-sdk over HTTP.
+the second failed result is handed to the store writer, as the runner does,
+and stops when the loopback Slack stand-in receives the `chat.postMessage`.
+The path measured is the real one: the run's row, the state machine and the
+SQLite transaction that writes the incident and its outbox row on the
+writer's thread, the outbox worker waking on the loop, the Block Kit
+builder, and the real slack-sdk over HTTP.
 Incidents are fired one after another, so the figure is latency, not a queue.
 """
 
@@ -20,6 +21,7 @@ from bench.report import Row, percentile
 from monitor.config import parse_config
 from monitor.results import Result, utcnow
 from monitor.store import Store
+from monitor.store_writer import StoreWriter
 from monitor.telemetry import NO_TELEMETRY
 from tests.slack_server import TOKEN, SlackServer
 
@@ -38,24 +40,26 @@ def _failure(check: str) -> Result:
                   failure="expected status 200, got 500", error_text=f"relation \"{check}\" does not exist")
 
 
+def _steps(writer: StoreWriter, alerts: Alerts, check, result: Result) -> tuple:
+    """The writer's steps for one run, as the runner gives them: store the run, then fold it into alerts."""
+    return lambda: writer.store.record(result), lambda: alerts.on_result(check, result)
+
+
 async def _measure(config, slack: SlackServer) -> list[float]:
     store = Store.open(config.monitor.database)
+    writer = StoreWriter(Store.open(config.monitor.database))
     alerts = Alerts(config)
-    service = SimpleNamespace(telemetry=NO_TELEMETRY, store=store, health={},
-                              runner=SimpleNamespace(listeners=[]),
+    service = SimpleNamespace(telemetry=NO_TELEMETRY, store=store, writer=writer, health={},
                               scheduler=SimpleNamespace(add_job=lambda *a, **k: None))
     await alerts.start(service)
     latencies = []
     try:
         for check in config.checks:
-            first = _failure(check.name)
-            store.record(first)
-            alerts.on_result(check, first)
+            await asyncio.wrap_future(writer.submit(*_steps(writer, alerts, check, _failure(check.name))))
             crossing = _failure(check.name)
-            store.record(crossing)
             before = len(slack.messages)
             started = time.monotonic()
-            alerts.on_result(check, crossing)
+            writer.submit(*_steps(writer, alerts, check, crossing))
             deadline = started + 10
             while len(slack.messages) == before and time.monotonic() < deadline:
                 await asyncio.sleep(0.0005)
@@ -64,6 +68,7 @@ async def _measure(config, slack: SlackServer) -> list[float]:
             latencies.append((slack.messages[-1].received_at - started) * 1000)
     finally:
         await alerts.stop()
+        writer.close()
         store.close()
     return latencies
 

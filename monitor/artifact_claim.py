@@ -26,8 +26,12 @@ def final_paths(paths: list[str], run_id: int) -> dict[str, str]:
     return moves
 
 
-def claim_artifacts(root: Path, store, run_id: int, paths: list[str]) -> list[str]:
-    """Move the pending folders of run `run_id` and store the new paths; return them."""
+def claim_artifacts(root: Path, run_id: int, paths: list[str]) -> list[str]:
+    """Move the pending folders of run `run_id`; return the new paths (`paths` itself when none moved).
+
+    Files only: the caller stores the new paths (`Store.replace_artifacts`),
+    in a step of its own so that a refused write is retried without moving twice.
+    """
     moves = final_paths(paths, run_id)
     if not moves:
         return paths
@@ -35,5 +39,4 @@ def claim_artifacts(root: Path, store, run_id: int, paths: list[str]) -> list[st
         os.rename(Path(root) / old, Path(root) / new)
     renamed = [str(PurePosixPath(moves.get(str(PurePosixPath(p).parent), str(PurePosixPath(p).parent)))
                    / PurePosixPath(p).name) for p in paths]
-    store.replace_artifacts(run_id, renamed)
     return renamed

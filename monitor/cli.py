@@ -137,14 +137,15 @@ def cmd_check(args) -> int:
 
 async def _check_once(config: Config, checks, args):
     from monitor.runner import Runner
+    from monitor.store_writer import command_writer
 
     style = style_for(sys.stdout)
     # The table says what each run did; one log line per run would repeat it.
     run_log = logging.getLogger("monitor.runs")
     previous_level = run_log.level
     run_log.setLevel(logging.ERROR)
-    store = Store.open(config.monitor.database)
-    runner = Runner(config, store)
+    writer = command_writer(config.monitor.database)
+    runner = Runner(config, writer)
     live = not args.json
     # Rows are printed as checks finish, so fix the column widths up front.
     widths = [max(len(c.name) for c in checks), 6, 6, 6, 0]
@@ -161,10 +162,10 @@ async def _check_once(config: Config, checks, args):
                 print(extra, flush=True)
 
     try:
-        results = await runner.run_many(checks, on_done=on_done)
+        results = await runner.run_many(checks, on_done=on_done, wait_stored=True)
     finally:
         await runner.close()
-        store.close()
+        writer.close()
         run_log.setLevel(previous_level)
     if live:
         failed = sum(not r.ok for r in results)

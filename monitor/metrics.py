@@ -19,7 +19,8 @@ Per check, over time:
 The monitor itself (in the injected registry):
     synthetic_alerts_sent_total{channel,kind}, synthetic_alert_delivery_failures_total{channel,reason},
     synthetic_alert_outbox_pending, synthetic_scheduler_lag_seconds (histogram),
-    synthetic_store_errors_total, synthetic_browser_restarts_total, synthetic_monitor_info{version,location}
+    synthetic_store_errors_total, synthetic_store_writes_lost_total, synthetic_store_pending_writes,
+    synthetic_browser_restarts_total, synthetic_monitor_info{version,location}
 
 Label values are bounded: check names, types and step names come from the
 config, `target` is the configured URL with secrets redacted (the probe
@@ -193,8 +194,14 @@ class Metrics(Telemetry):
         self._scheduler_lag = Histogram("synthetic_scheduler_lag_seconds",
                                         "How late scheduled runs started against their plan.",
                                         buckets=LAG_BUCKETS, registry=registry)
-        self._store_errors = Counter("synthetic_store_errors_total", "Writes the monitor's database refused.",
+        self._store_errors = Counter("synthetic_store_errors_total",
+                                     "Write attempts the monitor's database refused (held and retried).",
                                      registry=registry)
+        self._store_lost = Counter("synthetic_store_writes_lost_total",
+                                   "Writes given up: the backlog was full, or the monitor stopped while the "
+                                   "database refused them.", registry=registry)
+        self._store_pending = Gauge("synthetic_store_pending_writes",
+                                    "Writes waiting for the monitor's database.", registry=registry)
         self._browser_restarts = Counter("synthetic_browser_restarts_total",
                                          "Times the shared browser was launched again after a crash.",
                                          registry=registry)
@@ -221,7 +228,7 @@ class Metrics(Telemetry):
     # -- ServicePart -----------------------------------------------------------------------
 
     async def start(self, service) -> None:
-        pass
+        self._store_pending.set_function(service.writer.pending)
 
     async def stop(self) -> None:
         pass
@@ -256,6 +263,9 @@ class Metrics(Telemetry):
 
     def store_error(self, error: Exception) -> None:
         self._store_errors.inc()
+
+    def store_lost(self, writes: int) -> None:
+        self._store_lost.inc(writes)
 
     def alert_sent(self, channel: str, kind: str) -> None:
         self._alerts_sent.labels(channel, kind if kind in ALERT_KINDS else OTHER).inc()

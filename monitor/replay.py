@@ -21,6 +21,7 @@ from monitor.cli import EXIT_FAILED, EXIT_OK, EXTRA_COMMANDS, UsageError, config
 from monitor.durations import format_duration
 from monitor.render import captured_lines, details, result_dict
 from monitor.store import Store
+from monitor.store_writer import command_writer
 from monitor.terminal import Style, one_line, safe
 
 
@@ -75,14 +76,14 @@ async def _replay(config, check, args, style: Style):
 
     runtime = BrowserRuntime(config.browser, headless=not args.headed, slow_mo_ms=args.slow_mo)
     probe = BrowserProbe(probe_context(config), runtime, keep="always", on_event=LivePrinter(style))
-    store = Store.open(config.monitor.database)
-    runner = Runner(config, store, probes={"browser": probe})
+    writer = command_writer(config.monitor.database)
+    runner = Runner(config, writer, probes={"browser": probe})
     print(style.dim(f"replaying {check.name}: {safe(check.url)}"), flush=True)
     try:
-        return await runner.run_check(check)
+        return await runner.run_check(check, wait_stored=True)
     finally:
         await runner.close()
-        store.close()
+        writer.close()
 
 
 class LivePrinter:

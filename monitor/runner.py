@@ -1,21 +1,27 @@
-"""Run one check: probe it, store the result, tell the listeners.
+"""Run one check: probe it, tell the listeners, hand the result to the store writer.
 
 Shared by `monitor check` (each check once, now) and `monitor run` (on a
-schedule). Listeners are how alerts and metrics plug in: each receives every
-stored `Result` and must not raise into the runner.
+schedule). Listeners are how metrics and alerts plug in, and there are two
+kinds. `listeners` hear of every `Result` on the event loop as soon as the
+probe ends (metrics: nothing to wait for). `stored_listeners` hear of it on
+the store writer's thread once the run is stored and has its id (alerts: an
+incident and its notices are written after the run they count). Neither
+kind may raise into the runner. A run's storing never holds the loop: a
+locked or full database delays it (see monitor/store_writer.py), and the
+next probes start on time meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from typing import Callable, Protocol
 
 from monitor.artifact_claim import claim_artifacts
 from monitor.config import Check, Config
 from monitor.redact import redact
 from monitor.results import Result, utcnow
+from monitor.store_writer import StoreWriter
 from monitor.telemetry import NO_TELEMETRY, Telemetry
 from probes import build_probes
 from probes.base import Probe, ProbeContext
@@ -30,34 +36,42 @@ class ResultListener(Protocol):
 class Runner:
     """Owns the probes and the global concurrency limit of one monitor process."""
 
-    def __init__(self, config: Config, store, *, probes: dict[str, Probe] | None = None,
+    def __init__(self, config: Config, writer: StoreWriter, *, probes: dict[str, Probe] | None = None,
                  listeners: list[ResultListener] | None = None,
-                 on_store_error: Callable[[Exception], None] | None = None,
+                 stored_listeners: list[ResultListener] | None = None,
                  telemetry: Telemetry = NO_TELEMETRY):
         self.config = config
-        self.store = store
+        self.writer = writer
         self.probes = probes if probes is not None else build_probes(probe_context(config, telemetry))
         self.listeners = list(listeners or [])
-        self.on_store_error = on_store_error
+        self.stored_listeners = list(stored_listeners or [])
         self._limit = asyncio.Semaphore(config.monitor.max_concurrency)
 
-    async def run_check(self, check: Check) -> Result:
-        """Probe `check` once, record and announce the result, and return it."""
+    async def run_check(self, check: Check, *, wait_stored: bool = False) -> Result:
+        """Probe `check` once, announce the result, queue it for storing, and return it.
+
+        With `wait_stored`, return only once it is stored (or given up), so
+        that `run_id` and the final artifact paths are set: what a one-off
+        command prints.
+        """
         async with self._limit:
             result = await self._probe(check)
-        self._record(result)
         for listener in self.listeners:
-            try:
-                listener.on_result(check, result)
-            except Exception:  # a broken listener must not stop probing
-                log.exception("result listener %r failed for %s", listener, check.name)
+            _tell(listener, check, result)
         log_result(result)
+        stored = self.writer.submit(*self._store_steps(check, result))
+        if wait_stored:
+            try:
+                await asyncio.wrap_future(stored)
+            except Exception:  # the writer logged and counted it; the result itself stands
+                pass
         return result
 
-    async def run_many(self, checks: list[Check], on_done: Callable[[Result], None] | None = None) -> list[Result]:
+    async def run_many(self, checks: list[Check], on_done: Callable[[Result], None] | None = None, *,
+                       wait_stored: bool = False) -> list[Result]:
         """Run `checks` concurrently; results come back in the order of `checks`."""
         async def one(check: Check) -> Result:
-            result = await self.run_check(check)
+            result = await self.run_check(check, wait_stored=wait_stored)
             if on_done:
                 on_done(result)
             return result
@@ -77,19 +91,37 @@ class Runner:
                           target=check.url, started_at=utcnow(), duration_ms=0.0, ok=False,
                           failure=redact(f"monitor error: {type(exc).__name__}: {exc}", self.config.secrets))
 
-    def _record(self, result: Result) -> None:
+    def _store_steps(self, check: Check, result: Result) -> list[Callable[[], object]]:
+        """The writer's steps for one run, each safe to retry on its own: the run row, its
+        artifacts' final home, then the listeners that need the stored run."""
+        store = self.writer.store
+        steps: list[Callable[[], object]] = [lambda: store.record(result)]
+        if result.artifacts:
+            steps.append(lambda: self._move_artifacts(result))
+            steps.append(lambda: self._save_artifact_paths(result))
+        # Unwrapped: the writer retries what the database refuses for now, and logs the rest.
+        steps.extend((lambda listener=listener: listener.on_result(check, result))
+                     for listener in self.stored_listeners)
+        return steps
+
+    def _move_artifacts(self, result: Result) -> None:
+        if result.run_id is None:  # not stored: the files stay where the probe left them
+            return
         try:
-            self.store.record(result)
-            if result.artifacts:
-                result.artifacts = claim_artifacts(self.config.monitor.artifacts_dir, self.store,
-                                                   result.run_id, result.artifacts)
+            result.artifacts = claim_artifacts(self.config.monitor.artifacts_dir, result.run_id, result.artifacts)
         except OSError as exc:
             log.error("could not move the artifacts of %s run %s: %s", result.check, result.run_id, exc)
-        except sqlite3.Error as exc:
-            # The monitor's own disk is not the target's fault: never alert on it.
-            log.error("could not store the result of %s: %s", result.check, exc)
-            if self.on_store_error:
-                self.on_store_error(exc)
+
+    def _save_artifact_paths(self, result: Result) -> None:
+        if result.run_id is not None:
+            self.writer.store.replace_artifacts(result.run_id, result.artifacts)
+
+
+def _tell(listener: ResultListener, check: Check, result: Result) -> None:
+    try:
+        listener.on_result(check, result)
+    except Exception:  # a broken listener must not stop probing
+        log.exception("result listener %r failed for %s", listener, check.name)
 
 
 def probe_context(config: Config, telemetry: Telemetry = NO_TELEMETRY) -> ProbeContext:

@@ -2,10 +2,16 @@
 
 Start-up order: open the store, build the runner, start the scheduler, then
 wait for a signal. SIGINT/SIGTERM stop cleanly: no new runs start, in-flight
-runs get `shutdown_grace` seconds to finish and be stored, the rest are
-cancelled (a cancelled run writes nothing, so the database stays whole).
+runs get `shutdown_grace` seconds to finish, and the store writer as long
+again to store what it holds; the rest are cancelled or given up, and logged
+(a cancelled run writes nothing, so the database stays whole).
 SIGHUP reloads the config; a broken new config is refused and the old one
 keeps running.
+
+The database has two connections: `store` on the event loop, for reads (the
+status page, alert delivery), and `writer.store` on the store writer's
+thread, which does every write of the running service (runs, incidents,
+outbox, retention), so that the loop never waits on the disk.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from monitor.results import utcnow
 from monitor.runner import ResultListener, Runner
 from monitor.scheduler import CheckScheduler
 from monitor.store import Store, retention_cutoff
+from monitor.store_writer import StoreWriter
 from monitor.telemetry import NO_TELEMETRY, Telemetry
 
 log = logging.getLogger("monitor.service")
@@ -46,13 +53,16 @@ class Service:
 
     def __init__(self, config: Config, *, store: Store | None = None,
                  listeners: list[ResultListener] | None = None,
+                 stored_listeners: list[ResultListener] | None = None,
                  parts: list[ServicePart] | None = None,
                  telemetry: Telemetry = NO_TELEMETRY,
                  shutdown_grace: float = 10.0):
         self.config = config
         self.telemetry = telemetry
         self.store = store or Store.open(config.monitor.database)
-        self.runner = Runner(config, self.store, listeners=listeners, on_store_error=telemetry.store_error,
+        self.writer = StoreWriter(Store.open(self.store.path), on_error=telemetry.store_error,
+                                  on_lost=telemetry.store_lost)
+        self.runner = Runner(config, self.writer, listeners=listeners, stored_listeners=stored_listeners,
                              telemetry=telemetry)
         self.parts = list(parts or [])
         self.scheduler = CheckScheduler(self._run_job, on_lag=telemetry.scheduler_lag)
@@ -60,7 +70,7 @@ class Service:
         self.stopping = asyncio.Event()
         self.health: dict[str, Callable[[], str | None]] = {
             "scheduler": self._scheduler_health,
-            "database": lambda: None if self.store.is_writable() else "the database is not writable",
+            "database": self.writer.health,
         }
         self._inflight: set[asyncio.Task] = set()
 
@@ -73,10 +83,10 @@ class Service:
             loop.add_signal_handler(signal.SIGHUP, self.reload)
         for part in self.parts:
             await part.start(self)
+        # Checkpoints fsync the database: done in a thread, so the loop never waits on the disk.
+        await self.writer.call(self.writer.store.take_over_checkpoints)
         self.scheduler.start(self.config.checks)
         self.scheduler.add_job("housekeeping:retention", self.prune, seconds=3600, first_in=60)
-        # Checkpoints fsync the database: done in a thread, so the loop never waits on the disk.
-        self.store.take_over_checkpoints()
         self.scheduler.add_job("housekeeping:checkpoint", self._checkpoint, seconds=CHECKPOINT_EVERY)
         log.info("monitoring %d checks from %s (location %s)", len(self.config.checks),
                  self.config.path, self.config.monitor.location)
@@ -113,13 +123,12 @@ class Service:
         cutoff = retention_cutoff(utcnow(), self.config.monitor.retention_days)
         total = 0
         while True:
-            deleted, paths = self.store.prune_batch(cutoff)
+            deleted, paths = await self.writer.call(lambda: self.writer.store.prune_batch(cutoff))
             total += deleted
             for rel in paths:
                 _remove_artifact(self.config.monitor.artifacts_dir, rel)
             if deleted == 0:
                 return total
-            await asyncio.sleep(0)  # let due probes start between batches
 
     async def _checkpoint(self) -> None:
         try:
@@ -161,9 +170,14 @@ class Service:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
+        # Store what the runs left before the parts stop (the alerts part
+        # delivers what storing them adds to the outbox), and close the writer
+        # after, so that a delivery in flight is still recorded.
+        await asyncio.to_thread(self.writer.flush, self.shutdown_grace)
         for part in reversed(self.parts):
             await part.stop()
         await self.runner.close()
+        await asyncio.to_thread(self.writer.close, 1.0)
         self.store.close()
         log.info("stopped")
 
@@ -190,5 +204,6 @@ def build_service(config: Config) -> Service:
 
     metrics = Metrics(CollectorRegistry(), config)
     alerts = Alerts(config)
-    return Service(config, telemetry=metrics, listeners=[alerts, metrics],
+    # Alerts count stored runs (and need their ids); metrics want each result at once.
+    return Service(config, telemetry=metrics, listeners=[metrics], stored_listeners=[alerts],
                    parts=[alerts, metrics, MonitorServer(metrics), ClockWatch()])

@@ -5,8 +5,10 @@ migrations) incidents and the alert outbox. It is opened in WAL mode so the
 CLI can read while `monitor run` writes, and created readable by its owner
 only, because error texts and journey logs can hold customer data.
 
-Errors of this database are the monitor's own problem, never the target's:
-callers catch `sqlite3.Error`, count it, and keep probing.
+Errors of this database are the monitor's own problem, never the target's.
+The monitor's writes go through `monitor.store_writer.StoreWriter`, which
+holds and retries what the database refuses (locked, full, read-only) on a
+thread of its own, so probing never waits for it.
 """
 
 from __future__ import annotations
@@ -96,6 +98,8 @@ class Store:
 
     def __init__(self, db: sqlite_utils.Database):
         self.db = db
+        # The database file ("" in memory), read once: `checkpoint` runs on another thread.
+        self.path: str = db.execute("pragma database_list").fetchone()[2]
 
     @classmethod
     def open(cls, path: Path | str) -> "Store":
@@ -188,25 +192,14 @@ class Store:
         Uses a connection of its own, so it can run in a thread while this
         store keeps writing. Returns (frames in the WAL, frames checkpointed).
         """
-        path = self.db.execute("pragma database_list").fetchone()[2]
-        if not path:  # in-memory: nothing to copy
+        if not self.path:  # in-memory: nothing to copy
             return 0, 0
-        conn = sqlite3.connect(path, timeout=5.0)
+        conn = sqlite3.connect(self.path, timeout=5.0)
         try:
             _, frames, done = conn.execute("pragma wal_checkpoint(passive)").fetchone()
         finally:
             conn.close()
         return frames, done
-
-    def is_writable(self) -> bool:
-        """Whether a write goes through now (for /healthz)."""
-        try:
-            with write_transaction(self.db):
-                self.db.execute("create table if not exists _health (at text)")
-                self.db.execute("delete from _health")
-            return True
-        except sqlite3.Error:
-            return False
 
     def _with_children(self, row: dict[str, Any]) -> dict[str, Any]:
         row = _decode(row)

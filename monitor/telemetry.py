@@ -14,7 +14,10 @@ class Telemetry:
         """A scheduled run started `seconds` after its planned time."""
 
     def store_error(self, error: Exception) -> None:
-        """The monitor's own database refused a write."""
+        """The monitor's own database refused a write (it is held and tried again)."""
+
+    def store_lost(self, writes: int) -> None:
+        """The store writer gave up `writes` writes (backlog full, out of patience, stopping)."""
 
     def alert_sent(self, channel: str, kind: str) -> None:
         """A notification (`kind`: firing, reminder, resolved, test) reached `channel`."""

@@ -5,7 +5,8 @@
         running.call(lambda: running.service.reload())   # runs on the service's event loop
 
 The service owns its event loop; `call` hands a function to that loop, which
-is the one thread allowed to touch the service's store and scheduler.
+is the one thread allowed to touch the service's scheduler and `store` (its
+writes go through `service.writer`, whose `submit` any thread may call).
 """
 
 from __future__ import annotations

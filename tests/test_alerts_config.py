@@ -52,6 +52,7 @@ def test_monitor_run_wires_alerts_as_listener_and_part(tmp_path):
     service = build_service(config)
     try:
         [part] = [p for p in service.parts if isinstance(p, Alerts)]
-        assert part in service.runner.listeners
+        assert part in service.runner.stored_listeners
     finally:
+        service.writer.close()
         service.store.close()

@@ -1,8 +1,12 @@
-"""The monitor's own database in trouble: locked by another process, or full.
+"""The monitor's own database in trouble: locked by another process, full, or read-only.
 
 Whatever happens to the database is the monitor's problem, never the
-target's: no failed run is recorded, no incident opens, the refused writes
-are counted in `synthetic_store_errors_total`, and probing goes on.
+target's, and it costs nothing: probing goes on at its pace, the runs
+finished meanwhile are held by the store writer and all stored once the
+database takes writes again (compared against the runs the metrics
+counted), no failed run is recorded, no incident opens, `/healthz` says
+what is wrong while it lasts, and `synthetic_store_errors_total` counts
+the refused attempts.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from monitor.config import load_config
 from monitor.service import build_service
 from tests.servers import TargetServer, respond
 from tests.service_thread import ServiceThread, wait_until
-from tests.test_server import scrape, write_config
+from tests.slack_server import TOKEN, SlackServer
+from tests.test_server import open_read_only, scrape, write_config
 
 
 @pytest.fixture
@@ -39,47 +44,112 @@ def counts(db_path) -> tuple[int, int, int]:
         conn.close()
 
 
-def store_errors(running) -> float:
-    return scrape(running).get(("synthetic_store_errors_total", frozenset()), 0.0)
+def metric(running, name: str) -> float:
+    """The sum of a metric's samples (over all labels)."""
+    return sum(value for (sample, _), value in scrape(running).items() if sample == name)
 
 
-def test_a_database_locked_by_another_process_for_10s_costs_runs_but_never_blames_the_target(running, tmp_path):
+def runs_probed(running) -> float:
+    return metric(running, "synthetic_check_runs_total")
+
+
+def database_problem(running) -> str | None:
+    response = httpx.get(f"{running.url}/healthz", timeout=2)
+    return response.json().get("unhealthy", {}).get("database") if response.status_code == 503 else None
+
+
+def assert_nothing_lost(running, db) -> None:
+    """Every run the metrics counted is stored, none failed, no incident, no write given up, healthy."""
+    wait_until(lambda: metric(running, "synthetic_store_pending_writes") == 0 and counts(db)[0] == runs_probed(running),
+               "every probed run stored", timeout=20)
+    assert counts(db)[1:] == (0, 0)  # the target was never blamed
+    assert metric(running, "synthetic_store_writes_lost_total") == 0
+    assert metric(running, "synthetic_store_errors_total") >= 1
+    assert httpx.get(f"{running.url}/healthz").json() == {"status": "ok"}
+
+
+def test_a_database_locked_by_another_process_for_10s_loses_no_run(running, tmp_path):
     db = tmp_path / "monitor.db"
     wait_until(lambda: counts(db)[0] >= 4, "the first runs")
     other = sqlite3.connect(db, timeout=0, isolation_level=None)
     other.execute("begin exclusive")
     locked_at = time.monotonic()
     try:
-        # The writes wait out the 5 s busy timeout, then give up and are counted.
-        wait_until(lambda: store_errors(running) >= 1, "a store error", timeout=15)
+        probed_before = runs_probed(running)
+        problem = wait_until(lambda: database_problem(running), "/healthz to name the database")
+        assert "database is locked" in problem
+        # Probing goes on at its pace (two checks every second) while nothing can be stored.
+        wait_until(lambda: runs_probed(running) >= probed_before + 8, "runs during the lock")
+        assert counts(db)[0] <= probed_before
         time.sleep(max(0.0, 10 - (time.monotonic() - locked_at)))  # the fault lasts 10 s, by definition
+        held = metric(running, "synthetic_store_pending_writes")
     finally:
         other.execute("rollback")
         other.close()
-    runs_after_lock = counts(db)[0]
-    wait_until(lambda: counts(db)[0] >= runs_after_lock + 4, "runs stored again after the lock", timeout=15)
-    runs, failed, incidents = counts(db)
-    assert failed == 0 and incidents == 0  # the target was never blamed
-    assert store_errors(running) >= 1
-    assert httpx.get(f"{running.url}/healthz").status_code == 200
+    assert held >= 16
+    assert_nothing_lost(running, db)
 
 
-def test_a_full_disk_counts_store_errors_turns_healthz_503_and_alerts_nobody(running, tmp_path):
+def test_a_target_failing_while_the_database_is_locked_pages_once_with_its_words_when_the_lock_goes(tmp_path):
+    """Incidents are written after the runs they count, so a lock delays the page; it never loses it."""
+    relation = 'relation "threads" does not exist'
+    with SlackServer() as slack, TargetServer({"/api": respond(200, "ok")}) as target:
+        path = tmp_path / "config.toml"
+        path.write_text(
+            '[monitor]\ndatabase = "monitor.db"\nartifacts_dir = "artifacts"\nlisten = "127.0.0.1:0"\n'
+            '[alerts]\nfailure_threshold = 2\nreminder_interval = "off"\nretry_backoff = "50ms"\n'
+            f'[alerts.slack]\ntoken = "{TOKEN}"\nchannel = "#oncall"\napi_url = "{slack.api_url}"\n'
+            f'[[checks]]\nname = "api"\nurl = "{target.url}/api"\ninterval = "1s"\ntimeout = "2s"\n')
+        db = tmp_path / "monitor.db"
+        with ServiceThread(build_service(load_config(path))) as running:
+            wait_until(lambda: counts(db)[0] >= 2, "the first runs")
+            other = sqlite3.connect(db, timeout=0, isolation_level=None)
+            other.execute("begin exclusive")
+            try:
+                target.routes["/api"] = respond(500, {"error": relation})
+                wait_until(lambda: runs_probed(running) - counts(db)[0] >= 3,
+                           "three failed runs probed during the lock")
+                assert slack.messages == []  # nothing is paged from runs that are not stored yet
+            finally:
+                other.execute("rollback")
+                other.close()
+            [firing] = wait_until(slack.top_level, "the page once the lock goes", timeout=15)
+            assert firing.text.startswith("FIRING api") and relation in firing.all_text
+            wait_until(lambda: metric(running, "synthetic_store_pending_writes") == 0
+                       and counts(db)[0] == runs_probed(running), "every probed run stored")
+            assert counts(db)[2] == 1 and len(slack.top_level()) == 1  # one incident, paged once
+
+
+def fill_the_disk(running):
+    """SQLite's answer when the file may not grow: SQLITE_FULL, "database or disk is full", what a full
+    disk gives too (root ignores quotas and modes, so we cap the file instead). Returns the undo."""
+    writer = running.service.writer
+    pages = writer.submit(lambda: writer.db.execute("pragma page_count").fetchone()[0]).result(10)
+    writer.submit(lambda: writer.db.execute(f"pragma max_page_count = {pages}")).result(10)
+    # The writer is retrying by now, so a job would wait behind it: undo on the connection directly.
+    return lambda: writer.db.execute("pragma max_page_count = 1073741823")
+
+
+def mount_read_only(running):
+    """What a process gets on a read-only mount: a connection where every write fails."""
+    store = running.service.writer.store
+    writable, store.db = store.db, open_read_only(running.service.store.path)
+    return lambda: setattr(store, "db", writable)
+
+
+@pytest.mark.parametrize("refuse, answer", [(fill_the_disk, "database or disk is full"),
+                                            (mount_read_only, "readonly database")])
+def test_a_full_or_read_only_database_turns_healthz_503_alerts_nobody_and_loses_no_run(running, tmp_path,
+                                                                                       refuse, answer):
     db = tmp_path / "monitor.db"
     wait_until(lambda: counts(db)[0] >= 4, "the first runs")
-    conn = running.service.store.db.conn
-    # SQLite's answer when the file may not grow: SQLITE_FULL, "database or disk is full",
-    # what a full disk gives too (root ignores quotas and modes, so we cap the file instead).
-    running.call(lambda: conn.execute(
-        f"pragma max_page_count = {conn.execute('pragma page_count').fetchone()[0]}"))
+    undo = refuse(running)
     try:
-        wait_until(lambda: store_errors(running) >= 1, "a store error", timeout=15)
-        response = httpx.get(f"{running.url}/healthz")
-        assert response.status_code == 503, response.text
-        assert "database" in response.json()["unhealthy"]
+        # A capped file still takes rows until its last pages are full.
+        problem = wait_until(lambda: database_problem(running), "/healthz to name the database", timeout=30)
+        assert answer in problem and "held" in problem
+        probed = runs_probed(running)
+        wait_until(lambda: runs_probed(running) >= probed + 4, "runs while writes are refused")
     finally:
-        running.call(lambda: conn.execute("pragma max_page_count = 1073741823"))
-    runs = counts(db)[0]
-    wait_until(lambda: counts(db)[0] >= runs + 2, "runs stored again once there is room")
-    assert counts(db)[1:] == (0, 0)
-    assert httpx.get(f"{running.url}/healthz").status_code == 200
+        undo()
+    assert_nothing_lost(running, db)

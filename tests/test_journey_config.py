@@ -244,13 +244,15 @@ def test_pending_artifacts_move_to_the_run_id_and_retention_deletes_them(tmp_pat
     old = Result("new-chat", "browser", "local", "http://x/", utcnow() - timedelta(days=3), 1.0, False,
                  steps=[StepResult("open", False, 1.0, "boom")], artifacts=list(folder.files))
     service.store.record(old)
-    moved = claim_artifacts(config.monitor.artifacts_dir, service.store, old.run_id, old.artifacts)
+    moved = claim_artifacts(config.monitor.artifacts_dir, old.run_id, old.artifacts)
+    service.store.replace_artifacts(old.run_id, moved)
     assert moved == [f"new-chat/{old.run_id}/trace.zip", f"new-chat/{old.run_id}/log.json"]
     assert service.store.run(old.run_id)["artifacts"] == sorted(moved)
     run_dir = tmp_path / "artifacts" / "new-chat" / str(old.run_id)
     assert (run_dir / "trace.zip").is_file() and not folder.path.exists()
     assert asyncio.run(service.prune()) == 1
     assert not run_dir.exists()
+    service.writer.close()
     service.store.close()
 
 

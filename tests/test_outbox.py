@@ -20,6 +20,7 @@ from alerts.state_store import AlertStore
 from monitor.config import parse_config
 from monitor.results import Result, utcnow
 from monitor.store import Store
+from monitor.store_writer import StoreWriter
 from monitor.telemetry import NO_TELEMETRY
 from tests.slack_server import TOKEN, SlackServer
 from tests.test_service import until
@@ -51,10 +52,10 @@ class Harness:
     def __init__(self, config, channels=None, clock=utcnow):
         self.config = config
         self.store = Store.open(config.monitor.database)
+        self.writer = StoreWriter(Store.open(config.monitor.database))
         self.alerts = Alerts(config, channels=channels, clock=clock)
         self.jobs = {}
-        self.service = SimpleNamespace(telemetry=NO_TELEMETRY, store=self.store, health={},
-                                       runner=SimpleNamespace(listeners=[]),
+        self.service = SimpleNamespace(telemetry=NO_TELEMETRY, store=self.store, writer=self.writer, health={},
                                        scheduler=SimpleNamespace(add_job=self._add_job))
 
     def _add_job(self, job_id, func, seconds, first_in=0.0):
@@ -66,6 +67,7 @@ class Harness:
 
     async def __aexit__(self, *exc) -> None:
         await self.alerts.stop()
+        self.writer.close()
         self.store.close()
 
     def run(self, check: str, ok: bool, error: str | None = RELATION) -> None:
@@ -73,8 +75,9 @@ class Harness:
                         started_at=utcnow(), duration_ms=3.0, ok=ok, status_code=200 if ok else 500,
                         method="GET", failure=None if ok else "expected status 200, got 500",
                         error_text=None if ok else error)
-        self.store.record(result)
-        self.alerts.on_result(self.config.check(check), result)
+        # As the runner does: stored, then told to the alerts, on the writer's thread.
+        self.writer.submit(lambda: self.writer.store.record(result),
+                           lambda: self.alerts.on_result(self.config.check(check), result)).result(10)
 
     def fail(self, check: str = "threads-api", times: int = 1, error: str = RELATION) -> None:
         for _ in range(times):
@@ -147,6 +150,7 @@ def test_undelivered_notices_from_before_a_crash_go_out_in_order_once(tmp_path, 
         # No clean stop: the process dies here with both notices in the outbox.
         for task in h.alerts._tasks:
             task.cancel()
+        h.writer.close(0)
         h.store.close()
 
     async def restarted():
@@ -408,21 +412,21 @@ reminder_interval = "off"
     assert slack.replies(slow.ts) == []  # reminders off for this check
 
 
-def test_a_busy_database_delays_recording_but_sends_nothing_twice(tmp_path, slack, caplog):
+def test_a_busy_database_delays_recording_but_sends_nothing_twice(tmp_path, slack):
     async def story():
         async with Harness(make_config(tmp_path, slack)) as h:
-            h.store.db.conn.execute("pragma busy_timeout = 20")
             other = sqlite3.connect(tmp_path / "monitor.db", timeout=0)
             h.fail(times=2)
             # Before the worker runs: another process holds the write lock, so
-            # the send goes out but recording it fails.
+            # the send goes out but recording it waits in the store writer.
             other.execute("begin exclusive")
-            await wait(lambda: "cannot read or update the database" in caplog.text)
+            await wait(lambda: slack.messages and h.writer.health())
+            held = h.pending()
             other.rollback()
             other.close()
             await wait(lambda: h.pending() == 0)
-            return h.service.health["alerts"]()
-    assert asyncio.run(story()) is None
+            return held, h.service.health["alerts"]()
+    assert asyncio.run(story()) == (1, None)
     assert len(slack.messages) == 1
 
 

@@ -1,4 +1,4 @@
-"""The runner: the monitor's own failures are never blamed on the target."""
+"""The runner: the monitor's own failures are never blamed on the target, and storing never holds a probe."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import sqlite_utils
 from monitor.config import parse_config
 from monitor.runner import Runner
 from monitor.store import Store
+from monitor.store_writer import StoreWriter
 from tests.servers import TargetServer, respond
+from tests.service_thread import wait_until
 
 
 class Recorder:
@@ -28,21 +30,26 @@ class Exploding:
 
 def test_a_database_that_refuses_writes_is_counted_not_reported_as_the_target_down(tmp_path):
     Store.open(tmp_path / "monitor.db").close()
-    read_only = Store(sqlite_utils.Database(sqlite3.connect(f"file:{tmp_path / 'monitor.db'}?mode=ro", uri=True)))
-    errors, recorder = [], Recorder()
+    read_only = Store(sqlite_utils.Database(sqlite3.connect(f"file:{tmp_path / 'monitor.db'}?mode=ro", uri=True,
+                                                            check_same_thread=False)))
+    errors, lost, heard, stored = [], [], Recorder(), Recorder()
+    writer = StoreWriter(read_only, on_error=errors.append, on_lost=lost.append, patience=0.3)
     with TargetServer({"/": respond(200, "ok")}) as server:
         config = parse_config(f'[[checks]]\nname = "a"\nurl = "{server.url}/"\n')
 
         async def go():
-            runner = Runner(config, read_only, listeners=[Exploding(), recorder], on_store_error=errors.append)
+            runner = Runner(config, writer, listeners=[Exploding(), heard], stored_listeners=[stored])
             try:
-                return await runner.run_check(config.check("a"))
+                return await runner.run_check(config.check("a"), wait_stored=True)
             finally:
                 await runner.close()
         result = asyncio.run(go())
+    writer.close()
     assert result.ok and result.run_id is None
-    assert len(errors) == 1 and isinstance(errors[0], sqlite3.Error)
-    assert recorder.results == [result]  # a broken listener did not stop the others
+    assert errors and all(isinstance(e, sqlite3.OperationalError) for e in errors)
+    assert lost == [1]  # given up after its patience, and said so
+    assert heard.results == [result]  # a broken listener did not stop the others
+    assert stored.results == []  # alerts only ever count stored runs
 
 
 def test_a_crashing_probe_becomes_a_failed_run(tmp_path):
@@ -54,10 +61,43 @@ def test_a_crashing_probe_becomes_a_failed_run(tmp_path):
             pass
 
     config = parse_config('[[checks]]\nname = "a"\nurl = "http://127.0.0.1:9/"\n')
-    store = Store.open(tmp_path / "monitor.db")
+    writer = StoreWriter(Store.open(tmp_path / "monitor.db"))
 
     async def go():
-        return await Runner(config, store, probes={"http": Broken()}).run_check(config.check("a"))
+        return await Runner(config, writer, probes={"http": Broken()}).run_check(config.check("a"), wait_stored=True)
     result = asyncio.run(go())
+    writer.close()
     assert not result.ok and result.failure == "monitor error: ValueError: bug in probe"
-    assert store.history("a")[0]["failure"] == result.failure
+    assert Store.open(tmp_path / "monitor.db").history("a")[0]["failure"] == result.failure
+
+
+def test_probes_go_on_while_the_database_is_locked_and_every_run_lands_after(tmp_path):
+    """The loop never waits on the disk: ten runs finish during a lock, then all are stored, in order."""
+    config = parse_config('[[checks]]\nname = "a"\nurl = "http://127.0.0.1:9/"\n')
+    path = tmp_path / "monitor.db"
+    writer = StoreWriter(Store.open(path))
+    stored = Recorder()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("begin immediate")
+
+    class Instant:
+        async def run(self, check):
+            from monitor.results import Result, utcnow
+            return Result(check="a", type="http", location="here", target=check.url, started_at=utcnow(),
+                          duration_ms=1.0, ok=True)
+
+        async def close(self):
+            pass
+
+    async def go():
+        runner = Runner(config, writer, probes={"http": Instant()}, stored_listeners=[stored])
+        return [await runner.run_check(config.check("a")) for _ in range(10)]
+    try:
+        results = asyncio.run(asyncio.wait_for(go(), timeout=3))  # far below one busy timeout
+        assert stored.results == [] and writer.pending() == 10
+        assert "database is locked" in wait_until(writer.health, "the writer to report the lock")
+    finally:
+        other.execute("rollback")
+    assert writer.flush(timeout=15)
+    writer.close()
+    assert [r.run_id for r in stored.results] == [r.run_id for r in results] == list(range(1, 11))

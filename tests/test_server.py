@@ -201,22 +201,6 @@ def open_read_only(path: Path) -> sqlite_utils.Database:
                                                  isolation_level=None))
 
 
-def test_healthz_turns_503_while_the_database_is_read_only_and_200_after(running, tmp_path):
-    assert httpx.get(f"{running.url}/healthz").json() == {"status": "ok"}
-    store = running.service.store
-    writable = store.db
-    running.call(lambda: setattr(store, "db", open_read_only(tmp_path / "monitor.db")))
-    try:
-        response = httpx.get(f"{running.url}/healthz")
-        assert response.status_code == 503
-        assert response.json() == {"status": "unhealthy", "unhealthy": {"database": "the database is not writable"}}
-        # Runs keep going, and the refused writes are counted.
-        wait_until(lambda: scrape(running).get(("synthetic_store_errors_total", frozenset())), "a store error")
-    finally:
-        running.call(lambda: setattr(store, "db", writable))
-    assert httpx.get(f"{running.url}/healthz").status_code == 200
-
-
 def test_healthz_turns_503_when_the_event_loop_is_stuck(running):
     running.server.loop_timeout = 0.3
     blocked = running.loop.call_soon_threadsafe(time.sleep, 2)  # a probe that blocks the loop, say

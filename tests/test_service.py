@@ -68,7 +68,8 @@ def test_checks_run_on_their_interval_and_stop_cleanly(tmp_path):
             reached = await until(lambda: count_runs(service.store, "a") >= 3 and count_runs(service.store, "b") >= 3)
             assert service.unhealthy() == {}
             # Checkpoints happen in a housekeeping thread, never inside a probe's commit.
-            assert service.store.db.execute("pragma wal_autocheckpoint").fetchone()[0] == 0
+            writer = service.writer
+            assert await writer.call(lambda: writer.db.execute("pragma wal_autocheckpoint").fetchone()[0]) == 0
             assert service.scheduler.scheduler.get_job("housekeeping:checkpoint") is not None
             service.stop()
             await task

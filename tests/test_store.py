@@ -11,6 +11,7 @@ import pytest
 
 from monitor.results import Result, StepResult, utcnow
 from monitor.store import Store, migrations
+from monitor.store_writer import is_transient
 
 
 def result(check="api", ok=True, started_at=None, **kw) -> Result:
@@ -77,14 +78,14 @@ def test_reopening_applies_no_migration_twice(tmp_path, store):
     again.close()
 
 
-def test_a_read_only_database_raises_sqlite_errors_and_is_reported_unwritable(tmp_path, store):
+def test_a_read_only_database_refuses_with_an_error_the_writer_holds_and_retries(tmp_path, store):
     store.record(result())
     reader = sqlite3.connect(f"file:{tmp_path / 'monitor.db'}?mode=ro", uri=True)
     ro = Store(__import__("sqlite_utils").Database(reader))
-    assert not ro.is_writable()
-    with pytest.raises(sqlite3.Error):
+    with pytest.raises(sqlite3.OperationalError) as refused:
         ro.record(result())
-    assert store.is_writable()
+    assert is_transient(refused.value)
+    assert len(store.history("api")) == 1  # the refused write left nothing half-done
 
 
 def _open_and_record(path: str) -> int:
