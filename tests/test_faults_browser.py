@@ -15,6 +15,7 @@ import pytest
 
 from tests.browser_harness import BrowserHarness, journey
 from tests.servers import TargetServer, respond
+from tests.service_thread import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -93,5 +94,6 @@ def test_a_page_opening_endless_popups_and_downloads_passes_clearly_and_the_brow
     assert harness.runtime.is_connected()
     after = harness.run(journey(server.url + "/", '{ expect_text = "hi" }'))
     assert after.ok, after.failure
-    # The journey's context took its popups with it: no renderer piles up.
-    assert len(harness.runtime.pids()) <= before + 2
+    # The journey's context took its popups with it: no renderer piles up (Chromium reaps a closed
+    # context's renderers a moment later, longer on a loaded machine).
+    wait_until(lambda: len(harness.runtime.pids()) <= before + 2, "the popups' renderers to exit")
