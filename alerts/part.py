@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from datetime import datetime
 from typing import Callable, TypeVar
 
@@ -78,10 +79,8 @@ class Alerts:
         open_incidents = [s.check for s in self.states.values() if s.incident]
         if open_incidents:
             log.info("continuing open incidents: %s", ", ".join(open_incidents))
-        channel_names = [c.name for c in self.channels]
-        dropped = await self.write(lambda store: store.abandon_other_channels(channel_names, self.clock()))
-        if dropped:
-            log.error("ALERT NOT DELIVERED: %d notice(s) waited for a channel that is no longer configured", dropped)
+        # Not awaited: a locked database must not hold the start (the writer holds the change until it can).
+        self._writer.submit(self._abandon_other_channels)
         pending = self.store.pending_count()
         self.telemetry.outbox_pending(pending)
         if pending:
@@ -120,14 +119,27 @@ class Alerts:
         new, events = next_state(state, Run.from_result(result), check.alerts, now, silenced)
         new = self.recorder.record(state, new, events, [c.name for c in self.channels], now,
                                    self.config.alerts.group_window)
+        # Written: from here on nothing may raise a database error, or the
+        # writer would retry this fold and count the run twice.
         self.states[check.name] = new
         self.telemetry.incident_state(check.name, new.incident is not None, new.failures)
         for event in events:
             log.warning("incident %s: %s", event.kind, check.name)
         if events:
-            self.telemetry.outbox_pending(self.recorder.pending_count())
             for worker in self.workers:
                 self._loop.call_soon_threadsafe(worker.wake)
+            self._loop.call_soon_threadsafe(self._count_pending)
+
+    def _abandon_other_channels(self) -> None:
+        dropped = self.recorder.abandon_other_channels([c.name for c in self.channels], self.clock())
+        if dropped:
+            log.error("ALERT NOT DELIVERED: %d notice(s) waited for a channel that is no longer configured", dropped)
+
+    def _count_pending(self) -> None:
+        try:
+            self.telemetry.outbox_pending(self.store.pending_count())
+        except sqlite3.Error as exc:  # only a gauge; the next delivery sets it again
+            log.warning("could not count the alert outbox: %s", exc)
 
     async def prune(self) -> int:
         """Forget notices, incidents and silences older than `retention_days`, like the runs."""

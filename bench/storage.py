@@ -3,8 +3,8 @@
 Results/s go through `Store.record`, the path every probe takes. The big
 database is built with bulk SQL (a recursive CTE, indexes created after) so
 it takes seconds, not hours; its rows look like real HTTP runs. Pruning runs
-`Service.prune` in a serving service while a probing loop (no-op probe through the real runner
-and store, every 5 ms) measures the longest stall it sees.
+`Service.prune` in a serving service while a probing loop (no-op probe through the real runner,
+every 5 ms, its runs stored by the same writer thread that prunes) measures the longest stall it sees.
 """
 
 from __future__ import annotations

@@ -84,7 +84,8 @@ class Service:
         for part in self.parts:
             await part.start(self)
         # Checkpoints fsync the database: done in a thread, so the loop never waits on the disk.
-        await self.writer.call(self.writer.store.take_over_checkpoints)
+        # Not awaited: a database locked at start must not hold probing back.
+        self.writer.submit(self.writer.store.take_over_checkpoints)
         self.scheduler.start(self.config.checks)
         self.scheduler.add_job("housekeeping:retention", self.prune, seconds=3600, first_in=60)
         self.scheduler.add_job("housekeeping:checkpoint", self._checkpoint, seconds=CHECKPOINT_EVERY)
@@ -170,9 +171,10 @@ class Service:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
-        # Store what the runs left before the parts stop (the alerts part
-        # delivers what storing them adds to the outbox), and close the writer
-        # after, so that a delivery in flight is still recorded.
+        # Store what the runs left before the parts stop, so their incidents
+        # and notices are written (what is not delivered now goes out at the
+        # next start), and close the writer after, so that a delivery in
+        # flight is still recorded as delivered.
         await asyncio.to_thread(self.writer.flush, self.shutdown_grace)
         for part in reversed(self.parts):
             await part.stop()

@@ -7,8 +7,11 @@ probe for SQLite's busy timeout and then lose the run. So the loop hands each
 write to a `StoreWriter` and goes on probing. The writer owns a connection of
 its own and does one job at a time:
 
-- A job is a list of steps (functions of no arguments), each its own
-  transaction: a step that fails has written nothing, so it can be tried again.
+- A job is a list of steps (functions of no arguments). A step must be one
+  transaction that either commits or raises, with no database call after its
+  commit, so that a step that raised has written nothing and can be tried
+  again without writing twice. A job whose caller stopped waiting (a
+  cancelled task) before it began is skipped.
 - A step the database refuses *for now* (busy, locked, full, read-only, an I/O
   error: see `is_transient`) is tried again with backoff until it passes, and
   the jobs behind it wait: writes land in the order they were given.
@@ -43,7 +46,7 @@ BUSY_TIMEOUT_MS = 1000
 COMMAND_PATIENCE = 30.0
 
 # SQLite's primary result codes for a database that may take the same write later.
-_TRANSIENT = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_READONLY,
+_TRANSIENT = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_READONLY,
               sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL}
 
 
@@ -61,6 +64,9 @@ class WriteLost(Exception):
 class _Job:
     steps: list[Callable[[], Any]]
     future: Future = field(default_factory=Future)
+    next_step: int = 0  # steps before it are done: a retry never repeats them
+    value: Any = None  # the latest step's
+    error: Exception | None = None  # the first step's that failed for a bug
     refused_since: float | None = None  # monotonic time of this job's first refused try
 
 
@@ -137,6 +143,9 @@ class StoreWriter:
             self._cond.notify_all()
         # A step may be inside SQLite's busy wait when the deadline passes.
         self._thread.join(timeout + 2 * BUSY_TIMEOUT_MS / 1000)
+        if self._thread.is_alive():  # stuck in a step (a disk that hangs): leave it its connection
+            log.error("the store writer did not stop within %gs; its connection stays open", timeout)
+            return
         self.store.close()
 
     # --- the writer's thread ---------------------------------------------
@@ -148,53 +157,59 @@ class StoreWriter:
                     self._cond.wait()
                 if not self._jobs:
                     return
-                given_up = list(self._jobs) if self._closing_late() else []
-                if given_up:
+                if self._closing_late():
+                    given_up = list(self._jobs)
                     self._jobs.clear()
                     self._cond.notify_all()
-                job = self._jobs[0] if self._jobs else None
-            if given_up:
-                self._lose(given_up, "the monitor stopped before the database took them")
-                return
+                    break
+                job = self._jobs[0]
             if self._run(job):
                 with self._cond:
                     self._jobs.popleft()
                     self._cond.notify_all()  # flush() waits for an empty queue
+        self._lose(given_up, "the monitor stopped before the database took them")
 
     def _run(self, job: _Job) -> bool:
-        """Do `job`'s steps; return False when the writer is closing and out of time (the job stays queued)."""
-        value, first_error = None, None
+        """Do `job`'s remaining steps; return False when the writer is closing and out of time (it stays queued)."""
+        if job.next_step == 0 and not job.future.set_running_or_notify_cancel():
+            return True  # its caller stopped waiting (a cancelled task) before it began: write nothing
+        try:
+            return self._steps(job)
+        except BaseException as exc:  # a bug here must not stop every later write
+            log.exception("the store writer failed on a job; it was skipped")
+            if not job.future.done():
+                job.future.set_exception(exc)
+            return True
+
+    def _steps(self, job: _Job) -> bool:
         delay = self.backoff[0]
-        i = 0
-        while i < len(job.steps):
+        while job.next_step < len(job.steps):
             try:
-                value = job.steps[i]()
+                job.value = job.steps[job.next_step]()
             except Exception as exc:
-                if not is_transient(exc):
-                    database_said = isinstance(exc, sqlite3.Error)
-                    log.error("a write failed and was skipped: %s: %s", type(exc).__name__, exc,
-                              exc_info=not database_said)
-                    if database_said:
-                        self.on_error(exc)
-                    first_error = first_error or exc
-                    i += 1
+                if is_transient(exc):
+                    self._refused(job, exc)
+                    if self._closing_late():
+                        return False
+                    if self.patience is not None and time.monotonic() - job.refused_since > self.patience:
+                        self._lose([job], f"a write was refused for over {self.patience:g}s: {exc}")
+                        return True
+                    with self._cond:
+                        self._cond.wait(delay)  # close() cuts the wait short
+                    delay = min(delay * 2, self.backoff[1])
                     continue
-                self._refused(job, exc)
-                if self._closing_late():
-                    return False
-                if self.patience is not None and time.monotonic() - job.refused_since > self.patience:
-                    self._lose([job], f"a write was refused for over {self.patience:g}s: {exc}")
-                    return True
-                with self._cond:
-                    self._cond.wait(delay)  # close() cuts the wait short
-                delay = min(delay * 2, self.backoff[1])
-                continue
+                database_said = isinstance(exc, sqlite3.Error)
+                log.error("a write failed and was skipped: %s: %s", type(exc).__name__, exc,
+                          exc_info=not database_said)
+                if database_said:
+                    self.on_error(exc)
+                job.error = job.error or exc
             self._accepted()
-            i += 1
-        if first_error is None:
-            job.future.set_result(value)
+            job.next_step += 1
+        if job.error is None:
+            job.future.set_result(job.value)
         else:
-            job.future.set_exception(first_error)
+            job.future.set_exception(job.error)
         return True
 
     def _refused(self, job: _Job, exc: Exception) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 from monitor.config import load_config
 from monitor.service import build_service
+from monitor.store import Store
 from tests.servers import TargetServer, respond
 from tests.service_thread import ServiceThread, wait_until
 from tests.slack_server import TOKEN, SlackServer
@@ -88,6 +89,23 @@ def test_a_database_locked_by_another_process_for_10s_loses_no_run(running, tmp_
         other.close()
     assert held >= 16
     assert_nothing_lost(running, db)
+
+
+def test_a_monitor_started_while_its_database_is_locked_probes_at_once_and_stores_every_run_after(tmp_path):
+    with TargetServer({"/api": respond(200, "ok"), "/web": respond(200, "ok")}) as target:
+        config = load_config(write_config(tmp_path, target.url, names=("api", "web")))
+        db = tmp_path / "monitor.db"
+        Store.open(db).close()  # there from an earlier run
+        other = sqlite3.connect(db, timeout=0, isolation_level=None)
+        other.execute("begin exclusive")
+        try:
+            with ServiceThread(build_service(config)) as running:
+                wait_until(lambda: runs_probed(running) >= 4, "runs while the database is locked")
+                assert "database is locked" in wait_until(lambda: database_problem(running), "/healthz")
+                other.execute("rollback")
+                assert_nothing_lost(running, db)
+        finally:
+            other.close()
 
 
 def test_a_target_failing_while_the_database_is_locked_pages_once_with_its_words_when_the_lock_goes(tmp_path):
