@@ -21,6 +21,7 @@ The notice is a plain dict (JSON in the outbox table), written by
     failure            the monitor's sentence ("expected status 200, got 500")
     error_text         the server's own words (untrusted, already redacted)
     previous_error_text  what the server said before, when it changed
+    reason             why a resolved incident closed without passing runs (the check was removed), or None
     facts              status_code, method, target, location, type,
                        failing_step, artifacts, run_id (each optional)
     thread             {"channel", "ts"} of the incident's Slack message, or None

@@ -42,7 +42,9 @@ def format_notice(n: dict) -> str:
     if kind == "resolved":
         since, until = _parse(n.get("failing_since")), _parse(n.get("resolved_at") or n.get("at"))
         lasted = format_duration((until - since).total_seconds()) if since and until else "a while"
-        return f"RESOLVED {check} after {lasted} ({n.get('runs_failed') or 0} failed runs){also}"
+        ended = f"CLOSED {check}: {one_line(n['reason'], 200)}, after" if n.get("reason") else \
+            f"RESOLVED {check} after"
+        return f"{ended} {lasted} ({n.get('runs_failed') or 0} failed runs){also}"
     state = "FIRING" if kind == "firing" else "STILL FAILING"
     line = f"{state} {check}: {one_line(n.get('failure') or 'failed', 300)}"
     if n.get("error_text"):

@@ -95,6 +95,11 @@ class Event:
     check: str
     at: datetime
     incident: Incident
+    # Why a resolved incident closed other than by passing runs (see `retire`).
+    reason: str | None = None
+
+
+REMOVED = "the check was removed from the config"
 
 
 def next_state(state: CheckState, run: Run, policy: AlertPolicy, now: datetime,
@@ -151,6 +156,22 @@ def _announce(state: CheckState, kind: str, now: datetime, silenced: bool) -> tu
     sent = state.incident
     incident = replace(sent, notified_at=now, error_changed=False, announced_error=sent.last_error)
     return replace(state, incident=incident), [Event(kind, state.check, now, sent)]
+
+
+def retire(state: CheckState, now: datetime, send_resolved: bool = True) -> tuple[CheckState, list[Event]]:
+    """Close the open incident of a check that is no longer configured.
+
+    Nothing will ever run it again, so its incident would stay open, and its
+    FIRING message unanswered, for ever. It closes now; an announced one says
+    why in a resolved notice (not "passing again": nobody knows).
+    """
+    incident = state.incident
+    if incident is None:
+        return state, []
+    closed = replace(incident, resolved_at=now)
+    events = [Event(RESOLVED, state.check, now, closed, reason=REMOVED)] \
+        if incident.notified_at is not None and send_resolved else []
+    return CheckState(state.check), events
 
 
 def streak_state(check: str, runs: list[Run], incident: Incident | None) -> CheckState:

@@ -22,7 +22,7 @@ from typing import Callable, TypeVar
 
 from alerts.channel import Channel
 from alerts.console import ConsoleChannel
-from alerts.incidents import CheckState, Run, next_state
+from alerts.incidents import REMOVED, CheckState, Run, next_state, retire
 from alerts.outbox import Backoff, OutboxWorker
 from alerts.slack import slack_channel
 from alerts.state_store import AlertStore
@@ -59,7 +59,8 @@ class Alerts:
         self.recorder: AlertStore | None = None  # the store writer's: writes, on its thread
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer = None  # the service's StoreWriter, from start()
-        self.states: dict[str, CheckState] = {}
+        self.states: dict[str, CheckState] = {}  # changed on the writer's thread only, after start()
+        self._configured = frozenset(c.name for c in config.checks)
         self.workers: list[OutboxWorker] = []
         self._tasks: list[asyncio.Task] = []
 
@@ -81,6 +82,7 @@ class Alerts:
             log.info("continuing open incidents: %s", ", ".join(open_incidents))
         # Not awaited: a locked database must not hold the start (the writer holds the change until it can).
         self._writer.submit(self._abandon_other_channels)
+        self._writer.submit(self._retire_removed_checks)
         pending = self.store.pending_count()
         self.telemetry.outbox_pending(pending)
         if pending:
@@ -102,6 +104,9 @@ class Alerts:
         if config.alerts.slack != self.config.alerts.slack or config.alerts.console != self.config.alerts.console:
             log.warning("[alerts] channels changed; they take effect after a restart")
         self.config = config
+        self._configured = frozenset(c.name for c in config.checks)
+        if self._writer is not None:
+            self._writer.submit(self._retire_removed_checks)
 
     def on_result(self, check: Check, result: Result) -> None:
         """Fold a stored result into the check's incident; write any notice to the outbox.
@@ -109,8 +114,8 @@ class Alerts:
         Runs on the store writer's thread. A database error propagates, so
         the writer retries the whole fold once the database takes writes.
         """
-        if self.recorder is None:
-            return
+        if self.recorder is None or check.name not in self._configured:
+            return  # not started, or a run that was in flight when a reload removed its check
         now = self.clock()
         state = self.states.get(check.name) or CheckState(check.name)
         # Silences only matter to a failing check or an open incident: a healthy
@@ -123,8 +128,32 @@ class Alerts:
         # writer would retry this fold and count the run twice.
         self.states[check.name] = new
         self.telemetry.incident_state(check.name, new.incident is not None, new.failures)
+        self._announce(events)
+
+    def _retire_removed_checks(self) -> None:
+        """Close the open incidents of checks no longer configured (on the writer's thread), one job each."""
+        for incident in self.recorder.open_incidents():
+            if incident.check not in self._configured:
+                self._writer.submit(lambda check=incident.check: self._retire(check))
+
+    def _retire(self, check: str) -> None:
+        # Looked up again: a later reload may have added it back, or a second reload retired it already.
+        incident = next((i for i in self.recorder.open_incidents() if i.check == check), None)
+        if incident is None or check in self._configured:
+            return
+        before = CheckState(check, incident=incident)
+        now = self.clock()
+        after, events = retire(before, now, self.config.alerts.defaults.send_resolved)
+        self.recorder.record(before, after, events, [c.name for c in self.channels], now,
+                             self.config.alerts.group_window)
+        # Written: nothing below may raise a database error (see on_result).
+        self.states.pop(check, None)
+        log.info("closed the open incident of %s: %s", check, REMOVED)
+        self._announce(events)
+
+    def _announce(self, events: list) -> None:
         for event in events:
-            log.warning("incident %s: %s", event.kind, check.name)
+            log.warning("incident %s: %s", event.kind, event.check)
         if events:
             for worker in self.workers:
                 self._loop.call_soon_threadsafe(worker.wake)

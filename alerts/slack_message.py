@@ -24,7 +24,7 @@ ELLIPSIS = "…"
 _TICK = "\u02cb"
 
 _ICONS = {"firing": ":red_circle:", "reminder": ":large_orange_circle:", "resolved": ":large_green_circle:",
-          "test": ":white_check_mark:"}
+          "closed": ":white_circle:", "test": ":white_check_mark:"}
 
 
 def escape(text: object) -> str:
@@ -88,6 +88,8 @@ def _headline(n: dict) -> str:
         return f"{icon} *{failing} of {len(group)} checks failing:* `{said}` — {names}"
     if kind == "test":
         return f"{icon} *TEST* synthetic-monitor can post here ({escape(check)})"
+    if kind == "resolved" and n.get("reason"):
+        return f"{_ICONS['closed']} *CLOSED* `{escape(check)}` — {escape(n['reason'])}, after {_lasted(n)}"
     if kind == "resolved":
         return f"{icon} *RESOLVED* `{escape(check)}` after {_lasted(n)}"
     state = "FIRING" if kind == "firing" else "STILL FAILING"
@@ -148,7 +150,9 @@ def _fallback(n: dict) -> str:
     kind, check = n["kind"], escape(n["check"])
     if kind == "test":
         return f"TEST synthetic-monitor can post here ({check})"
-    if kind == "resolved":
+    if kind == "resolved" and n.get("reason"):
+        text = f"CLOSED {check}: {escape(n['reason'])}, after {_lasted(n)}"
+    elif kind == "resolved":
         text = f"RESOLVED {check} after {_lasted(n)}"
     else:
         state = "FIRING" if kind == "firing" else "STILL FAILING"

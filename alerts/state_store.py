@@ -230,7 +230,7 @@ def event_payload(event: Event, incident_id: int | None, group_id: int | None) -
         "last_failure_at": ts(i.last_failure_at), "resolved_at": ts(i.resolved_at),
         "runs_failed": i.runs_failed, "failure": i.last_failure, "error_text": i.last_error,
         "previous_error_text": i.announced_error if i.error_changed else None,
-        "facts": i.facts,
+        "facts": i.facts, "reason": event.reason,
     }
 
 

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from alerts.incidents import (CheckState, Incident, Run, choose_group, group_key, next_state,
-                              streak_state)
+from alerts.incidents import (REMOVED, CheckState, Incident, Run, choose_group, group_key, next_state,
+                              retire, streak_state)
 from monitor.config import AlertPolicy
 
 T0 = datetime(2026, 5, 1, 9, 14, tzinfo=timezone.utc)
@@ -144,3 +144,19 @@ def test_choose_group(head, new, window, joins):
 def test_group_key_ignores_whitespace_only():
     assert group_key("a  b\n") == group_key("a b") == "a b"
     assert group_key("") is None and group_key(None) is None
+
+
+@pytest.mark.parametrize("story, silenced, send_resolved, expected", [
+    ("FF", set(), True, [("resolved", REMOVED)]),  # announced: say why it closes
+    ("FF", set(), False, []),
+    ("FF", {0, 1}, True, []),  # never announced (silenced): close quietly
+    ("F", set(), True, []),  # no incident yet
+    ("PP", set(), True, []),
+])
+def test_a_removed_checks_incident_closes_and_says_why(story, silenced, send_resolved, expected):
+    _, state = play(story, AlertPolicy(), silenced)
+    at = T0 + timedelta(hours=1)
+    after, events = retire(state, at, send_resolved)
+    assert after.incident is None
+    assert [(e.kind, e.reason) for e in events] == expected
+    assert all(e.incident.resolved_at == at for e in events)

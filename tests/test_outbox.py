@@ -448,3 +448,40 @@ def test_housekeeping_forgets_old_notices_and_incidents_but_not_open_ones(tmp_pa
             return gone, left, outbox
     gone, left, outbox = asyncio.run(story())
     assert gone == 4 and left == ["b"] and outbox == 0
+
+
+def test_removing_a_failing_check_closes_its_incident_in_its_thread_once(tmp_path, slack):
+    config = make_config(tmp_path, slack, checks=("threads-api", "health"))
+    without = make_config(tmp_path, slack, checks=("health",))
+
+    async def story():
+        async with Harness(config) as h:
+            h.fail(times=2)
+            await wait(lambda: slack.top_level())
+            h.alerts.on_reload(without)
+            await wait(lambda: h.pending() == 0 and slack.replies(slack.top_level()[0].ts))
+            h.alerts.on_reload(without)  # reloading again finds nothing left to close
+            h.fail(times=3)  # runs that were in flight when it was removed open nothing
+            await wait(lambda: h.pending() == 0)
+            return AlertStore(h.store.db).open_incidents()
+    assert asyncio.run(story()) == []
+    [firing] = slack.top_level()
+    [closed] = slack.replies(firing.ts)
+    assert closed.text.startswith("CLOSED threads-api: the check was removed from the config, after")
+    assert firing.updates[-1]["text"].startswith("CLOSED threads-api")
+
+
+def test_a_restart_without_a_failing_check_closes_its_incident(tmp_path, slack):
+    async def failing():
+        async with Harness(make_config(tmp_path, slack, checks=("threads-api", "health"))) as h:
+            h.fail(times=2)
+            await wait(lambda: slack.top_level())
+
+    async def restarted_without_it():
+        async with Harness(make_config(tmp_path, slack, checks=("health",))) as h:
+            await wait(lambda: slack.replies(slack.top_level()[0].ts) and h.pending() == 0)
+            return AlertStore(h.store.db).open_incidents()
+    asyncio.run(failing())
+    assert asyncio.run(restarted_without_it()) == []
+    [closed] = slack.replies(slack.top_level()[0].ts)
+    assert closed.text.startswith("CLOSED threads-api")

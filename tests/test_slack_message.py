@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.console import format_notice
+from alerts.incidents import REMOVED
 from alerts.slack_message import SECTION_LIMIT, TEXT_LIMIT, build_slack_message, cut, escape
 
 RELATION = 'relation "threads" does not exist'
@@ -84,6 +85,13 @@ def test_resolved_message_says_for_how_long():
     assert message["text"] == "RESOLVED new-chat after 12m 30s (12 failed runs)"
 
 
+def test_an_incident_closed_because_its_check_was_removed_says_so_not_resolved():
+    message = build_slack_message(notice(kind="resolved", resolved_at="2026-05-01T09:26:30.000+00:00",
+                                         runs_failed=12, reason=REMOVED))
+    assert message["text"] == "CLOSED new-chat: the check was removed from the config, after 12m 30s (12 failed runs)"
+    assert texts(message)[1].startswith(":white_circle: *CLOSED* `new-chat` — the check was removed")
+
+
 def test_reminder_shows_what_the_server_said_before():
     message = build_slack_message(notice(kind="reminder", error_text="pool exhausted",
                                          previous_error_text=RELATION))
@@ -143,6 +151,8 @@ def test_redacted_secrets_stay_redacted(words):
                "(failing for 2 runs since 09:14:00 UTC)"),
     (notice(kind="resolved", resolved_at="2026-05-01T09:15:00.000+00:00"),
      "RESOLVED new-chat after 1m (2 failed runs)"),
+    (notice(kind="resolved", resolved_at="2026-05-01T09:15:00.000+00:00", reason=REMOVED),
+     "CLOSED new-chat: the check was removed from the config, after 1m (2 failed runs)"),
     (notice(error_text="\x1b[2Jgone\r"), "FIRING new-chat: expected status 201, got 500: \\x1b[2Jgone\\x0d "
                                          "(failing for 2 runs since 09:14:00 UTC)"),
 ])
