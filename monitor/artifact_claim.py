@@ -11,6 +11,7 @@ pointing at real files.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path, PurePosixPath
 
 PENDING_PREFIX = "pending-"
@@ -24,6 +25,22 @@ def final_paths(paths: list[str], run_id: int) -> dict[str, str]:
         if folder.name.startswith(PENDING_PREFIX):
             moves[str(folder)] = str(folder.parent / str(run_id))
     return moves
+
+
+def remove_unclaimed(root: Path, older_than: float) -> int:
+    """Delete `<check>/pending-*` folders last changed before `older_than` (a POSIX time); return how many.
+
+    A pending folder lives for the seconds between a journey's end and its
+    run being stored. One still there a retention period later belongs to a
+    run that was never stored (given up by the store writer, or a crash in
+    between), which nothing else would ever delete.
+    """
+    removed = 0
+    for folder in Path(root).glob(f"*/{PENDING_PREFIX}*"):
+        if folder.is_dir() and not folder.is_symlink() and folder.stat().st_mtime < older_than:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def claim_artifacts(root: Path, run_id: int, paths: list[str]) -> list[str]:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Callable, Protocol
 
+from monitor.artifact_claim import remove_unclaimed
 from monitor.config import Check, Config, ConfigError, load_config
 from monitor.results import utcnow
 from monitor.runner import ResultListener, Runner
@@ -120,7 +121,8 @@ class Service:
         return True
 
     async def prune(self) -> int:
-        """Delete runs past `retention_days` (and their artifacts), in short batches."""
+        """Delete runs past `retention_days` (and their artifacts), in short batches, and the
+        artifacts of runs never stored that are as old."""
         cutoff = retention_cutoff(utcnow(), self.config.monitor.retention_days)
         total = 0
         while True:
@@ -129,7 +131,9 @@ class Service:
             for rel in paths:
                 _remove_artifact(self.config.monitor.artifacts_dir, rel)
             if deleted == 0:
-                return total
+                break
+        await asyncio.to_thread(remove_unclaimed, self.config.monitor.artifacts_dir, cutoff.timestamp())
+        return total
 
     async def _checkpoint(self) -> None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -250,8 +251,15 @@ def test_pending_artifacts_move_to_the_run_id_and_retention_deletes_them(tmp_pat
     assert service.store.run(old.run_id)["artifacts"] == sorted(moved)
     run_dir = tmp_path / "artifacts" / "new-chat" / str(old.run_id)
     assert (run_dir / "trace.zip").is_file() and not folder.path.exists()
+    # Files of runs never stored (given up, or a crash before the write): gone once as old as retention.
+    unclaimed, fresh = (ArtifactFolder(tmp_path / "artifacts", "new-chat") for _ in range(2))
+    for pending in (unclaimed, fresh):
+        pending.file("trace.zip").write_bytes(b"PK")
+    three_days_ago = (utcnow() - timedelta(days=3)).timestamp()
+    os.utime(unclaimed.path, (three_days_ago, three_days_ago))
     assert asyncio.run(service.prune()) == 1
-    assert not run_dir.exists()
+    assert not run_dir.exists() and not unclaimed.path.exists()
+    assert (fresh.path / "trace.zip").is_file()  # maybe a run being stored right now
     service.writer.close()
     service.store.close()
 
