@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -146,3 +147,44 @@ async def _viewer_lists_the_steps(url: str) -> None:
         await expect(page.get_by_role("tab", name=re.compile(r"Network [1-9]"))).to_be_visible()
     finally:
         await runtime.close()
+
+
+@pytest.fixture
+def display():
+    """A virtual X display (Xvfb, from `scripts/setup --test`), as an engineer's desktop would have."""
+    ready, told = os.pipe()
+    # -displayfd: Xvfb picks a free display and writes its number once it accepts clients.
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(told), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                            pass_fds=(told,), stderr=subprocess.DEVNULL)
+    os.close(told)
+    try:
+        if not select.select([ready], [], [], 15)[0]:
+            raise TimeoutError("Xvfb did not start within 15s")
+        number = os.read(ready, 16).decode().strip()
+        assert number.isdigit(), f"Xvfb said {number!r}"
+        yield f":{number}"
+    finally:
+        os.close(ready)
+        xvfb.terminate()
+        xvfb.wait(10)
+
+
+def user_agents(trace: Path) -> set[str]:
+    return {h["value"] for e in trace_events(trace, "trace.network") if e.get("type") == "resource-snapshot"
+            for h in e["snapshot"]["request"]["headers"] if h["name"].lower() == "user-agent"}
+
+
+def test_replay_headed_drives_a_visible_browser_on_the_display(demo, display, monkeypatch, capsys):
+    server, config, artifacts = demo
+    code, out = cli(capsys, "replay", "new-chat", "-c", str(config))
+    headless_run = int(re.search(r"stored as run (\d+)", out).group(1))
+    monkeypatch.setenv("DISPLAY", display)
+    code, out = cli(capsys, "replay", "new-chat", "-c", str(config), "--headed", "--slow-mo", "20")
+    assert code == 1
+    assert re.search(r"✗ open New chat  [\d.]+m?s  POST /api/threads answered 500", out)
+    assert "server said: no such table: threads" in out
+    headed_run = int(re.search(r"stored as run (\d+)", out).group(1))
+    # Headless Chromium says so in every request; the window on the display does not.
+    assert all("HeadlessChrome" in ua for ua in user_agents(artifacts / "new-chat" / str(headless_run) / "trace.zip"))
+    headed = user_agents(artifacts / "new-chat" / str(headed_run) / "trace.zip")
+    assert headed and not any("HeadlessChrome" in ua for ua in headed)
