@@ -25,7 +25,7 @@ The notice is a plain dict (JSON in the outbox table), written by
     facts              status_code, method, target, location, type,
                        failing_step, artifacts, run_id (each optional)
     thread             {"channel", "ts"} of the incident's Slack message, or None
-    group              [{"check", "resolved"}...] when several checks share it
+    group              [{"check", "resolved", "closed_reason"}...] when several checks share it
     grouped            true when this check joined another check's message
 """
 

@@ -132,6 +132,9 @@ class Alerts:
 
     def _retire_removed_checks(self) -> None:
         """Close the open incidents of checks no longer configured (on the writer's thread), one job each."""
+        # Forget their streaks too: a check added back later starts afresh.
+        for name in [n for n, s in self.states.items() if n not in self._configured and s.incident is None]:
+            del self.states[name]
         for incident in self.recorder.open_incidents():
             if incident.check not in self._configured:
                 self._writer.submit(lambda check=incident.check: self._retire(check))
@@ -143,7 +146,9 @@ class Alerts:
             return
         before = CheckState(check, incident=incident)
         now = self.clock()
-        after, events = retire(before, now, self.config.alerts.defaults.send_resolved)
+        # Its own policy left with it: the defaults say whether to tell; a silence still holds.
+        tell = self.config.alerts.defaults.send_resolved and check not in self.recorder.silences(now)
+        after, events = retire(before, now, tell)
         self.recorder.record(before, after, events, [c.name for c in self.channels], now,
                              self.config.alerts.group_window)
         # Written: nothing below may raise a database error (see on_result).

@@ -127,8 +127,10 @@ class SlackChannel:
 
     def _update_original(self, notice: dict, thread: dict) -> None:
         group = notice.get("group") or []
-        if len(group) > 1 and any(not m["resolved"] for m in group):
-            original = {**notice, "kind": "firing"}
+        if len(group) > 1:
+            # The group's message tells the group's state, not this check's reason.
+            original = {**notice, "reason": None,
+                        "kind": "firing" if any(not m["resolved"] for m in group) else "resolved"}
         else:
             original = notice
         message = build_slack_message(original, self.public_url, self.link_token)

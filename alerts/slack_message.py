@@ -78,9 +78,11 @@ def _section(text: str) -> dict:
 def _headline(n: dict) -> str:
     kind, check = n["kind"], n["check"]
     icon = _ICONS.get(kind, "")
+    if kind == "resolved" and n.get("reason"):  # this check's own news, in a group too
+        return f"{_ICONS['closed']} *CLOSED* `{escape(check)}` — {escape(n['reason'])}, after {_lasted(n)}"
     group = n.get("group") or []
     if len(group) > 1:
-        names = ", ".join(escape(m["check"]) + (" (resolved)" if m["resolved"] else "") for m in group)
+        names = ", ".join(escape(m["check"]) + _member_state(m) for m in group)
         failing = sum(not m["resolved"] for m in group)
         said = cut(code(n.get("error_text") or ""), 300)
         if failing == 0:
@@ -88,12 +90,16 @@ def _headline(n: dict) -> str:
         return f"{icon} *{failing} of {len(group)} checks failing:* `{said}` — {names}"
     if kind == "test":
         return f"{icon} *TEST* synthetic-monitor can post here ({escape(check)})"
-    if kind == "resolved" and n.get("reason"):
-        return f"{_ICONS['closed']} *CLOSED* `{escape(check)}` — {escape(n['reason'])}, after {_lasted(n)}"
     if kind == "resolved":
         return f"{icon} *RESOLVED* `{escape(check)}` after {_lasted(n)}"
     state = "FIRING" if kind == "firing" else "STILL FAILING"
     return f"{icon} *{state}* `{escape(check)}` — {_since(n)}"
+
+
+def _member_state(member: dict) -> str:
+    if member.get("closed_reason"):
+        return " (removed)"
+    return " (resolved)" if member["resolved"] else ""
 
 
 def _since(n: dict) -> str:
@@ -141,7 +147,8 @@ def _links(n: dict, public_url: str | None, token: str | None) -> str:
                 escape(path.rsplit("/", 1)[-1])
             # Signed when the server wants a token: a Slack click cannot send one.
             parts.append(f"<{artifact_link(path, base_url=base, token=token)}|{label}>")
-    if f.get("run_id") is not None and n["kind"] != "test":
+    # A check removed from the config cannot be replayed.
+    if f.get("run_id") is not None and n["kind"] != "test" and not n.get("reason"):
         parts.append(f"replay: `monitor replay {code(n['check'])} --run {int(f['run_id'])}`")
     return " · ".join(parts)
 

@@ -88,9 +88,10 @@ class AlertStore:
         with write_transaction(self.db):
             incident = after.incident
             if incident is None and before.incident is not None:
-                closed = next((e.incident for e in events if e.kind == "resolved"), None) or \
-                    replace(before.incident, resolved_at=now)
-                self.db["incidents"].update(before.incident.id, {"resolved_at": ts(closed.resolved_at or now)})
+                resolve = next((e for e in events if e.kind == "resolved"), None)
+                closed = resolve.incident if resolve else replace(before.incident, resolved_at=now)
+                self.db["incidents"].update(before.incident.id, {"resolved_at": ts(closed.resolved_at or now),
+                                                                 "closed_reason": resolve.reason if resolve else None})
                 incident = closed
             elif incident is not None and incident.id is None:
                 heads = [i for i in self.open_incidents() if i.group_id == i.id]
@@ -127,12 +128,13 @@ class AlertStore:
         return None
 
     def group_members(self, group_id: int | None) -> list[dict[str, Any]]:
-        """Checks in a group, oldest first, with whether each has resolved."""
+        """Checks in a group, oldest first, with whether each has resolved (and why, if not by passing)."""
         if group_id is None:
             return []
-        rows = self.db.execute("select check_name, resolved_at from incidents where group_id = ? order by id",
-                               [group_id]).fetchall()
-        return [{"check": check, "resolved": resolved is not None} for check, resolved in rows]
+        rows = self.db.execute("select check_name, resolved_at, closed_reason from incidents where group_id = ? "
+                               "order by id", [group_id]).fetchall()
+        return [{"check": check, "resolved": resolved is not None, "closed_reason": reason}
+                for check, resolved, reason in rows]
 
     # --- outbox ----------------------------------------------------------
 

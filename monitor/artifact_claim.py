@@ -33,13 +33,19 @@ def remove_unclaimed(root: Path, older_than: float) -> int:
     A pending folder lives for the seconds between a journey's end and its
     run being stored. One still there a retention period later belongs to a
     run that was never stored (given up by the store writer, or a crash in
-    between), which nothing else would ever delete.
+    between), which nothing else would ever delete. Only real folders inside
+    `root` go: a symlink, or a folder reached through one, is left alone.
     """
+    root = Path(root).resolve()
     removed = 0
-    for folder in Path(root).glob(f"*/{PENDING_PREFIX}*"):
-        if folder.is_dir() and not folder.is_symlink() and folder.stat().st_mtime < older_than:
-            shutil.rmtree(folder, ignore_errors=True)
+    for folder in root.glob(f"*/{PENDING_PREFIX}*"):
+        try:
+            if folder.resolve() != folder or not folder.is_dir() or folder.stat().st_mtime >= older_than:
+                continue
+            shutil.rmtree(folder)
             removed += 1
+        except OSError:  # claimed or removed meanwhile, or not ours to delete: the next prune looks again
+            continue
     return removed
 
 

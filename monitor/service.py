@@ -132,7 +132,9 @@ class Service:
                 _remove_artifact(self.config.monitor.artifacts_dir, rel)
             if deleted == 0:
                 break
-        await asyncio.to_thread(remove_unclaimed, self.config.monitor.artifacts_dir, cutoff.timestamp())
+        unclaimed = await asyncio.to_thread(remove_unclaimed, self.config.monitor.artifacts_dir, cutoff.timestamp())
+        if unclaimed:
+            log.info("deleted the artifacts of %d run(s) that were never stored", unclaimed)
         return total
 
     async def _checkpoint(self) -> None:

@@ -267,3 +267,9 @@ def m002_alerts(db: sqlite_utils.Database) -> None:
     # The few rows still waiting, found without scanning the delivered history.
     db.execute("create index outbox_pending on outbox(id) where delivered_at is null and failed_at is null")
     db["silences"].create({"check_name": str, "until": str, "created_at": str}, pk="check_name")
+
+
+@migrations()
+def m003_incident_closed_reason(db: sqlite_utils.Database) -> None:
+    """Why an incident closed without passing runs (its check was removed from the config); null if it passed."""
+    db["incidents"].add_column("closed_reason", str)

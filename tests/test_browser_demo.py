@@ -152,6 +152,8 @@ async def _viewer_lists_the_steps(url: str) -> None:
 @pytest.fixture
 def display():
     """A virtual X display (Xvfb, from `scripts/setup --test`), as an engineer's desktop would have."""
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (scripts/setup --test installs it)")
     ready, told = os.pipe()
     # -displayfd: Xvfb picks a free display and writes its number once it accepts clients.
     xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(told), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
@@ -166,7 +168,11 @@ def display():
     finally:
         os.close(ready)
         xvfb.terminate()
-        xvfb.wait(10)
+        try:
+            xvfb.wait(10)
+        except subprocess.TimeoutExpired:
+            xvfb.kill()
+            xvfb.wait()
 
 
 def user_agents(trace: Path) -> set[str]:

@@ -255,11 +255,17 @@ def test_pending_artifacts_move_to_the_run_id_and_retention_deletes_them(tmp_pat
     unclaimed, fresh = (ArtifactFolder(tmp_path / "artifacts", "new-chat") for _ in range(2))
     for pending in (unclaimed, fresh):
         pending.file("trace.zip").write_bytes(b"PK")
+    # ... and only those: not a folder reached through a symlink out of the artifacts.
+    outside = tmp_path / "elsewhere" / "pending-old"
+    outside.mkdir(parents=True)
+    (tmp_path / "artifacts" / "linked-check").symlink_to(tmp_path / "elsewhere")
     three_days_ago = (utcnow() - timedelta(days=3)).timestamp()
-    os.utime(unclaimed.path, (three_days_ago, three_days_ago))
+    for old_folder in (unclaimed.path, outside):
+        os.utime(old_folder, (three_days_ago, three_days_ago))
     assert asyncio.run(service.prune()) == 1
     assert not run_dir.exists() and not unclaimed.path.exists()
     assert (fresh.path / "trace.zip").is_file()  # maybe a run being stored right now
+    assert outside.is_dir()
     service.writer.close()
     service.store.close()
 

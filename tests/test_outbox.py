@@ -485,3 +485,61 @@ def test_a_restart_without_a_failing_check_closes_its_incident(tmp_path, slack):
     assert asyncio.run(restarted_without_it()) == []
     [closed] = slack.replies(slack.top_level()[0].ts)
     assert closed.text.startswith("CLOSED threads-api")
+
+
+def test_removing_a_check_of_a_group_closes_it_in_the_groups_thread_and_the_group_goes_on(tmp_path, slack):
+    extra = 'group_window = "60s"'
+    config = make_config(tmp_path, slack, checks=("threads-api", "new-chat"), extra=extra)
+    without = make_config(tmp_path, slack, checks=("threads-api",), extra=extra)
+
+    async def story():
+        async with Harness(config) as h:
+            h.fail("threads-api", times=2)
+            await wait(lambda: slack.top_level())
+            h.fail("new-chat", times=2)  # the same words: it joins the group's thread
+            await wait(lambda: h.pending() == 0 and slack.replies(slack.top_level()[0].ts))
+            h.alerts.on_reload(without)
+            await wait(lambda: h.pending() == 0 and len(slack.replies(slack.top_level()[0].ts)) == 2)
+            removed_shown = slack.top_level()[0].updates[-1]["blocks"][0]["text"]["text"]
+            h.pass_("threads-api")
+            await wait(lambda: h.pending() == 0 and len(slack.replies(slack.top_level()[0].ts)) == 3)
+            return removed_shown
+    removed_shown = asyncio.run(story())
+    [group] = slack.top_level()
+    joined, closed, resolved = slack.replies(group.ts)
+    assert closed.text.startswith("CLOSED new-chat: the check was removed from the config")
+    assert "1 of 2 checks failing" in removed_shown and "new-chat (removed)" in removed_shown
+    final = group.updates[-1]["blocks"][0]["text"]["text"]
+    assert "*RESOLVED: 2 checks* — threads-api (resolved), new-chat (removed)" in final
+
+
+def test_a_check_removed_and_added_back_starts_its_streak_afresh(tmp_path, slack):
+    config = make_config(tmp_path, slack, checks=("threads-api", "health"))
+    without = make_config(tmp_path, slack, checks=("health",))
+
+    async def story():
+        async with Harness(config) as h:
+            h.fail()  # one short of the threshold
+            h.alerts.on_reload(without)
+            assert h.writer.flush(5)  # the removal is applied before the check comes back
+            h.alerts.on_reload(config)
+            h.fail()  # days later, say: one failure, not the second in a row
+            await wait(lambda: h.pending() == 0)
+            return AlertStore(h.store.db).open_incidents()
+    assert asyncio.run(story()) == []
+    assert slack.messages == []
+
+
+def test_a_silenced_check_removed_from_the_config_closes_quietly(tmp_path, slack):
+    config = make_config(tmp_path, slack, checks=("threads-api", "health"))
+
+    async def story():
+        async with Harness(config) as h:
+            h.fail(times=2)
+            await wait(lambda: h.pending() == 0 and slack.messages)
+            AlertStore(h.store.db).silence("threads-api", utcnow() + timedelta(hours=2), utcnow())
+            h.alerts.on_reload(make_config(tmp_path, slack, checks=("health",)))
+            assert h.writer.flush(5)
+            return h.pending(), AlertStore(h.store.db).open_incidents()
+    assert asyncio.run(story()) == (0, [])
+    assert [m.text.split()[0] for m in slack.messages] == ["FIRING"]

@@ -90,6 +90,14 @@ def test_an_incident_closed_because_its_check_was_removed_says_so_not_resolved()
                                          runs_failed=12, reason=REMOVED))
     assert message["text"] == "CLOSED new-chat: the check was removed from the config, after 12m 30s (12 failed runs)"
     assert texts(message)[1].startswith(":white_circle: *CLOSED* `new-chat` — the check was removed")
+    assert "monitor replay" not in "\n".join(texts(message))  # it cannot be replayed any more
+    # In a group, the reply still says CLOSED and why; the group's summary marks it removed.
+    grouped = notice(kind="resolved", reason=REMOVED, grouped=True,
+                     group=[{"check": "new-chat", "resolved": True, "closed_reason": REMOVED},
+                            {"check": "threads-api", "resolved": False, "closed_reason": None}])
+    assert texts(build_slack_message(grouped))[1].startswith(":white_circle: *CLOSED* `new-chat`")
+    summary = build_slack_message({**grouped, "kind": "firing", "reason": None})
+    assert "*1 of 2 checks failing:*" in texts(summary)[1] and "new-chat (removed), threads-api" in texts(summary)[1]
 
 
 def test_reminder_shows_what_the_server_said_before():
