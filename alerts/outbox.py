@@ -54,10 +54,10 @@ RETRY_AFTER_CEILING = 900.0
 
 class OutboxWorker:
     def __init__(self, store: AlertStore, channel: Channel, *, clock: Callable[[], datetime],
-                 write: Callable[[Callable[[AlertStore], Any]], Awaitable[Any]] | None = None,
+                 write: Callable[[Callable[[AlertStore], Any]], Awaitable[Any]],
                  backoff: Backoff = Backoff(), telemetry: Telemetry = NO_TELEMETRY):
         self.store = store
-        self.write = write or self._write_here
+        self.write = write
         self.channel = channel
         self.clock = clock
         self.backoff = backoff
@@ -147,9 +147,6 @@ class OutboxWorker:
         now = self.clock()
         await self.write(lambda store: store.mark_delivered(row, now, thread))
         self._unrecorded = None
-
-    async def _write_here(self, change: Callable[[AlertStore], Any]) -> Any:
-        return change(self.store)
 
     def _complete(self, row: OutboxRow) -> dict:
         notice = dict(row.payload)

@@ -60,6 +60,7 @@ class Alerts:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer = None  # the service's StoreWriter, from start()
         self.states: dict[str, CheckState] = {}  # changed on the writer's thread only, after start()
+        # Asked on every stored run: a set kept beside the config rather than a scan of it.
         self._configured = frozenset(c.name for c in config.checks)
         self.workers: list[OutboxWorker] = []
         self._tasks: list[asyncio.Task] = []
