@@ -46,15 +46,23 @@ def m001_runs(db: sqlite_utils.Database) -> None:
 
 
 def open_database(path: Path | str) -> sqlite_utils.Database:
-    """Open (creating owner-only if new) and migrate the database at `path`."""
+    """Open (creating owner-only if new) and migrate the database at `path`.
+
+    The file is only ever touched through SQLite. On Linux, closing *any*
+    descriptor of a file drops every POSIX lock the process holds on it, so
+    a bare `os.open()`/`os.close()` of the database beside an open
+    connection (a second `open_database` in the same process) silently
+    dropped the locks that tell other processes the monitor is using the
+    WAL: the next `monitor status` or `sqlite3` shell to close then
+    checkpointed and deleted the WAL under the running service. See SQLite's
+    "How To Corrupt An SQLite Database File", section 2.2.
+    """
     path = Path(path)
-    if str(path) != ":memory:":
+    memory = str(path) == ":memory:"
+    if not memory:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Create the file ourselves so it is 0600 from its first byte; SQLite
-        # gives the -wal and -shm files the same mode.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
-    conn = sqlite3.connect(str(path), timeout=5.0, isolation_level=None, check_same_thread=False)
+    with _owner_only_new_files(not memory and not path.exists()):
+        conn = sqlite3.connect(str(path), timeout=5.0, isolation_level=None, check_same_thread=False)
     db = sqlite_utils.Database(conn)
     if str(path) != ":memory:":
         db.enable_wal()
@@ -68,6 +76,24 @@ def open_database(path: Path | str) -> sqlite_utils.Database:
         with write_transaction(db):
             migrations.apply(db)
     return db
+
+
+@contextmanager
+def _owner_only_new_files(creating: bool) -> Iterator[None]:
+    """Let SQLite create the database file 0600 from its first byte (it gives -wal and -shm the same mode).
+
+    The umask is process-wide: while it is set, a file another thread
+    creates is owner-only too, which is harmless, and it is set only for the
+    one `connect` that creates the database.
+    """
+    if not creating:
+        yield
+        return
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 @contextmanager
