@@ -211,6 +211,11 @@ def _read_monitor(t: Table, base: Path) -> MonitorSettings:
         auth_token=t.string("auth_token") or None,
         protect_metrics=t.boolean("protect_metrics", d.protect_metrics),
     )
+    if settings.database.resolve().is_relative_to(settings.artifacts_dir.resolve()):
+        # The status server serves every file under artifacts_dir: it would publish the database, and
+        # opening a file the process has open in SQLite drops SQLite's locks on it.
+        t.error("database", f"{str(settings.database)!r} is inside artifacts_dir {str(settings.artifacts_dir)!r}, "
+                            "which the status server serves: put the database outside it")
     host = settings.listen_host_port[0]
     if host not in ("127.0.0.1", "localhost", "::1") and not settings.auth_token:
         t.error("listen", f"{listen!r} is reachable from other machines, and journey traces can hold "

@@ -127,6 +127,8 @@ def test_per_check_alert_policy_overrides_the_defaults():
                  id="number-out-of-range"),
     pytest.param('[monitor]\nretention_days = "30"\n', "monitor.retention_days: must be an integer, got a string",
                  id="wrong-type"),
+    pytest.param('[monitor]\ndatabase = "data/monitor.db"\nartifacts_dir = "data"\n',
+                 "monitor.database: '/etc/monitor/data/monitor.db' is inside artifacts_dir", id="database-served"),
     pytest.param('[alerts.slack]\nchannel = "#oncall"\n', "alerts.slack.token: set token", id="slack-without-auth"),
     pytest.param('checks = "x"\n', "checks: must be an array of tables", id="checks-not-array"),
     pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\nbody = "x"\njson = {a = 1}\n',
