@@ -223,14 +223,20 @@ STATUS_EXTENSIONS: list[Callable] = []
 
 def cmd_run(args) -> int:
     from monitor.service import build_service
+    from monitor.service_lock import DatabaseInUse, hold_database
 
     config = config_from(args)
-    logging.getLogger("monitor").info("synthetic-monitor %s starting", __version__)
 
     async def serve() -> None:
         await build_service(config).serve()
 
-    asyncio.run(serve())
+    try:
+        # Before anything is opened: a second service must not touch the first one's database.
+        with hold_database(config.monitor.database):
+            logging.getLogger("monitor").info("synthetic-monitor %s starting", __version__)
+            asyncio.run(serve())
+    except DatabaseInUse as exc:
+        raise UsageError(str(exc)) from None
     return EXIT_OK
 
 
