@@ -20,6 +20,7 @@ The monitor itself (in the injected registry):
     synthetic_alerts_sent_total{channel,kind}, synthetic_alert_delivery_failures_total{channel,reason},
     synthetic_alert_outbox_pending, synthetic_scheduler_lag_seconds (histogram),
     synthetic_store_errors_total, synthetic_store_writes_lost_total, synthetic_store_pending_writes,
+    synthetic_store_healthy,
     synthetic_browser_restarts_total, synthetic_monitor_info{version,location}
 
 Label values are bounded: check names, types and step names come from the
@@ -202,6 +203,9 @@ class Metrics(Telemetry):
                                    "database refused them.", registry=registry)
         self._store_pending = Gauge("synthetic_store_pending_writes",
                                     "Writes waiting for the monitor's database.", registry=registry)
+        self._store_healthy = Gauge("synthetic_store_healthy",
+                                    "1 while the monitor's database takes its writes and a new connection sees "
+                                    "them; 0 while /healthz reports the database.", registry=registry)
         self._browser_restarts = Counter("synthetic_browser_restarts_total",
                                          "Times the shared browser was launched again after a crash.",
                                          registry=registry)
@@ -229,6 +233,7 @@ class Metrics(Telemetry):
 
     async def start(self, service) -> None:
         self._store_pending.set_function(service.writer.pending)
+        self._store_healthy.set_function(lambda: 0 if service.database_health() else 1)
 
     async def stop(self) -> None:
         pass

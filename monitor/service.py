@@ -11,7 +11,12 @@ keeps running.
 The database has two connections: `store` on the event loop, for reads (the
 status page, alert delivery), and `writer.store` on the store writer's
 thread, which does every write of the running service (runs, incidents,
-outbox, retention), so that the loop never waits on the disk.
+outbox, retention), so that the loop never waits on the disk. Every few
+seconds `store_watch` looks at the file from a new connection, as another
+process would, checkpoints it, and reports in `health["database"]` when the
+file stops showing what the service wrote (monitor/store_watch.py). The
+database is only ever opened through SQLite; `monitor run` holds it for
+itself with monitor/service_lock.py.
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sqlite3
 import time
 from pathlib import Path
 from typing import Callable, Protocol
@@ -30,11 +34,11 @@ from monitor.results import utcnow
 from monitor.runner import ResultListener, Runner
 from monitor.scheduler import CheckScheduler
 from monitor.store import Store, retention_cutoff
+from monitor.store_watch import EVERY as WATCH_EVERY, StoreWatch
 from monitor.store_writer import StoreWriter
 from monitor.telemetry import NO_TELEMETRY, Telemetry
 
 log = logging.getLogger("monitor.service")
-CHECKPOINT_EVERY = 5.0  # seconds; SQLite's own default would checkpoint every ~1,000 pages
 
 
 class ServicePart(Protocol):
@@ -69,9 +73,10 @@ class Service:
         self.scheduler = CheckScheduler(self._run_job, on_lag=telemetry.scheduler_lag)
         self.shutdown_grace = shutdown_grace
         self.stopping = asyncio.Event()
+        self.store_watch = StoreWatch(self.writer)
         self.health: dict[str, Callable[[], str | None]] = {
             "scheduler": self._scheduler_health,
-            "database": self.writer.health,
+            "database": self.database_health,
         }
         self._inflight: set[asyncio.Task] = set()
 
@@ -84,12 +89,12 @@ class Service:
             loop.add_signal_handler(signal.SIGHUP, self.reload)
         for part in self.parts:
             await part.start(self)
-        # Checkpoints fsync the database: done in a thread, so the loop never waits on the disk.
-        # Not awaited: a database locked at start must not hold probing back.
+        # Checkpoints fsync the database: the store watch does them in a thread, so the loop never waits
+        # on the disk. Not awaited: a database locked at start must not hold probing back.
         self.writer.submit(self.writer.store.take_over_checkpoints)
         self.scheduler.start(self.config.checks)
         self.scheduler.add_job("housekeeping:retention", self.prune, seconds=3600, first_in=60)
-        self.scheduler.add_job("housekeeping:checkpoint", self._checkpoint, seconds=CHECKPOINT_EVERY)
+        self.scheduler.add_job("housekeeping:store-watch", self.store_watch.tick, seconds=WATCH_EVERY)
         log.info("monitoring %d checks from %s (location %s)", len(self.config.checks),
                  self.config.path, self.config.monitor.location)
         try:
@@ -137,11 +142,9 @@ class Service:
             log.info("deleted the artifacts of %d run(s) that were never stored", unclaimed)
         return total
 
-    async def _checkpoint(self) -> None:
-        try:
-            await asyncio.to_thread(self.store.checkpoint)
-        except sqlite3.Error as exc:  # the next one will catch up; the WAL only grows meanwhile
-            log.warning("could not checkpoint the database: %s", exc)
+    def database_health(self) -> str | None:
+        """None while the database takes the service's writes and holds them; else what is wrong."""
+        return "; ".join(p for p in (self.writer.health(), self.store_watch.problem()) if p) or None
 
     def unhealthy(self) -> dict[str, str]:
         """Each unhealthy part with what is wrong; empty when all is well."""

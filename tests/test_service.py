@@ -70,7 +70,7 @@ def test_checks_run_on_their_interval_and_stop_cleanly(tmp_path):
             # Checkpoints happen in a housekeeping thread, never inside a probe's commit.
             writer = service.writer
             assert await writer.call(lambda: writer.db.execute("pragma wal_autocheckpoint").fetchone()[0]) == 0
-            assert service.scheduler.scheduler.get_job("housekeeping:checkpoint") is not None
+            assert service.scheduler.scheduler.get_job("housekeeping:store-watch") is not None
             service.stop()
             await task
             return reached
