@@ -21,7 +21,7 @@ from monitor.artifact_claim import claim_artifacts
 from monitor.config import Check, Config
 from monitor.redact import redact
 from monitor.results import Result, utcnow
-from monitor.store_writer import StoreWriter
+from monitor.store_writer import Batched, StoreWriter
 from monitor.telemetry import NO_TELEMETRY, Telemetry
 from probes import build_probes
 from probes.base import Probe, ProbeContext
@@ -95,7 +95,12 @@ class Runner:
         """The writer's steps for one run, each safe to retry on its own: the run row, its
         artifacts' final home, then the listeners that need the stored run."""
         store = self.writer.store
-        steps: list[Callable[[], object]] = [lambda: store.record(result)]
+
+        def stored(run_id: int) -> None:
+            result.run_id = run_id
+
+        # Batched: the rows of runs that finish together share one commit.
+        steps: list[Callable[[], object]] = [Batched(lambda: store.insert_run(result), then=stored)]
         if result.artifacts:
             steps.append(lambda: self._move_artifacts(result))
             steps.append(lambda: self._save_artifact_paths(result))

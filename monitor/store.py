@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -137,13 +137,23 @@ class Store:
         self.db.close()
 
     def record(self, result: Result) -> int:
-        """Write one run (with its steps and artifacts) atomically; return its id."""
+        """Write one run (with its steps and artifacts) atomically; set `result.run_id` and return it."""
+        result.run_id = self.insert_run(result)
+        return result.run_id
+
+    def insert_run(self, result: Result) -> int:
+        """Write one run (with its steps and artifacts) atomically and return its id; `result` is left as it was."""
         row = _run_row(result)
+        # A plain prepared INSERT: sqlite-utils' insert() reads the table's
+        # schema on every call, which costs more than the write itself and
+        # is paid once per probe.
+        values = [row[c] for c in _RUN_COLUMNS]
+        if not result.steps and not result.artifacts:
+            # One statement is atomic on its own: no transaction or savepoint
+            # to pay for, which is most of the cost of a run in a batch.
+            return self.db.conn.execute(_INSERT_RUN, values).lastrowid
         with write_transaction(self.db):
-            # A plain prepared INSERT: sqlite-utils' insert() reads the table's
-            # schema on every call, which costs more than the write itself and
-            # is paid once per probe.
-            run_id = self.db.conn.execute(_INSERT_RUN, [row[c] for c in _RUN_COLUMNS]).lastrowid
+            run_id = self.db.conn.execute(_INSERT_RUN, values).lastrowid
             if result.steps:
                 self.db["run_steps"].insert_all(
                     {"run_id": run_id, "position": i, "name": s.name, "ok": int(s.ok),
@@ -151,7 +161,6 @@ class Store:
                     for i, s in enumerate(result.steps))
             if result.artifacts:
                 self.db["run_artifacts"].insert_all({"run_id": run_id, "path": p} for p in result.artifacts)
-        result.run_id = run_id
         return run_id
 
     def replace_artifacts(self, run_id: int, paths: list[str]) -> None:
@@ -214,20 +223,28 @@ class Store:
         """
         self.db.execute("pragma wal_autocheckpoint=0")
 
-    def checkpoint(self) -> tuple[int, int]:
-        """Copy the WAL into the database file without waiting for anyone (PASSIVE).
+    def stamp_heartbeat(self, instance: str, beat: int) -> None:
+        """Write this service's heartbeat: `beat` only grows within one `instance` (see monitor/store_watch.py)."""
+        with write_transaction(self.db):
+            self.db.execute("insert or replace into service_heartbeat (id, instance, beat, written_at) "
+                            "values (1, ?, ?, ?)", [instance, beat, _timestamp(datetime.now(timezone.utc))])
 
-        Uses a connection of its own, so it can run in a thread while this
-        store keeps writing. Returns (frames in the WAL, frames checkpointed).
+    def look_from_outside(self) -> tuple[tuple[str, int] | None, tuple[int, int]]:
+        """What a new connection sees, as another process would: the heartbeat, then a PASSIVE checkpoint.
+
+        Returns ((instance, beat) or None, (frames in the WAL, frames
+        copied into the database file)). The checkpoint waits for nobody, so
+        this can run in a thread while the store keeps writing.
         """
-        if not self.path:  # in-memory: nothing to copy
-            return 0, 0
-        conn = sqlite3.connect(self.path, timeout=5.0)
+        if not self.path:  # in memory: no file, nobody outside
+            return None, (0, 0)
+        conn = sqlite3.connect(self.path, timeout=1.0)
         try:
+            beat = conn.execute("select instance, beat from service_heartbeat where id = 1").fetchone()
             _, frames, done = conn.execute("pragma wal_checkpoint(passive)").fetchone()
         finally:
-            conn.close()
-        return frames, done
+            conn.close()  # through SQLite, which keeps the process's locks while other connections use the file
+        return (tuple(beat) if beat else None), (frames, done)
 
     def _with_children(self, row: dict[str, Any]) -> dict[str, Any]:
         row = _decode(row)
@@ -299,3 +316,10 @@ def m002_alerts(db: sqlite_utils.Database) -> None:
 def m003_incident_closed_reason(db: sqlite_utils.Database) -> None:
     """Why an incident closed without passing runs (its check was removed from the config); null if it passed."""
     db["incidents"].add_column("closed_reason", str)
+
+
+@migrations()
+def m004_service_heartbeat(db: sqlite_utils.Database) -> None:
+    """One row the running service stamps every few seconds and reads back from a fresh connection."""
+    db.execute("create table service_heartbeat (id integer primary key check (id = 1), instance text not null, "
+               "beat integer not null, written_at text not null)")

@@ -15,6 +15,13 @@ its own and does one job at a time:
 - A step the database refuses *for now* (busy, locked, full, read-only, an I/O
   error: see `is_transient`) is tried again with backoff until it passes, and
   the jobs behind it wait: writes land in the order they were given.
+- SQLite's cost is per commit, not per row. A `Batched` step (a run's own
+  row) shares one transaction with the `Batched` steps of the jobs queued
+  right behind it, up to `MAX_BATCH`: each in a savepoint of its own, so one
+  that fails for a bug writes nothing and the others still commit; a refused
+  batch is retried whole. Each job's steps still run in their order, and
+  batched steps among themselves too; only a job's later, unbatched steps
+  (its incident fold) may now land after the rows of the runs behind it.
 - Any other error is a bug, not weather: it is logged, the step is skipped and
   the job goes on (a run that cannot be stored is still alerted on).
 - Nothing is lost silently. At most `max_pending` jobs wait; past that, new
@@ -26,6 +33,7 @@ its own and does one job at a time:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import sqlite3
 import threading
@@ -33,9 +41,9 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Generic, TypeVar
 
-from monitor.store import Store
+from monitor.store import Store, write_transaction
 
 log = logging.getLogger("monitor.store")
 
@@ -44,6 +52,10 @@ MAX_PENDING = 20_000
 BUSY_TIMEOUT_MS = 1000
 # How long a one-off command (`monitor check`, `monitor replay`) waits for a locked database.
 COMMAND_PATIENCE = 30.0
+# Batched steps per transaction: a few milliseconds of inserts, so another writer (`monitor silence`)
+# never waits long for the lock.
+MAX_BATCH = 256
+T = TypeVar("T")
 
 # SQLite's primary result codes for a database that may take the same write later.
 _TRANSIENT = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_READONLY,
@@ -56,14 +68,40 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and code is not None and code & 0xFF in _TRANSIENT
 
 
+def is_locked(exc: BaseException) -> bool:
+    """Whether SQLite refused because another connection holds a lock (it waits its turn; nothing is wrong)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 class WriteLost(Exception):
     """A job the writer gave up: its backlog was full, it ran out of patience, or the monitor stopped."""
 
 
-@dataclass
+@dataclass(frozen=True)
+class Batched(Generic[T]):
+    """A step that may share its transaction with the batched steps of the jobs behind it.
+
+    `write` makes its writes one statement, or does them inside
+    `write_transaction` (a savepoint within a batch), so that when it raises
+    it has written nothing; it has no other effect, because a refused batch
+    runs it again;
+    `then` gets its value once the transaction has committed.
+    """
+    write: Callable[[], T]
+    then: Callable[[T], None] = lambda value: None
+
+    def __call__(self) -> T:  # alone: the step is its own transaction
+        value = self.write()
+        self.then(value)
+        return value
+
+
+@dataclass(eq=False)
 class _Job:
     steps: list[Callable[[], Any]]
     future: Future = field(default_factory=Future)
+    started: bool = False  # its future is running (or it was skipped): set_running_or_notify_cancel called
     next_step: int = 0  # steps before it are done: a retry never repeats them
     value: Any = None  # the latest step's
     error: Exception | None = None  # the first step's that failed for a bug
@@ -171,7 +209,7 @@ class StoreWriter:
 
     def _run(self, job: _Job) -> bool:
         """Do `job`'s remaining steps; return False when the writer is closing and out of time (it stays queued)."""
-        if job.next_step == 0 and not job.future.set_running_or_notify_cancel():
+        if not self._start(job):
             return True  # its caller stopped waiting (a cancelled task) before it began: write nothing
         try:
             return self._steps(job)
@@ -184,38 +222,97 @@ class StoreWriter:
     def _steps(self, job: _Job) -> bool:
         delay = self.backoff[0]
         while job.next_step < len(job.steps):
+            step = job.steps[job.next_step]
+            batch = self._batch_from(job) if isinstance(step, Batched) else [job]
             try:
-                job.value = job.steps[job.next_step]()
+                if len(batch) > 1:
+                    self._write_batch(batch)
+                else:
+                    job.value = step()
             except Exception as exc:
                 if is_transient(exc):
-                    self._refused(job, exc)
+                    self._refused(batch, exc)
                     if self._closing_late():
                         return False
                     if self.patience is not None and time.monotonic() - job.refused_since > self.patience:
-                        self._lose([job], f"a write was refused for over {self.patience:g}s: {exc}")
+                        self._give_up_batch(batch, f"a write was refused for over {self.patience:g}s: {exc}")
                         return True
                     with self._cond:
                         self._cond.wait(delay)  # close() cuts the wait short
                     delay = min(delay * 2, self.backoff[1])
                     continue
-                database_said = isinstance(exc, sqlite3.Error)
-                log.error("a write failed and was skipped: %s: %s", type(exc).__name__, exc,
-                          exc_info=not database_said)
-                if database_said:
-                    self.on_error(exc)
-                job.error = job.error or exc
+                for member in batch:
+                    self._failed(member, exc)
             self._accepted()
-            job.next_step += 1
+            for member in batch:
+                member.next_step += 1
         if job.error is None:
             job.future.set_result(job.value)
         else:
             job.future.set_exception(job.error)
         return True
 
-    def _refused(self, job: _Job, exc: Exception) -> None:
-        self.on_error(exc)
+    def _batch_from(self, head: _Job) -> list[_Job]:
+        """`head` and the jobs right behind it whose next step is `Batched`, started (cancelled ones dropped)."""
+        batch = [head]
+        with self._cond:
+            cancelled = []
+            for job in itertools.islice(self._jobs, 1, None):
+                if len(batch) == MAX_BATCH or not isinstance(job.steps[job.next_step], Batched):
+                    break
+                (batch if self._start(job) else cancelled).append(job)
+            for job in cancelled:
+                self._jobs.remove(job)
+        return batch
+
+    def _write_batch(self, batch: list[_Job]) -> None:
+        """One transaction for the batch's `Batched` steps; raises only what refuses (or breaks) all of them."""
+        outcomes: list[tuple[_Job, Any, Exception | None]] = []
+        with write_transaction(self.store.db):
+            for job in batch:
+                try:
+                    # Its own write_transaction is a savepoint here: a step that raised wrote nothing.
+                    outcomes.append((job, job.steps[job.next_step].write(), None))
+                except Exception as exc:
+                    if is_transient(exc):
+                        raise  # the whole batch waits and is tried again
+                    outcomes.append((job, None, exc))
+        for job, value, error in outcomes:  # committed
+            if error is not None:
+                self._failed(job, error)
+            else:
+                job.value = value
+                job.steps[job.next_step].then(value)
+
+    def _failed(self, job: _Job, exc: Exception) -> None:
+        """A step failed for a bug, not for the weather: log it, count it, and go on without it."""
+        database_said = isinstance(exc, sqlite3.Error)
+        log.error("a write failed and was skipped: %s: %s", type(exc).__name__, exc,
+                  exc_info=(type(exc), exc, exc.__traceback__) if not database_said else None)
+        if database_said:
+            self.on_error(exc)
+        job.error = job.error or exc
+
+    def _start(self, job: _Job) -> bool:
+        """Mark `job` begun; False if its caller cancelled it first."""
+        if job.started:
+            return True
+        job.started = True
+        return job.future.set_running_or_notify_cancel()
+
+    def _give_up_batch(self, batch: list[_Job], why: str) -> None:
+        # The head leaves the queue when _run returns; the others are taken out here.
+        with self._cond:
+            for job in batch[1:]:
+                self._jobs.remove(job)
+            self._cond.notify_all()
+        self._lose(batch, why)
+
+    def _refused(self, batch: list[_Job], exc: Exception) -> None:
+        self.on_error(exc)  # one refused attempt, however many jobs it carried
         now = time.monotonic()
-        job.refused_since = job.refused_since or now
+        for job in batch:
+            job.refused_since = job.refused_since or now
         self._last_error = exc
         if self._refused_since is None:
             self._refused_since = now

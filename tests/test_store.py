@@ -115,6 +115,12 @@ def test_after_taking_over_checkpoints_commits_leave_the_wal_to_checkpoint(store
     store.take_over_checkpoints()
     for _ in range(800):  # >= 3 WAL frames each: past SQLite's automatic 1,000-frame checkpoint
         store.record(result())
-    frames, done = store.checkpoint()
+    _, (frames, done) = store.look_from_outside()
     assert frames > 1000 and done == frames
-    assert store.checkpoint() == (frames, frames)  # nothing new to copy; the WAL is reused from its start
+    assert store.look_from_outside()[1] == (frames, frames)  # nothing new to copy; the WAL is reused from its start
+
+
+def test_a_new_connection_sees_the_heartbeat_a_commit_stamped(store):
+    assert store.look_from_outside()[0] is None
+    store.stamp_heartbeat("service-a", 7)
+    assert store.look_from_outside()[0] == ("service-a", 7)

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from monitor.store import Store
-from monitor.store_writer import StoreWriter, WriteLost, is_transient
+from monitor.store import Store, write_transaction
+from monitor.store_writer import Batched, StoreWriter, WriteLost, is_transient
 
 
 def sqlite_error(kind: type, code: int) -> sqlite3.Error:
@@ -158,3 +158,79 @@ def test_a_caller_that_stops_waiting_skips_its_write_and_the_writer_goes_on(path
         first = asyncio.run(cancel_while_held())
         assert writer.submit(insert(writer, "after")).result(10) and first.result(10)
     assert stored(path) == ["held", "after"]
+
+
+def committed_insert(writer: StoreWriter, value: str):
+    """An insert in a transaction of its own (a savepoint within a batch), like the store's writes."""
+    def step() -> int:
+        with write_transaction(writer.db):
+            return insert(writer, value)()
+    return step
+
+
+def batched(writer: StoreWriter, value: str, into: list | None = None) -> Batched:
+    """A batched insert whose `then` appends the new rowid to `into` (after the commit)."""
+    return Batched(committed_insert(writer, value), then=(into.append if into is not None else lambda rowid: None))
+
+
+def commits_of(writer: StoreWriter) -> list[str]:
+    seen: list[str] = []
+    writer.db.conn.set_trace_callback(lambda sql: seen.append(sql) if sql.strip().upper() == "COMMIT" else None)
+    return seen
+
+
+def test_batched_steps_queued_together_share_one_commit_in_order(path):
+    with writer_on(path) as writer:
+        commits = commits_of(writer)
+        rowids: list[int] = []
+        with locked(path):  # everything queues behind the first job meanwhile
+            futures = [writer.submit(batched(writer, f"c{i}", rowids), committed_insert(writer, f"after c{i}"))
+                       for i in range(100)]
+            assert not writer.flush(1.5)
+        assert writer.flush(10) and all(f.exception() is None for f in futures)
+        # 100 runs and 100 unbatched follow-ups: far fewer than 200 commits.
+        assert len(commits) <= 110, len(commits)
+    names = stored(path)
+    assert [n for n in names if not n.startswith("after")] == [f"c{i}" for i in range(100)]
+    assert rowids == sorted(rowids) and len(rowids) == 100
+    for i in range(100):  # each job's own steps stay in order
+        assert names.index(f"c{i}") < names.index(f"after c{i}")
+
+
+def test_a_batched_step_that_fails_for_a_bug_writes_nothing_and_the_batch_commits(path):
+    with writer_on(path) as writer:
+        with locked(path):
+            good = writer.submit(batched(writer, "c0"))
+            broken = writer.submit(Batched(lambda: writer.db.execute("insert into no_such_table values (1)")))
+            also_good = writer.submit(batched(writer, "c2"))
+            assert not writer.flush(1.5)
+        assert writer.flush(10)
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            broken.result(1)
+        assert good.exception() is None and also_good.exception() is None
+    assert stored(path) == ["c0", "c2"]
+
+
+def test_a_refused_batch_is_retried_whole_and_then_runs_once_per_step(path):
+    with writer_on(path) as writer:
+        rowids: list[int] = []
+        with locked(path):
+            futures = [writer.submit(batched(writer, f"c{i}", rowids)) for i in range(20)]
+            assert not writer.flush(2.5)  # refused at least twice
+            assert rowids == []  # nothing committed, so nobody was told
+        assert writer.flush(10) and all(f.exception() is None for f in futures)
+        assert len(writer.errors) >= 2 and writer.lost == []
+    assert stored(path) == [f"c{i}" for i in range(20)]
+    assert rowids == list(range(1, 21))
+
+
+def test_a_batch_refused_past_its_patience_is_given_up_whole(path):
+    with writer_on(path, patience=0.5) as writer:
+        with locked(path):
+            futures = [writer.submit(batched(writer, f"c{i}")) for i in range(5)]
+            for future in futures:
+                with pytest.raises(WriteLost, match="refused for over 0.5s"):
+                    future.result(10)
+        writer.submit(batched(writer, "after")).result(10)
+        assert sum(writer.lost) == 5 and writer.pending() == 0
+    assert stored(path) == ["after"]
