@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Callable
 
 from monitor import __version__
@@ -78,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p = command("status", cmd_status, "one line per check: state, last run, last error text")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p = command("backup", cmd_backup, "copy the database to a new FILE, safely while `monitor run` writes")
+    p.add_argument("file", metavar="FILE", help="the backup to create (never overwritten)")
+    p = command("restore", cmd_restore, "replace the database with the backup FILE (`monitor run` must be stopped)")
+    p.add_argument("file", metavar="FILE", help="a backup made by `monitor backup` or sqlite3's .backup")
     for extend in EXTRA_COMMANDS:
         extend(command)
     return parser
@@ -217,6 +222,40 @@ def cmd_status(args) -> int:
     return EXIT_OK
 
 
+def cmd_backup(args) -> int:
+    from monitor.backup import BackupError, backup_database
+
+    config = config_from(args)
+    try:
+        copied = backup_database(config.monitor.database, Path(args.file))
+    except BackupError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"backed up {config.monitor.database} to {copied.path}: {copied.runs} runs, {_mib(copied.size)}, "
+          f"integrity ok. Restore it with: monitor restore {copied.path}")
+    return EXIT_OK
+
+
+def cmd_restore(args) -> int:
+    from monitor.backup import BackupError, restore_database
+    from monitor.service_lock import DatabaseInUse, hold_database
+
+    config = config_from(args)
+    try:
+        with hold_database(config.monitor.database):  # and no service can start meanwhile
+            copied = restore_database(Path(args.file), config.monitor.database)
+    except DatabaseInUse as exc:
+        raise UsageError(f"{exc}. Stop it first (kill {exc.pid or '<pid>'}): a restore replaces the database "
+                         f"under it.") from None
+    except BackupError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"restored {config.monitor.database} from {args.file}: {copied.runs} runs")
+    return EXIT_OK
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
+
+
 # f(config, store) -> {check name: state text}; alerts adds incidents and silences.
 STATUS_EXTENSIONS: list[Callable] = []
 
@@ -236,7 +275,9 @@ def cmd_run(args) -> int:
             logging.getLogger("monitor").info("synthetic-monitor %s starting", __version__)
             asyncio.run(serve())
     except DatabaseInUse as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(f"{exc}. Two services on one database would probe and alert twice: stop that one first "
+                         f"(kill {exc.pid or '<pid>'}), or give this one its own [monitor] database. One-off "
+                         f"commands (check, status, history, silence, replay) work beside it.") from None
     return EXIT_OK
 
 

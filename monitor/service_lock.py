@@ -31,7 +31,14 @@ from typing import Iterator
 
 
 class DatabaseInUse(Exception):
-    """Another `monitor run` holds the database; the message says who and what to do."""
+    """Another `monitor run` holds the database; the message names it (pid, host, start)."""
+
+    def __init__(self, database: Path, holder: dict):
+        self.pid = holder.get("pid")
+        who = f"pid {self.pid or '?'} on {holder.get('host', 'this host')}"
+        if holder.get("since"):
+            who += f", running since {holder['since']}"
+        super().__init__(f"another `monitor run` is using {database} ({who})")
 
 
 def lock_path(database: Path) -> Path:
@@ -51,7 +58,7 @@ def hold_database(database: Path) -> Iterator[Path]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise DatabaseInUse(_in_use_message(database, _read_holder(fd))) from None
+            raise DatabaseInUse(database, _read_holder(fd)) from None
         holder = {"pid": os.getpid(), "host": socket.gethostname(),
                   "since": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")}
         os.ftruncate(fd, 0)
@@ -67,13 +74,3 @@ def _read_holder(fd: int) -> dict:
     except ValueError:  # written by something else, or caught half-written: say what we can
         return {}
     return holder if isinstance(holder, dict) else {}
-
-
-def _in_use_message(database: Path, holder: dict) -> str:
-    who = f"pid {holder.get('pid', '?')} on {holder.get('host', 'this host')}"
-    if holder.get("since"):
-        who += f", running since {holder['since']}"
-    return (f"another `monitor run` is already using {database} ({who}). Two services on one database would "
-            f"probe and alert twice. Stop that one first (kill {holder.get('pid', '<pid>')}), or give this one "
-            f"its own [monitor] database. One-off commands (check, status, history, silence, replay) work "
-            f"beside it.")

@@ -61,10 +61,10 @@ def open_database(path: Path | str) -> sqlite_utils.Database:
     memory = str(path) == ":memory:"
     if not memory:
         path.parent.mkdir(parents=True, exist_ok=True)
-    with _owner_only_new_files(not memory and not path.exists()):
+    with owner_only_new_files(path):
         conn = sqlite3.connect(str(path), timeout=5.0, isolation_level=None, check_same_thread=False)
     db = sqlite_utils.Database(conn)
-    if str(path) != ":memory:":
+    if not memory:
         db.enable_wal()
     # NORMAL is durable across application crashes in WAL mode; only a power
     # loss can drop the last transactions, never corrupt the file.
@@ -79,14 +79,14 @@ def open_database(path: Path | str) -> sqlite_utils.Database:
 
 
 @contextmanager
-def _owner_only_new_files(creating: bool) -> Iterator[None]:
-    """Let SQLite create the database file 0600 from its first byte (it gives -wal and -shm the same mode).
+def owner_only_new_files(path: Path) -> Iterator[None]:
+    """Let SQLite, connecting inside this block, create `path` 0600 from its first byte (-wal and -shm follow it).
 
     The umask is process-wide: while it is set, a file another thread
-    creates is owner-only too, which is harmless, and it is set only for the
-    one `connect` that creates the database.
+    creates is owner-only too, which is harmless, and it is set only when
+    `path` does not exist yet.
     """
-    if not creating:
+    if str(path) == ":memory:" or Path(path).exists():
         yield
         return
     previous = os.umask(0o077)
@@ -126,7 +126,7 @@ class Store:
 
     def __init__(self, db: sqlite_utils.Database):
         self.db = db
-        # The database file ("" in memory), read once: `checkpoint` runs on another thread.
+        # The database file ("" in memory), read once: `look_from_outside` runs on another thread.
         self.path: str = db.execute("pragma database_list").fetchone()[2]
 
     @classmethod
