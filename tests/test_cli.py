@@ -159,3 +159,14 @@ def test_check_writes_junit_xml_for_ci(tmp_path, capsys, broken_target):
     assert failure.get("message") == "expected status 200, got 500"
     assert 'server said: relation "threads" does not exist' in failure.text
     assert cases["health"].find("failure") is None
+
+
+def test_every_command_has_help_and_a_row_in_the_readme_cli_reference():
+    from monitor.cli import build_parser
+
+    parser = build_parser()
+    [commands] = [a for a in parser._actions if a.dest == "==SUPPRESS==" and getattr(a, "choices", None)]
+    reference = (ROOT / "README.md").read_text().split("## CLI reference", 1)[1].split("\n## ", 1)[0]
+    undocumented = [name for name in commands.choices if f"`monitor {name}" not in reference]
+    helpless = [name for name, sub in commands.choices.items() if not sub.description]
+    assert commands.choices and undocumented == [] and helpless == []
