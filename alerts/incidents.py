@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from monitor.config import AlertPolicy
-from monitor.results import Result
+from monitor.core.config import AlertPolicy
+from monitor.core.results import Result
 
 FIRING, REMINDER, RESOLVED = "firing", "reminder", "resolved"
 

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable
 
-from alerts.channel import Channel, DeliveryError
+from alerts.channels.base import Channel, DeliveryError
 from alerts.state_store import AlertStore, OutboxRow
-from monitor.store_writer import WriteLost
-from monitor.telemetry import NO_TELEMETRY, Telemetry
+from monitor.core.store_writer import WriteLost
+from monitor.core.telemetry import NO_TELEMETRY, Telemetry
 
 log = logging.getLogger("monitor.alerts")
 

@@ -20,32 +20,21 @@ import sqlite3
 from datetime import datetime
 from typing import Callable, TypeVar
 
-from alerts.channel import Channel
-from alerts.console import ConsoleChannel
+from alerts.channels import build_channels
+from alerts.channels.base import Channel
 from alerts.incidents import REMOVED, CheckState, Run, next_state, retire
 from alerts.outbox import Backoff, OutboxWorker
-from alerts.slack import slack_channel
 from alerts.state_store import AlertStore
-from monitor.config import Check, Config
-from monitor.results import Result, utcnow
-from monitor.store import retention_cutoff
-from monitor.telemetry import NO_TELEMETRY
+from monitor.core.config import Check, Config
+from monitor.core.results import Result, utcnow
+from monitor.core.store import retention_cutoff
+from monitor.core.telemetry import NO_TELEMETRY
 
 log = logging.getLogger("monitor.alerts")
 T = TypeVar("T")
 
 # An undelivered notice older than this makes /healthz report the alerts part.
 STUCK_AFTER = 300.0
-
-
-def build_channels(config: Config) -> list[Channel]:
-    """The channels `[alerts]` configures: Slack (token or webhook) and/or the console."""
-    channels: list[Channel] = []
-    if config.alerts.slack:
-        channels.append(slack_channel(config.alerts.slack, config.monitor.public_url, config.monitor.auth_token))
-    if config.alerts.console:
-        channels.append(ConsoleChannel())
-    return channels
 
 
 class Alerts:
@@ -102,7 +91,7 @@ class Alerts:
 
     def on_reload(self, config: Config) -> None:
         # Policies travel with each Check; channel changes need a restart.
-        if config.alerts.slack != self.config.alerts.slack or config.alerts.console != self.config.alerts.console:
+        if config.alerts.channels != self.config.alerts.channels:
             log.warning("[alerts] channels changed; they take effect after a restart")
         self.config = config
         self._configured = frozenset(c.name for c in config.checks)

@@ -1,6 +1,6 @@
 """Incidents, the outbox and silences in the monitor's SQLite database.
 
-Uses the same `sqlite_utils.Database` as `monitor.store.Store` (tables from
+Uses the same `sqlite_utils.Database` as `monitor.core.store.Store` (tables from
 the `m002_alerts` migration). The one rule that makes alerts trustworthy:
 an incident change and the notifications it causes are written in ONE
 transaction (`record`), so a crash leaves either both or neither. Delivery
@@ -22,7 +22,7 @@ from typing import Any
 import sqlite_utils
 
 from alerts.incidents import CheckState, Event, Incident, Run, choose_group, streak_state
-from monitor.store import write_transaction
+from monitor.core.store import write_transaction
 
 
 def ts(moment: datetime | None) -> str | None:
@@ -223,7 +223,7 @@ class AlertStore:
 
 
 def event_payload(event: Event, incident_id: int | None, group_id: int | None) -> dict[str, Any]:
-    """An event as the JSON a channel receives (see alerts/channel.py for the keys)."""
+    """An event as the JSON a channel receives (see alerts/channels/base.py for the keys)."""
     i = event.incident
     return {
         "kind": event.kind, "check": event.check, "at": ts(event.at),

@@ -18,11 +18,11 @@ from types import SimpleNamespace
 
 from alerts.part import Alerts
 from bench.report import Row, percentile
-from monitor.config import parse_config
-from monitor.results import Result, utcnow
-from monitor.store import Store
-from monitor.store_writer import StoreWriter
-from monitor.telemetry import NO_TELEMETRY
+from monitor.app.config import parse_config
+from monitor.core.results import Result, utcnow
+from monitor.core.store import Store
+from monitor.core.store_writer import StoreWriter
+from monitor.core.telemetry import NO_TELEMETRY
 from tests.slack_server import TOKEN, SlackServer
 
 

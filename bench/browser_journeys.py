@@ -27,12 +27,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from demo.app import start_server  # noqa: E402
-from monitor.config import BrowserSettings, load_config  # noqa: E402
+from monitor.app.config import load_config  # noqa: E402
+from probes.browser.settings import BrowserSettings
 from probes.base import ProbeContext  # noqa: E402
-from probes.browser import BrowserProbe  # noqa: E402
-from probes.browser_runtime import BrowserRuntime  # noqa: E402
-from probes.browser_runtime import BASE_ARGS, _bundled_path, find_browser  # noqa: E402
-from probes.process_tree import rss_bytes  # noqa: E402
+from probes.browser.probe import BrowserProbe  # noqa: E402
+from probes.browser.runtime import BrowserRuntime  # noqa: E402
+from probes.browser.runtime import BASE_ARGS, _bundled_path, find_browser  # noqa: E402
+from probes.browser.process_tree import rss_bytes  # noqa: E402
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "demo" / "monitor.toml"
 

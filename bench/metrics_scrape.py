@@ -27,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.config import load_config  # noqa: E402
-from monitor.metrics import Metrics  # noqa: E402
-from monitor.results import Result, utcnow  # noqa: E402
-from monitor.server import MonitorServer  # noqa: E402
-from monitor.service import build_service  # noqa: E402
+from monitor.app.config import load_config  # noqa: E402
+from monitor.app.metrics import Metrics  # noqa: E402
+from monitor.core.results import Result, utcnow  # noqa: E402
+from monitor.app.server import MonitorServer  # noqa: E402
+from monitor.app.service import build_service  # noqa: E402
 
 
 def write_config(folder: Path, checks: int) -> Path:
@@ -46,7 +46,7 @@ def feed(metrics: Metrics, config) -> None:
     for i, check in enumerate(config.checks):
         ok = i % 17 != 0
         metrics.on_result(check, Result(
-            check=check.name, type="http", location="bench", target=check.url, started_at=utcnow(),
+            check=check.name, type="http", location="bench", target=check.target, started_at=utcnow(),
             duration_ms=40.0 + i % 300, ok=ok, status_code=200 if ok else 503,
             phases={"connect": 0.002, "tls": 0.011, "processing": 0.025, "transfer": 0.001},
             cert_expires_at=time.time() + 40 * 86400))

@@ -36,9 +36,9 @@ def _max_id(store) -> int:
 
 
 async def measure(spec: dict) -> dict:
-    from monitor.config import load_config
-    from monitor.logs import setup_logging
-    from monitor.service import build_service
+    from monitor.app.config import load_config
+    from monitor.app.logs import setup_logging
+    from monitor.app.service import build_service
 
     path = Path(spec["workdir"]) / "bench-monitor.toml"
     path.write_text(config_text(spec))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from monitor.config import Check
-from monitor.results import Result, utcnow
+from monitor.core.config import Check
+from monitor.core.results import Result, utcnow
 
 
 class NoopProbe:
@@ -16,7 +16,7 @@ class NoopProbe:
 
     async def run(self, check: Check) -> Result:
         self.starts.setdefault(check.name, []).append(time.monotonic())
-        return Result(check=check.name, type=check.type, location="local", target=check.url,
+        return Result(check=check.name, type=check.type, location="local", target=check.target,
                       started_at=utcnow(), duration_ms=0.1, ok=True, status_code=200, method="GET",
                       phases={"connect": 0.0001, "processing": 0.0005, "transfer": 0.0001})
 

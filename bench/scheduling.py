@@ -36,10 +36,10 @@ def plan_misses(starts: list[float], offset: float, interval: float,
 
 
 async def measure(checks: int, interval: float, seconds: float, database) -> dict:
-    from monitor.config import parse_config
-    from monitor.scheduler import first_run_offsets
-    from monitor.service import Service
-    from monitor.store import Store
+    from monitor.app.config import parse_config
+    from monitor.app.scheduler import first_run_offsets
+    from monitor.app.service import Service
+    from monitor.core.store import Store
 
     text = "\n".join(f'[[checks]]\nname = "c{i}"\nurl = "http://127.0.0.1:9/"\ninterval = "{interval:g}s"\n'
                      for i in range(checks))

@@ -28,7 +28,7 @@ PHASES = '{"connect": 0.000213, "processing": 0.000846, "transfer": 0.000102}'
 
 
 def sample_result(i: int):
-    from monitor.results import Result, utcnow
+    from monitor.core.results import Result, utcnow
 
     ok = i % 50 != 0
     return Result(check=f"check-{i % CHECKS}", type="http", location="local", target=f"http://127.0.0.1:8080/api/{i % CHECKS}",
@@ -41,8 +41,8 @@ def sample_result(i: int):
 def record_rate(path, count: int, *, batched: bool) -> float:
     """Results/s through the store writer, as `monitor run` stores them: each run's row in a commit of its
     own, or batched with the runs queued behind it (what the runner does)."""
-    from monitor.store import Store
-    from monitor.store_writer import Batched, StoreWriter
+    from monitor.core.store import Store
+    from monitor.core.store_writer import Batched, StoreWriter
 
     writer = StoreWriter(Store.open(path), max_pending=count + 1)
     store = writer.store
@@ -58,7 +58,7 @@ def record_rate(path, count: int, *, batched: bool) -> float:
 
 def build_database(path, rows: int, old: int) -> None:
     """`rows` runs of `CHECKS` checks, of which the oldest `old` are past 30 days' retention."""
-    from monitor.store import Store
+    from monitor.core.store import Store
 
     Store.open(path).close()
     import sqlite3
@@ -96,7 +96,7 @@ def build_database(path, rows: int, old: int) -> None:
 
 
 def history_p95(path, samples: int) -> float:
-    from monitor.store import Store
+    from monitor.core.store import Store
 
     store = Store.open(path)
     times = []
@@ -121,9 +121,9 @@ def cli_history_ms(config_path, samples: int) -> float:
 
 
 async def prune_while_probing(path) -> dict:
-    from monitor.config import parse_config
-    from monitor.service import Service
-    from monitor.store import Store
+    from monitor.app.config import parse_config
+    from monitor.app.service import Service
+    from monitor.core.store import Store
 
     # A serving service (its housekeeping jobs live), whose one check is due only after the measurement.
     config = parse_config('[[checks]]\nname = "check-1"\nurl = "http://127.0.0.1:9/"\ninterval = "1h"\n')

@@ -1,20 +1,17 @@
-"""Probe kinds. A new kind is one module plus one line in `PROBE_KINDS`."""
+"""Probe kinds. A new kind is one package (settings, their reader, its probe) plus one line in `PROBE_KINDS`."""
 
 from __future__ import annotations
 
-import importlib
+from probes import browser, http
+from probes.base import Probe, ProbeContext, ProbeKind
 
-from probes.base import Probe, ProbeContext
-
-# type -> "module:Class"; imported on first use so that a monitor with only
-# HTTP checks never loads Playwright.
-PROBE_KINDS = {
-    "http": "probes.http:HttpProbe",
-    "browser": "probes.browser:BrowserProbe",
-}
+PROBE_KINDS: dict[str, ProbeKind] = {kind.name: kind for kind in (
+    http.KIND,
+    browser.KIND,
+)}
 
 
-class LazyProbes(dict):
+class LazyProbes(dict[str, Probe]):
     """Probes by check type, each built from the context the first time it is asked for."""
 
     def __init__(self, ctx: ProbeContext):
@@ -22,8 +19,7 @@ class LazyProbes(dict):
         self.ctx = ctx
 
     def __missing__(self, kind: str) -> Probe:
-        module, _, name = PROBE_KINDS[kind].partition(":")
-        probe = getattr(importlib.import_module(module), name)(self.ctx)
+        probe = PROBE_KINDS[kind].probe(self.ctx)
         self[kind] = probe
         return probe
 

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Iterable
 from html.parser import HTMLParser
 
-from monitor.redact import redact
+from monitor.core.redact import redact
 
 MAX_SCAN_CHARS = 1 << 20  # error messages live near the top of a body
 ELLIPSIS = "…"

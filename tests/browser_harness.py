@@ -14,11 +14,15 @@ import asyncio
 import textwrap
 from pathlib import Path
 
-from monitor.config import BrowserSettings, Check, parse_config
-from monitor.telemetry import Telemetry
+from monitor.app.config import parse_config
+
+from monitor.core.config import Check
+
+from probes.browser.settings import BrowserSettings
+from monitor.core.telemetry import Telemetry
 from probes.base import ProbeContext
-from probes.browser import BrowserProbe
-from probes.browser_runtime import BrowserRuntime
+from probes.browser.probe import BrowserProbe
+from probes.browser.runtime import BrowserRuntime
 
 
 class CountingTelemetry(Telemetry):

@@ -16,11 +16,13 @@ import argparse
 import asyncio
 from datetime import timedelta
 
-from monitor.config import Config, load_config
-from monitor.results import Result, StepResult, utcnow
-from monitor.service import Service, build_service
-from monitor.service_lock import hold_database
-from monitor.store_writer import Batched
+from monitor.app.config import load_config
+
+from monitor.core.config import Config
+from monitor.core.results import Result, StepResult, utcnow
+from monitor.app.service import Service, build_service
+from monitor.core.service_lock import hold_database
+from monitor.core.store_writer import Batched
 
 AGED_PER_ROUND = 200
 

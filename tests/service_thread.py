@@ -16,9 +16,9 @@ import threading
 import time
 from typing import Callable, TypeVar
 
-from monitor.metrics import Metrics
-from monitor.server import MonitorServer
-from monitor.service import Service
+from monitor.app.metrics import Metrics
+from monitor.app.server import MonitorServer
+from monitor.app.service import Service
 
 T = TypeVar("T")
 

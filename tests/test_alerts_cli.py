@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from alerts.state_store import AlertStore
-from monitor.cli import main
-from monitor.results import utcnow
-from monitor.store import Store
+from monitor.app.cli import main
+from monitor.core.results import utcnow
+from monitor.core.store import Store
 from tests.servers import closed_port
 from tests.slack_server import TOKEN, SlackServer
 from tests.test_outbox import Harness, make_config

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.console import ConsoleChannel
+from alerts.channels.console import ConsoleChannel
 from alerts.part import Alerts, build_channels
-from alerts.slack import SlackChannel, SlackWebhookChannel
-from monitor.config import ConfigError, parse_config
-from monitor.service import build_service
+from alerts.channels.slack.channel import SlackChannel, SlackWebhookChannel
+from monitor.app.config import parse_config
+from monitor.core.config import ConfigError
+from monitor.app.service import build_service
 
 CHECK = '[[checks]]\nname = "a"\nurl = "http://127.0.0.1:9/"\n'
 

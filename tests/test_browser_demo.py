@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from demo.app import start_server
-from monitor.cli import main
+from monitor.app.cli import main
 
 pytestmark = pytest.mark.browser
 
@@ -134,8 +134,8 @@ def test_playwrights_trace_viewer_opens_the_kept_trace(demo, capsys):
 async def _viewer_lists_the_steps(url: str) -> None:
     from playwright.async_api import expect
 
-    from monitor.config import BrowserSettings
-    from probes.browser_runtime import BrowserRuntime
+    from probes.browser.settings import BrowserSettings
+    from probes.browser.runtime import BrowserRuntime
 
     runtime = BrowserRuntime(BrowserSettings())
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cli import main
+from monitor.app.cli import main
 from tests.servers import TargetServer, respond
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,7 +162,7 @@ def test_check_writes_junit_xml_for_ci(tmp_path, capsys, broken_target):
 
 
 def test_every_command_has_help_and_a_row_in_the_readme_cli_reference():
-    from monitor.cli import build_parser
+    from monitor.app.cli import build_parser
 
     parser = build_parser()
     [commands] = [a for a in parser._actions if a.dest == "==SUPPRESS==" and getattr(a, "choices", None)]

@@ -4,8 +4,10 @@ import textwrap
 
 import pytest
 
-from monitor.config import ConfigError, load_config, parse_config
-from monitor.durations import format_duration, parse_duration
+from monitor.app.config import load_config, parse_config
+
+from monitor.core.config import ConfigError
+from monitor.core.durations import format_duration, parse_duration
 
 GOOD = """
 [monitor]
@@ -37,10 +39,10 @@ def messages(text: str, env=None) -> list[str]:
 def test_a_good_config_becomes_dataclasses():
     config = parse(GOOD)
     check = config.check("threads-api")
-    assert check.url == "http://127.0.0.1:8000/api/threads"
+    assert check.target == "http://127.0.0.1:8000/api/threads"
     assert check.interval == 30 and check.timeout == 10
-    assert check.options.expect.status == ((200, 200), (300, 399))
-    assert check.options.expect.max_duration == 2
+    assert check.settings.expect.status == ((200, 200), (300, 399))
+    assert check.settings.expect.max_duration == 2
     assert config.monitor.location == "eu-west"
 
 
@@ -51,15 +53,15 @@ def test_paths_are_relative_to_the_config_file():
 
 def test_env_interpolation_overrides_the_default():
     config = parse(GOOD, env={"TARGET_URL": "https://chat.example.com"})
-    assert config.check("threads-api").url == "https://chat.example.com/api/threads"
+    assert config.check("threads-api").target == "https://chat.example.com/api/threads"
 
 
 def test_defaults_accept_2xx_and_3xx_and_run_every_minute():
     config = parse('[[checks]]\nname = "a"\nurl = "http://x"\n')
     check = config.check("a")
     assert check.interval == 60
-    assert check.options.expect.status_ok(204) and check.options.expect.status_ok(302)
-    assert not check.options.expect.status_ok(404)
+    assert check.settings.expect.status_ok(204) and check.settings.expect.status_ok(302)
+    assert not check.settings.expect.status_ok(404)
     assert check.alerts.failure_threshold == 2
 
 
@@ -71,7 +73,7 @@ def test_secret_values_from_env_and_auth_headers_are_collected_for_redaction():
         headers = { Authorization = "Bearer ${API_TOKEN}" }
     """, env={"API_TOKEN": "tok-1234567890"})
     assert "tok-1234567890" in config.secrets
-    assert config.check("a").options.headers["Authorization"] == "Bearer tok-1234567890"
+    assert config.check("a").settings.headers["Authorization"] == "Bearer tok-1234567890"
 
 
 def test_per_check_alert_policy_overrides_the_defaults():
@@ -189,4 +191,4 @@ def test_format_duration(seconds, text):
 
 def test_dollar_dollar_is_a_literal_dollar():
     config = parse('[[checks]]\nname = "a"\nurl = "http://x/$$price"\n')
-    assert config.check("a").url == "http://x/$price"
+    assert config.check("a").target == "http://x/$price"

@@ -20,7 +20,7 @@ import time
 import pytest
 import sqlite_utils
 
-from monitor.store import migrations
+from monitor.core.store import migrations
 from tests.monitor_process import MonitorProcess, integrity, query, service_config
 from tests.servers import TargetServer, send
 from tests.slack_server import SlackServer

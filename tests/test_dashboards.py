@@ -14,8 +14,8 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from monitor.config import parse_config
-from monitor.metrics import CHECK_FAMILIES, Metrics
+from monitor.app.config import parse_config
+from monitor.app.metrics import CHECK_FAMILIES, Metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = ROOT / "dashboards"

@@ -7,7 +7,7 @@ import json
 import httpx
 
 from demo.app import start_server
-from monitor.cli import main
+from monitor.app.cli import main
 from tests.test_cli import write_config
 
 

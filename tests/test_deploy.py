@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitor.config import ConfigError, load_config
+from monitor.app.config import load_config
+
+from monitor.core.config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -84,7 +86,7 @@ def test_the_compose_monitor_config_loads_and_needs_its_token(compose):
     config = load_config(path, env=env)
     assert config.monitor.listen == "0.0.0.0:9108" and config.monitor.auth_token == "t" * 32
     assert str(config.monitor.database) == "/data/monitor.db"
-    assert config.checks[0].url == "https://chat.example.com/api/health"
+    assert config.checks[0].target == "https://chat.example.com/api/health"
     with pytest.raises(ConfigError) as refused:
         load_config(path, env={k: v for k, v in env.items() if k != "MONITOR_AUTH_TOKEN"})
     assert "MONITOR_AUTH_TOKEN" in str(refused.value)

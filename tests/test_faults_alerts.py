@@ -12,9 +12,9 @@ import asyncio
 
 from slack_sdk import WebClient
 
-from alerts.slack import SlackChannel
+from alerts.channels.slack.channel import SlackChannel
 from alerts.state_store import AlertStore
-from monitor.metrics import Metrics
+from monitor.app.metrics import Metrics
 from tests.slack_server import TOKEN
 from tests.test_outbox import Harness, make_config, slack, wait  # noqa: F401 (fixture)
 
@@ -53,7 +53,7 @@ def test_200_different_failures_in_a_429_storm_each_arrive_once_in_order(tmp_pat
 
 
 def slow_slack_channel(config, timeout: float) -> SlackChannel:
-    settings = config.alerts.slack
+    settings = config.alerts.channels["slack"]
     return SlackChannel(settings, client=WebClient(token=settings.token, base_url=settings.api_url,
                                                    timeout=timeout))
 
@@ -81,7 +81,7 @@ def test_a_slack_that_hangs_is_retried_and_the_alert_arrives_once_it_answers(tmp
 def test_invalid_auth_is_permanent_and_shows_in_health_status_and_metrics(tmp_path, slack):
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from alerts.cli import status_states
+    from monitor.app.cli_alerts import status_states
 
     config = make_config(tmp_path, slack)
     slack.token = "xoxb-a-rotated-token"  # ours is now refused with invalid_auth

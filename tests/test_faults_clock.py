@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from monitor.results import utcnow
+from monitor.core.results import utcnow
 from tests.test_outbox import Harness, make_config, slack, wait  # noqa: F401 (fixture)
 
 

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from monitor.store import Store
+from monitor.core.store import Store
 from tests.servers import TargetServer, respond
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,9 +15,9 @@ import apscheduler.executors.base
 import apscheduler.schedulers.base
 import pytest
 
-from monitor.clock_watch import ClockWatch
-from monitor.config import parse_config
-from monitor.scheduler import CheckScheduler
+from monitor.app.clock_watch import ClockWatch
+from monitor.app.config import parse_config
+from monitor.app.scheduler import CheckScheduler
 
 
 class SteppedClock:
@@ -96,7 +96,7 @@ def test_a_clock_stepped_forward_runs_once_then_keeps_the_interval(clock):
 
 
 def test_monitor_run_has_the_watch(tmp_path):
-    from monitor.service import build_service
+    from monitor.app.service import build_service
 
     config = parse_config('[monitor]\ndatabase = "m.db"\nlisten = "127.0.0.1:0"\n', path=tmp_path / "config.toml")
     service = build_service(config)

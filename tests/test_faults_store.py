@@ -17,9 +17,9 @@ import time
 import httpx
 import pytest
 
-from monitor.config import load_config
-from monitor.service import build_service
-from monitor.store import Store
+from monitor.app.config import load_config
+from monitor.app.service import build_service
+from monitor.core.store import Store
 from tests.servers import TargetServer, respond
 from tests.service_thread import ServiceThread, wait_until
 from tests.slack_server import TOKEN, SlackServer

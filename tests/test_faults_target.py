@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from monitor.config import parse_config
+from monitor.app.config import parse_config
 from probes.base import ProbeContext
-from probes.http import HttpProbe
+from probes.http.probe import HttpProbe
 from tests.servers import TargetServer, send
 
 

@@ -9,9 +9,9 @@ import tracemalloc
 import httpx
 import pytest
 
-from monitor.config import parse_config
+from monitor.app.config import parse_config
 from probes.base import ProbeContext
-from probes.http import HttpProbe
+from probes.http.probe import HttpProbe
 from tests.certs import server_context
 from tests.servers import TargetServer, closed_port, respond, send
 

@@ -8,7 +8,7 @@ import pytest
 
 from alerts.incidents import (REMOVED, CheckState, Incident, Run, choose_group, group_key, next_state,
                               retire, streak_state)
-from monitor.config import AlertPolicy
+from monitor.core.config import AlertPolicy
 
 T0 = datetime(2026, 5, 1, 9, 14, tzinfo=timezone.utc)
 STEP = timedelta(minutes=1)

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from monitor.artifact_claim import claim_artifacts, final_paths
-from monitor.config import ConfigError, parse_config
-from monitor.journey_config import ResponseMatch, Step
-from probes.browser_runtime import BrowserNotFound, find_browser, not_found_message
-from probes.journey_capture import NetworkEntry, choose_error_text, describe_entry, http_problems, most_related
-from probes.journey_steps import glob_to_regex
+from monitor.app.artifact_claim import claim_artifacts, final_paths
+from monitor.app.config import parse_config
+from monitor.core.config import ConfigError
+from probes.browser.settings import ResponseMatch, Step
+from probes.browser.runtime import BrowserNotFound, find_browser, not_found_message
+from probes.browser.capture import NetworkEntry, choose_error_text, describe_entry, http_problems, most_related
+from probes.browser.steps import glob_to_regex
 
 
 def config_with_steps(steps: str, extra: str = "", path="/etc/monitor/config.toml"):
@@ -47,7 +48,7 @@ def test_the_issue_example_reads_into_steps_with_readable_names():
       { goto = "/settings" },
       { wait = "500ms" },
     """).check("new-chat")
-    opts = check.options
+    opts = check.settings
     assert [s.name for s in opts.steps] == [
         "open New chat", "expect li.thread visible", "fill #title", "press Enter",
         "expect h1 to contain 'Chats'", "expect response POST **/api/threads -> 201", "go to /settings",
@@ -111,7 +112,7 @@ def test_steps_and_script_exclude_each_other_and_scripts_must_exist(tmp_path):
 
     assert errors('script = "journeys/ok.py"') == []
     assert parse_config('[[checks]]\nname = "j"\ntype = "browser"\nurl = "http://x/"\nscript = "journeys/ok.py"',
-                        path=config, env={}).check("j").options.script == tmp_path / "journeys" / "ok.py"
+                        path=config, env={}).check("j").settings.script == tmp_path / "journeys" / "ok.py"
     assert "does not exist (script paths are relative to the config file)" in errors('script = "nope.py"')[0]
     assert "must define `async def run(page, ...)`" in errors('script = "journeys/sync.py"')[0]
     assert "is not valid Python" in errors('script = "journeys/bad.py"')[0]
@@ -127,14 +128,14 @@ def test_a_typed_password_becomes_a_secret():
 
 def test_the_demo_and_top_level_configs_validate():
     root = Path(__file__).resolve().parent.parent
-    from monitor.config import load_config
+    from monitor.app.config import load_config
 
     for path in (root / "config.toml", root / "demo" / "monitor.toml"):
         checks = {c.name: c for c in load_config(path, env={}).checks}
         assert checks["new-chat"].type == "browser"
     demo = {c.name: c for c in load_config(root / "demo" / "monitor.toml", env={}).checks}
     assert demo["new-chat"].interval == 5
-    assert demo["new-chat-script"].options.script.name == "new_chat.py"
+    assert demo["new-chat-script"].settings.script.name == "new_chat.py"
 
 
 # -- browser discovery --
@@ -178,7 +179,7 @@ def test_the_request_sent_during_the_failing_step_explains_it():
 
 
 def test_error_text_falls_back_to_page_errors_then_console_then_playwright():
-    from probes.journey_capture import Message
+    from probes.browser.capture import Message
 
     silent = entry("GET", "/x", 502, step=1)  # no words
     page_error = Message("page_error", "TypeError: x is undefined", 1)
@@ -226,9 +227,9 @@ def test_pending_artifacts_move_to_the_run_id_and_retention_deletes_them(tmp_pat
     import asyncio
     from datetime import timedelta
 
-    from monitor.results import Result, StepResult, utcnow
-    from monitor.service import Service
-    from probes.journey_artifacts import ArtifactFolder
+    from monitor.core.results import Result, StepResult, utcnow
+    from monitor.app.service import Service
+    from probes.browser.artifacts import ArtifactFolder
 
     folder = ArtifactFolder(tmp_path / "artifacts", "new-chat")
     folder.file("trace.zip").write_bytes(b"PK")
@@ -278,7 +279,7 @@ def test_http_only_monitors_never_load_playwright():
     import subprocess
     import sys
 
-    code = ("import sys, monitor.cli, monitor.service, monitor.runner, probes;"
+    code = ("import sys, monitor.app.cli, monitor.app.service, monitor.app.runner, probes;"
             "print(any(m.startswith('playwright') for m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"

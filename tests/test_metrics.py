@@ -9,9 +9,9 @@ import pytest
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.config import parse_config
-from monitor.metrics import DURATION_BUCKETS, Metrics
-from monitor.results import Result, StepResult
+from monitor.app.config import parse_config
+from monitor.app.metrics import DURATION_BUCKETS, Metrics
+from monitor.core.results import Result, StepResult
 
 CONFIG = """
 [monitor]
@@ -217,7 +217,7 @@ def test_secrets_in_the_target_url_never_reach_a_label():
                           env={"SHOP_TOKEN": "tok-1234567890"})
     metrics = Metrics(CollectorRegistry(), config)
     # As the runner reports a probe that crashed: the configured URL, as is.
-    metrics.on_result(config.check("api"), result(ok=False, target=config.check("api").url))
+    metrics.on_result(config.check("api"), result(ok=False, target=config.check("api").target))
     assert "tok-1234567890" not in metrics.exposition().decode()
     assert [dict(l)["target"] for l in values(metrics, "probe_success")] == [
         "https://x.example.com/v1?key=[REDACTED]"]

@@ -14,14 +14,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from alerts.console import ConsoleChannel
+from alerts.channels.console import ConsoleChannel
 from alerts.part import Alerts, build_channels
 from alerts.state_store import AlertStore
-from monitor.config import parse_config
-from monitor.results import Result, utcnow
-from monitor.store import Store
-from monitor.store_writer import StoreWriter
-from monitor.telemetry import NO_TELEMETRY
+from monitor.app.config import parse_config
+from monitor.core.results import Result, utcnow
+from monitor.core.store import Store
+from monitor.core.store_writer import StoreWriter
+from monitor.core.telemetry import NO_TELEMETRY
 from tests.slack_server import TOKEN, SlackServer
 from tests.test_service import until
 
@@ -391,7 +391,7 @@ url = "http://127.0.0.1:9/slow-burn"
 failure_threshold = 4
 reminder_interval = "off"
 """)
-    from monitor.config import load_config
+    from monitor.app.config import load_config
 
     async def story():
         async with Harness(load_config(path)) as h:

@@ -1,4 +1,4 @@
-"""Tests for monitor.redact: what is hidden, what is kept, and what survives."""
+"""Tests for monitor.core.redact: what is hidden, what is kept, and what survives."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from monitor.redact import REDACTED, SECRET_ENV_SUFFIXES, is_secret_name, redact
+from monitor.core.redact import REDACTED, SECRET_ENV_SUFFIXES, is_secret_name, redact
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"

@@ -7,10 +7,10 @@ import sqlite3
 
 import sqlite_utils
 
-from monitor.config import parse_config
-from monitor.runner import Runner
-from monitor.store import Store
-from monitor.store_writer import StoreWriter
+from monitor.app.config import parse_config
+from monitor.app.runner import Runner
+from monitor.core.store import Store
+from monitor.core.store_writer import StoreWriter
 from tests.servers import TargetServer, respond
 from tests.service_thread import wait_until
 
@@ -82,8 +82,8 @@ def test_probes_go_on_while_the_database_is_locked_and_every_run_lands_after(tmp
 
     class Instant:
         async def run(self, check):
-            from monitor.results import Result, utcnow
-            return Result(check="a", type="http", location="here", target=check.url, started_at=utcnow(),
+            from monitor.core.results import Result, utcnow
+            return Result(check="a", type="http", location="here", target=check.target, started_at=utcnow(),
                           duration_ms=1.0, ok=True)
 
         async def close(self):

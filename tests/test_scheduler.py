@@ -6,8 +6,8 @@ import asyncio
 from collections import Counter
 from datetime import datetime, timezone
 
-from monitor.config import parse_config
-from monitor.scheduler import JOB_PREFIX, CheckScheduler, first_run_offsets
+from monitor.app.config import parse_config
+from monitor.app.scheduler import JOB_PREFIX, CheckScheduler, first_run_offsets
 
 
 def many_checks(n: int, interval: str = "30s"):

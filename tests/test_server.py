@@ -19,9 +19,10 @@ import pytest
 import sqlite_utils
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.artifacts import artifact_link
-from monitor.config import ConfigError, load_config
-from monitor.service import build_service
+from monitor.core.artifacts import artifact_link
+from monitor.app.config import load_config
+from monitor.core.config import ConfigError
+from monitor.app.service import build_service
 from tests.servers import TargetServer, closed_port, respond
 from tests.service_thread import ServiceThread, wait_until
 

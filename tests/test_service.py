@@ -12,10 +12,10 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from monitor.config import load_config
-from monitor.results import Result, utcnow
-from monitor.service import Service
-from monitor.store import Store
+from monitor.app.config import load_config
+from monitor.core.results import Result, utcnow
+from monitor.app.service import Service
+from monitor.core.store import Store
 from tests.servers import TargetServer, respond
 
 ROOT = Path(__file__).resolve().parent.parent

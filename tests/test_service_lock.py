@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from monitor.service_lock import DatabaseInUse, hold_database, lock_path
+from monitor.core.service_lock import DatabaseInUse, hold_database, lock_path
 
 
 def test_a_second_holder_is_refused_with_the_first_ones_pid_and_host(tmp_path):

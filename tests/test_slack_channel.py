@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.channel import DeliveryError
-from alerts.slack import SlackChannel, SlackWebhookChannel
-from monitor.config import SlackSettings
+from alerts.channels.base import DeliveryError
+from alerts.channels.slack.channel import SlackChannel, SlackWebhookChannel
+from alerts.channels.slack.settings import SlackSettings
 from tests.servers import closed_port
 from tests.slack_server import TOKEN, SlackServer
 from tests.test_slack_message import notice

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts.console import format_notice
+from alerts.channels.console import format_notice
 from alerts.incidents import REMOVED
-from alerts.slack_message import SECTION_LIMIT, TEXT_LIMIT, build_slack_message, cut, escape
+from alerts.channels.slack.message import SECTION_LIMIT, TEXT_LIMIT, build_slack_message, cut, escape
 
 RELATION = 'relation "threads" does not exist'
 
@@ -169,7 +169,7 @@ def test_console_line(n, line):
 
 
 def test_with_an_auth_token_artifact_links_are_signed():
-    from monitor.artifacts import signature_ok
+    from monitor.core.artifacts import signature_ok
 
     facts = {"artifacts": ["new-chat/7/trace.zip"], "run_id": 7}
     message = build_slack_message(notice(facts=facts), public_url="https://monitor.example.com", token="t0ken-xyz")

@@ -17,11 +17,11 @@ import httpx
 import pytest
 
 from alerts.state_store import AlertStore
-from monitor.config import load_config
-from monitor.results import Result, utcnow
-from monitor.service import build_service
-from monitor.status_page import CheckStatus, load_status, render_status_page
-from monitor.store import Store
+from monitor.app.config import load_config
+from monitor.core.results import Result, utcnow
+from monitor.app.service import build_service
+from monitor.app.status_page import CheckStatus, load_status, render_status_page
+from monitor.core.store import Store
 from tests.servers import TargetServer, respond
 from tests.service_thread import ServiceThread, wait_until
 

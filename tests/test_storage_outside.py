@@ -4,7 +4,7 @@ Real processes on real files: the service probes 50+ checks every second
 against a loopback target and pages a loopback Slack, while the `sqlite3`
 shell, `sqlite-utils`, Python's sqlite3 and the one-off `monitor` commands
 open and close the database beside it. Before the fix, the first of them
-to close deleted the service's -wal under it (monitor/store.py explains
+to close deleted the service's -wal under it (monitor/core/store.py explains
 why): history froze for everyone else and a SIGKILL lost what was written
 since.
 """

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from monitor.results import Result, StepResult, utcnow
-from monitor.store import Store, migrations
-from monitor.store_writer import is_transient
+from monitor.core.results import Result, StepResult, utcnow
+from monitor.core.store import Store, migrations
+from monitor.core.store_writer import is_transient
 
 
 def result(check="api", ok=True, started_at=None, **kw) -> Result:

@@ -17,11 +17,11 @@ import subprocess
 import httpx
 import pytest
 
-from monitor.config import load_config
-from monitor.service import build_service
-from monitor.store import Store
-from monitor.store_watch import StoreWatch
-from monitor.store_writer import StoreWriter
+from monitor.app.config import load_config
+from monitor.app.service import build_service
+from monitor.core.store import Store
+from monitor.core.store_watch import StoreWatch
+from monitor.core.store_writer import StoreWriter
 from tests.servers import TargetServer, respond
 from tests.service_thread import ServiceThread, wait_until
 from tests.test_server import scrape, write_config
@@ -83,8 +83,8 @@ def test_writes_into_a_deleted_wal_are_reported(watch, tmp_path):
 
 @pytest.mark.slow
 def test_healthz_and_the_metric_go_unhealthy_when_the_wal_is_detached(tmp_path, monkeypatch):
-    monkeypatch.setattr("monitor.store_watch.EVERY", 0.2)
-    monkeypatch.setattr("monitor.service.WATCH_EVERY", 0.2)
+    monkeypatch.setattr("monitor.core.store_watch.EVERY", 0.2)
+    monkeypatch.setattr("monitor.app.service.WATCH_EVERY", 0.2)
     with TargetServer({"/api": respond(200, "ok")}) as target:
         config = load_config(write_config(tmp_path, target.url))
         with ServiceThread(build_service(config)) as running:

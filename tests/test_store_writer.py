@@ -8,8 +8,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from monitor.store import Store, write_transaction
-from monitor.store_writer import Batched, StoreWriter, WriteLost, is_transient
+from monitor.core.store import Store, write_transaction
+from monitor.core.store_writer import Batched, StoreWriter, WriteLost, is_transient
 
 
 def sqlite_error(kind: type, code: int) -> sqlite3.Error:

@@ -1,0 +1,85 @@
+"""The console channel: alerts as lines on the terminal (the demo, people without Slack).
+
+    FIRING threads-api: expected status 200, got 500: no such table: threads (failing for 2 runs since ...)
+    RESOLVED threads-api after 8s (4 failed runs)
+
+Server text goes through `monitor.core.terminal.one_line`, so escape sequences in a
+body cannot rewrite the screen.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TextIO
+
+from alerts.channels.base import Channel, ChannelContext, ChannelKind, Delivery
+from monitor.core.config import ReadContext
+from monitor.core.config_schema import Table
+from monitor.core.durations import format_duration
+from monitor.core.terminal import one_line
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """`[alerts.console]`: on when the table is there (or when no channel is configured), unless `enabled = false`."""
+
+
+def read_console_settings(t: Table, ctx: ReadContext) -> ConsoleSettings | None:
+    enabled = t.boolean("enabled", True)
+    t.reject_unknown()
+    return ConsoleSettings() if enabled else None
+
+
+class ConsoleChannel:
+    name = "console"
+
+    def __init__(self, stream: TextIO | None = None):
+        self._stream = stream
+
+    def send(self, notice: dict) -> Delivery:
+        stream = self._stream or sys.stdout
+        print(format_notice(notice), file=stream, flush=True)
+        return Delivery()
+
+    def test(self, notice: dict) -> str:
+        self.send(notice)
+        return "to this terminal"
+
+
+def format_notice(n: dict) -> str:
+    """One terminal line for a notice. Pure."""
+    kind, check = n["kind"], one_line(n["check"], 64)
+    if kind == "test":
+        return f"TEST synthetic-monitor alerts reach this terminal ({check})"
+    group = n.get("group") or []
+    also = ""
+    if n.get("grouped") and len(group) > 1:
+        also = f" [same error as {', '.join(one_line(m['check'], 64) for m in group if m['check'] != n['check'])}]"
+    if kind == "resolved":
+        since, until = _parse(n.get("failing_since")), _parse(n.get("resolved_at") or n.get("at"))
+        lasted = format_duration((until - since).total_seconds()) if since and until else "a while"
+        ended = f"CLOSED {check}: {one_line(n['reason'], 200)}, after" if n.get("reason") else \
+            f"RESOLVED {check} after"
+        return f"{ended} {lasted} ({n.get('runs_failed') or 0} failed runs){also}"
+    state = "FIRING" if kind == "firing" else "STILL FAILING"
+    line = f"{state} {check}: {one_line(n.get('failure') or 'failed', 300)}"
+    if n.get("error_text"):
+        line += f": {one_line(n['error_text'], 500)}"
+    if kind == "reminder" and n.get("previous_error_text"):
+        line += f" (was: {one_line(n['previous_error_text'], 200)})"
+    since = _parse(n.get("failing_since"))
+    when = f" since {since:%H:%M:%S} UTC" if since else ""
+    return f"{line} (failing for {n.get('runs_failed') or 0} runs{when}){also}"
+
+
+def _parse(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _build(settings: ConsoleSettings, ctx: ChannelContext) -> Channel:
+    return ConsoleChannel()
+
+
+KIND = ChannelKind(name="console", read=read_console_settings, build=_build)

@@ -1,0 +1,128 @@
+"""CLI for alerts: `monitor silence`, `unsilence`, `alert-test`, and incidents in `monitor status`.
+
+Registered through `monitor.app.cli.EXTRA_COMMANDS` and `STATUS_EXTENSIONS`
+(monitor/app/cli.py imports this module once). Each command is one call into
+`AlertStore` or a channel; mistakes raise `UsageError` (exit 2).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta, timezone
+
+from alerts.channels.base import DeliveryError
+from alerts.channels import build_channels
+from alerts.state_store import AlertStore, parse_ts
+from monitor.app import cli
+from monitor.core.durations import DURATION_HINT, format_duration, parse_duration
+from monitor.core.results import utcnow
+from monitor.core.store import Store
+from monitor.core.terminal import one_line
+
+
+def register(command) -> None:
+    p = command("silence", cmd_silence, "hold a check's notifications for a while (it keeps running)")
+    p.add_argument("name", metavar="NAME")
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--for", dest="duration", metavar="DURATION", help='how long, e.g. "2h" or "30m"')
+    when.add_argument("--until", metavar="TIME", help="until an ISO time, e.g. 2026-05-01T18:00 (UTC unless "
+                                                     "it names an offset)")
+    p = command("unsilence", cmd_unsilence, "send a check's notifications again")
+    p.add_argument("name", metavar="NAME")
+    command("alert-test", cmd_alert_test, "send a test message through every configured alert channel")
+
+
+def silence_until(args, now: datetime) -> datetime:
+    """When the silence `--for`/`--until` asks for ends; UsageError when it makes no sense."""
+    if args.duration is not None:
+        try:
+            seconds = parse_duration(args.duration)
+        except ValueError:
+            raise cli.UsageError(f"--for expects {DURATION_HINT}, got {args.duration!r}")
+        until = now + timedelta(seconds=seconds)
+    else:
+        try:
+            until = datetime.fromisoformat(args.until)
+        except ValueError:
+            raise cli.UsageError(f"--until expects an ISO time such as 2026-05-01T18:00, got {args.until!r}")
+        if until.tzinfo is None:
+            until = until.replace(tzinfo=timezone.utc)
+    if until <= now:
+        raise cli.UsageError(f"the silence would end at {until:%Y-%m-%d %H:%M} UTC, which is not in the future")
+    return until
+
+
+def cmd_silence(args) -> int:
+    config = cli.config_from(args)
+    cli.select_checks(config, [args.name])
+    now = utcnow()
+    until = silence_until(args, now)
+    store = Store.open(config.monitor.database)
+    try:
+        AlertStore(store.db).silence(args.name, until, now)
+    finally:
+        store.close()
+    print(f"silenced {args.name} until {until.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC "
+          f"({format_duration((until - now).total_seconds())}); it keeps running and recording, "
+          f"notifications are held. Undo: monitor unsilence {args.name}")
+    return cli.EXIT_OK
+
+
+def cmd_unsilence(args) -> int:
+    config = cli.config_from(args)
+    cli.select_checks(config, [args.name])
+    store = Store.open(config.monitor.database)
+    try:
+        lifted = AlertStore(store.db).unsilence(args.name)
+    finally:
+        store.close()
+    print(f"{args.name}: notifications are on again" if lifted else f"{args.name} was not silenced")
+    return cli.EXIT_OK
+
+
+def cmd_alert_test(args) -> int:
+    config = cli.config_from(args)
+    channels = build_channels(config)
+    if not channels:
+        raise cli.UsageError("no alert channel is configured: add [alerts.slack] (see the README's Alerts "
+                             "section) or [alerts.console] enabled = true")
+    notice = {"kind": "test", "check": "alert-test", "at": utcnow().isoformat()}
+    failed = 0
+    for channel in channels:
+        try:
+            where = channel.test(notice)
+        except DeliveryError as exc:
+            failed += 1
+            print(f"{channel.name}: FAILED: {one_line(exc.message, 500)}", file=sys.stderr)
+            continue
+        print(f"{channel.name}: test message sent {where}")
+    return cli.EXIT_FAILED if failed else cli.EXIT_OK
+
+
+def status_states(config, store: Store) -> dict[str, str]:
+    """Check -> state text for `monitor status`: open incidents, silences, undelivered alerts."""
+    alerts = AlertStore(store.db)
+    now = utcnow()
+    states: dict[str, str] = {}
+    for incident in alerts.open_incidents():
+        since = incident.first_failure_at
+        states[incident.check] = (f"failing (incident since {since:%H:%M:%S} UTC, "
+                                  f"{incident.runs_failed} failed runs)")
+    for check, until in alerts.silences(now).items():
+        note = f"silenced until {until:%Y-%m-%d %H:%M} UTC"
+        states[check] = f"{states[check]}, {note}" if check in states else note
+    for failure in alerts.permanent_failures():
+        failed_at = parse_ts(failure["failed_at"])
+        if failed_at is None or now - failed_at > timedelta(days=1):
+            continue
+        check = failure["check_name"]
+        if "NOT delivered" in states.get(check, ""):
+            continue
+        note = (f"{failure['kind']} alert NOT delivered via {failure['channel']}: "
+                f"{one_line(failure['last_error'], 160)}")
+        states[check] = f"{states[check]}; {note}" if check in states else note
+    return states
+
+
+cli.EXTRA_COMMANDS.append(register)
+cli.STATUS_EXTENSIONS.append(status_states)

@@ -1,0 +1,68 @@
+"""Logging set-up: human lines or JSON lines (`--log-format json`).
+
+Every record passes through `redact` with the config's secrets before it is
+written, so a token that leaks into an exception message stays out of logs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+
+from monitor.core.redact import redact
+from monitor.core.terminal import safe
+
+
+class _Redacting(logging.Formatter):
+    def __init__(self, secrets: frozenset[str], fmt: str | None = None):
+        super().__init__(fmt)
+        self.secrets = secrets
+
+    def message(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return redact(text, self.secrets)
+
+
+class TextFormatter(_Redacting):
+    def format(self, record: logging.LogRecord) -> str:
+        moment = datetime.fromtimestamp(record.created, timezone.utc).strftime("%H:%M:%S")
+        return f"{moment} {record.levelname:<7} {safe(self.message(record))}"
+
+
+class JsonFormatter(_Redacting):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(), "logger": record.name, "message": self.message(record),
+        }
+        for key, value in getattr(record, "fields", {}).items():
+            entry[key] = redact(value, self.secrets) if isinstance(value, str) else value
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (tests swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def setup_logging(fmt: str = "text", level: int = logging.INFO,
+                  secrets: frozenset[str] = frozenset(), stream=None) -> None:
+    handler = logging.StreamHandler(stream) if stream else _CurrentStderr()
+    handler.setFormatter(JsonFormatter(secrets) if fmt == "json" else TextFormatter(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # APScheduler logs every job start at INFO; one line per run is ours to write.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -1,0 +1,111 @@
+"""What the CLI prints: pure functions from results and rows to text.
+
+Inputs are plain dicts (a stored run, or `result_dict(result)`), so the same
+code prints a fresh `monitor check` and a stored `monitor history`. Every
+server-sent string goes through `terminal.one_line`/`safe`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from monitor.core.durations import format_duration
+from monitor.core.results import Result
+from monitor.core.terminal import Style, one_line, safe, table
+
+
+def result_dict(result: Result) -> dict[str, Any]:
+    """A run as JSON-ready data: the contract of `monitor check --json`."""
+    data = asdict(result)
+    data["started_at"] = result.started_at.isoformat(timespec="milliseconds")
+    return data
+
+
+def outcome(row: dict, style: Style) -> str:
+    return style.green("ok") if row["ok"] else style.red("FAIL")
+
+
+def _status(row: dict) -> str:
+    return str(row["status_code"]) if row.get("status_code") is not None else "-"
+
+
+def results_header() -> list[str]:
+    return ["CHECK", "RESULT", "STATUS", "TIME", "FAILURE / SERVER SAID"]
+
+
+def result_row(row: dict, style: Style) -> list[str]:
+    return [row["check"], outcome(row, style), _status(row), format_duration(row["duration_ms"] / 1000),
+            _explanation(row, style)]
+
+
+def details(row: dict, style: Style) -> str:
+    """Extra lines under a failed run: steps, the server's words, artifacts."""
+    lines = []
+    for step in row.get("steps") or []:
+        mark = style.green("✓") if step["ok"] else style.red("✗")
+        err = f"  {one_line(step['error'], 200)}" if step.get("error") else ""
+        lines.append(f"    {mark} {one_line(step['name'], 80)}  {format_duration(step['duration_ms'] / 1000)}{err}")
+    if not row["ok"] and row.get("error_text"):
+        lines.append(f"    server said: {style.bold(one_line(row['error_text'], 500))}")
+    lines += captured_lines(row.get("details") or {}, style)
+    for path in row.get("artifacts") or []:
+        lines.append(f"    artifact: {safe(path)}")
+    return "\n".join(lines)
+
+
+def captured_lines(details: dict, style: Style, indent: str = "    ") -> list[str]:
+    """What a browser journey captured: failed requests, console errors, page errors."""
+    lines = []
+    for e in details.get("network") or []:
+        outcome_ = e.get("status") if e.get("status") is not None else e.get("failure")
+        said = f": {one_line(e['error_text'], 200)}" if e.get("error_text") else ""
+        lines.append(f"{indent}{style.yellow('!')} {one_line(e.get('method'))} {one_line(e.get('url'), 120)} "
+                     f"-> {one_line(outcome_)}{said}")
+    for kind, label in (("console", "console error"), ("page_errors", "page error")):
+        for m in details.get(kind) or []:
+            lines.append(f"{indent}{style.yellow('!')} {label}: {one_line(m.get('text'), 200)}")
+    return lines
+
+
+def history_table(rows: list[dict], style: Style) -> str:
+    headers = ["RUN", "STARTED (UTC)", "RESULT", "STATUS", "TIME", "FAILURE / SERVER SAID"]
+    body = [[str(r["id"]), r["started_at"][:19].replace("T", " "), outcome(r, style), _status(r),
+             format_duration(r["duration_ms"] / 1000), _explanation(r, style)] for r in rows]
+    return table(headers, body)
+
+
+def status_table(checks: Iterable, latest: dict[str, dict], style: Style, now: datetime,
+                 states: dict[str, str] | None = None) -> str:
+    """One line per configured check: state, last run, what the server last said.
+
+    `states` overrides the state shown (e.g. "failing (incident)", "silenced").
+    """
+    rows = []
+    for check in checks:
+        run = latest.get(check.name)
+        if run is None:
+            rows.append([check.name, style.dim("never run"), "-", ""])
+            continue
+        state = (states or {}).get(check.name) or ("passing" if run["ok"] else "failing")
+        coloured = style.green(state) if state == "passing" else style.red(state) \
+            if state.startswith("failing") else style.yellow(state)
+        rows.append([check.name, coloured, ago(run["started_at"], now), _explanation(run, style)])
+    return table(["CHECK", "STATE", "LAST RUN", "LAST FAILURE / SERVER SAID"], rows)
+
+
+def ago(iso: str, now: datetime) -> str:
+    moment = datetime.fromisoformat(iso)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return format_duration(max(0.0, (now - moment).total_seconds())) + " ago"
+
+
+def _explanation(row: dict, style: Style) -> str:
+    if row["ok"]:
+        return ""
+    text = one_line(row.get("failure") or "failed", 120)
+    if row.get("error_text"):
+        text += ": " + style.bold(one_line(row["error_text"], 160))
+    return text

@@ -1,0 +1,163 @@
+"""`monitor replay NAME`: run a browser journey once, now, and watch it; or look at a stored run.
+
+    monitor replay new-chat                      each step live, with its duration and captured errors
+    monitor replay new-chat --headed --slow-mo 500   a visible browser, slowed down for a person
+    monitor replay new-chat --run 42             what run 42 recorded, and its trace in Playwright's viewer
+
+A replayed run is stored like any other (so `--run` and retention apply to
+it) and always keeps its trace, passing or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from monitor.app.cli import EXIT_FAILED, EXIT_OK, EXTRA_COMMANDS, UsageError, config_from, select_checks, style_for
+from monitor.core.durations import format_duration
+from monitor.app.render import captured_lines, details, result_dict
+from monitor.core.store import Store
+from monitor.core.store_writer import command_writer
+from monitor.core.terminal import Style, one_line, safe
+
+
+def add_replay_command(command) -> None:
+    p = command("replay", cmd_replay, "run a browser journey now, printing each step live, and keep its "
+                                      "trace; or show a stored run and open its trace (--run ID)")
+    p.add_argument("name", metavar="NAME", help="a browser check")
+    p.add_argument("--headed", action="store_true", help="show the browser window (needs a display)")
+    p.add_argument("--slow-mo", type=float, default=None, metavar="MS",
+                   help="wait MS milliseconds before each browser action")
+    p.add_argument("--run", type=int, default=None, metavar="ID",
+                   help="show stored run ID (see `monitor history NAME`) and open its trace")
+
+
+EXTRA_COMMANDS.append(add_replay_command)
+
+
+def cmd_replay(args) -> int:
+    config = config_from(args)
+    check = select_checks(config, [args.name])[0]
+    if check.type != "browser":
+        raise UsageError(f"{check.name!r} is a {check.type} check; replay runs browser journeys "
+                         "(use `monitor check` for the others)")
+    if args.run is not None:
+        return show_run(config, check.name, args.run, style_for(sys.stdout))
+    if args.headed and not has_display():
+        raise UsageError("--headed needs a display ($DISPLAY or $WAYLAND_DISPLAY): run without --headed "
+                         "(the trace shows every step), or under `xvfb-run`")
+    if args.slow_mo is not None and args.slow_mo < 0:
+        raise UsageError("--slow-mo must be 0 or more milliseconds")
+    style = style_for(sys.stdout)
+    result = asyncio.run(_replay(config, check, args, style))
+    row = result_dict(result)
+    print()
+    if result.ok:
+        print(style.green(f"passed in {format_duration(result.duration_ms / 1000)}"))
+    else:
+        print(style.red(f"FAILED: {one_line(result.failure, 300)}"))
+        if result.error_text:
+            print(f"server said: {style.bold(one_line(result.error_text, 500))}")
+    for path in row["artifacts"]:
+        print(f"artifact: {safe(config.monitor.artifacts_dir / path)}")
+    if result.run_id is not None:
+        print(f"stored as run {result.run_id}; open its trace: monitor replay {check.name} --run {result.run_id}")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+async def _replay(config, check, args, style: Style):
+    from monitor.app.runner import Runner, probe_context
+    from probes.browser.probe import BrowserProbe
+    from probes.browser.runtime import BrowserRuntime
+
+    runtime = BrowserRuntime(config.sections["browser"], headless=not args.headed, slow_mo_ms=args.slow_mo)
+    probe = BrowserProbe(probe_context(config), runtime, keep="always", on_event=LivePrinter(style))
+    writer = command_writer(config.monitor.database)
+    runner = Runner(config, writer, probes={"browser": probe})
+    print(style.dim(f"replaying {check.name}: {safe(check.target)}"), flush=True)
+    try:
+        return await runner.run_check(check, wait_stored=True)
+    finally:
+        await runner.close()
+        writer.close()
+
+
+class LivePrinter:
+    """Prints each step as it starts and ends, with the errors captured during it."""
+
+    def __init__(self, style: Style, out=None):
+        self.style = style
+        self.out = out
+
+    def __call__(self, kind: str, payload) -> None:
+        out = self.out or sys.stdout
+        if kind == "step-start":
+            print(self.style.dim(f"  … {one_line(payload, 100)}"), file=out, flush=True)
+        elif kind == "step-end":
+            step = payload["step"]
+            mark = self.style.green("✓") if step.ok else self.style.red("✗")
+            error = f"  {one_line(step.error, 300)}" if step.error else ""
+            print(f"  {mark} {one_line(step.name, 100)}  {format_duration(step.duration_ms / 1000)}{error}",
+                  file=out, flush=True)
+            messages = payload["messages"]
+            captured = {"network": payload["network"],
+                        "console": [m for m in messages if m["kind"] == "console"],
+                        "page_errors": [m for m in messages if m["kind"] == "page_error"]}
+            for line in captured_lines(captured, self.style, indent="      "):
+                print(line, file=out, flush=True)
+
+
+def show_run(config, name: str, run_id: int, style: Style) -> int:
+    store = Store.open(config.monitor.database)
+    try:
+        row = store.run(run_id)
+    finally:
+        store.close()
+    if row is None or row["check_name"] != name:
+        raise UsageError(f"no run {run_id} of {name!r}; see `monitor history {name}`")
+    verdict = style.green("ok") if row["ok"] else style.red("FAIL")
+    print(f"run {row['id']} of {name} at {row['started_at'][:19].replace('T', ' ')} UTC: {verdict} "
+          f"in {format_duration(row['duration_ms'] / 1000)}")
+    if row.get("failure"):
+        print(f"  {one_line(row['failure'], 300)}")
+    print(details(row, style))
+    traces = [config.monitor.artifacts_dir / p for p in row["artifacts"] if p.endswith("trace.zip")]
+    if not traces:
+        print("no trace kept for this run (passing runs keep none; replay keeps one)")
+        return EXIT_OK
+    trace = traces[0]
+    if not trace.is_file():
+        print(f"the trace {safe(trace)} is gone (deleted after retention_days?)")
+        return EXIT_OK
+    command = show_trace_command(trace)
+    if not has_display():
+        print("no display here. Open the trace on a machine with a browser: copy it there and run\n"
+              f"  playwright show-trace {safe(trace.name)}\n"
+              "or serve the viewer from here and open http://127.0.0.1:9322 (e.g. through ssh -L 9322:127.0.0.1:9322):\n"
+              f"  {' '.join(safe(c) for c in command)}")
+        return EXIT_OK
+    print(f"opening the trace viewer (Ctrl-C to stop): {' '.join(safe(c) for c in command)}", flush=True)
+    try:
+        subprocess.call(command)
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+def show_trace_command(trace: Path) -> list[str]:
+    """Serve Playwright's trace viewer for `trace` and open it in the default browser.
+
+    Served rather than the viewer's own window: that window needs Playwright's
+    downloaded Chromium, which machines using the system's Chromium lack.
+    """
+    cli = Path(sys.executable).parent / "playwright"
+    program = [str(cli)] if cli.exists() else [shutil.which("playwright") or "playwright"]
+    return [*program, "show-trace", "--host", "127.0.0.1", "--port", "9322", str(trace.resolve())]
+
+
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))

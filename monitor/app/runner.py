@@ -1,0 +1,145 @@
+"""Run one check: probe it, tell the listeners, hand the result to the store writer.
+
+Shared by `monitor check` (each check once, now) and `monitor run` (on a
+schedule). Listeners are how metrics and alerts plug in, and there are two
+kinds. `listeners` hear of every `Result` on the event loop as soon as the
+probe ends (metrics: nothing to wait for). `stored_listeners` hear of it on
+the store writer's thread once the run is stored and has its id (alerts: an
+incident and its notices are written after the run they count). Neither
+kind may raise into the runner. A run's storing never holds the loop: a
+locked or full database delays it (see monitor/core/store_writer.py), and the
+next probes start on time meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable, Protocol
+
+from monitor.app.artifact_claim import claim_artifacts
+from monitor.core.config import Check, Config
+from monitor.core.redact import redact
+from monitor.core.results import Result, utcnow
+from monitor.core.store_writer import Batched, StoreWriter
+from monitor.core.telemetry import NO_TELEMETRY, Telemetry
+from probes import build_probes
+from probes.base import Probe, ProbeContext
+
+log = logging.getLogger("monitor.runs")
+
+
+class ResultListener(Protocol):
+    def on_result(self, check: Check, result: Result) -> None: ...
+
+
+class Runner:
+    """Owns the probes and the global concurrency limit of one monitor process."""
+
+    def __init__(self, config: Config, writer: StoreWriter, *, probes: dict[str, Probe] | None = None,
+                 listeners: list[ResultListener] | None = None,
+                 stored_listeners: list[ResultListener] | None = None,
+                 telemetry: Telemetry = NO_TELEMETRY):
+        self.config = config
+        self.writer = writer
+        self.probes = probes if probes is not None else build_probes(probe_context(config, telemetry))
+        self.listeners = list(listeners or [])
+        self.stored_listeners = list(stored_listeners or [])
+        self._limit = asyncio.Semaphore(config.monitor.max_concurrency)
+
+    async def run_check(self, check: Check, *, wait_stored: bool = False) -> Result:
+        """Probe `check` once, announce the result, queue it for storing, and return it.
+
+        With `wait_stored`, return only once it is stored (or given up), so
+        that `run_id` and the final artifact paths are set: what a one-off
+        command prints.
+        """
+        async with self._limit:
+            result = await self._probe(check)
+        for listener in self.listeners:
+            _tell(listener, check, result)
+        log_result(result)
+        stored = self.writer.submit(*self._store_steps(check, result))
+        if wait_stored:
+            try:
+                await asyncio.wrap_future(stored)
+            except Exception:  # the writer logged and counted it; the result itself stands
+                pass
+        return result
+
+    async def run_many(self, checks: list[Check], on_done: Callable[[Result], None] | None = None, *,
+                       wait_stored: bool = False) -> list[Result]:
+        """Run `checks` concurrently; results come back in the order of `checks`."""
+        async def one(check: Check) -> Result:
+            result = await self.run_check(check, wait_stored=wait_stored)
+            if on_done:
+                on_done(result)
+            return result
+
+        return list(await asyncio.gather(*(one(c) for c in checks)))
+
+    async def close(self) -> None:
+        for probe in self.probes.values():
+            await probe.close()
+
+    async def _probe(self, check: Check) -> Result:
+        try:
+            return await self.probes[check.type].run(check)
+        except Exception as exc:  # a probe bug is reported as a failed run, not a crash
+            log.exception("probe %s crashed on %s", check.type, check.name)
+            return Result(check=check.name, type=check.type, location=self.config.monitor.location,
+                          target=check.target, started_at=utcnow(), duration_ms=0.0, ok=False,
+                          failure=redact(f"monitor error: {type(exc).__name__}: {exc}", self.config.secrets))
+
+    def _store_steps(self, check: Check, result: Result) -> list[Callable[[], object]]:
+        """The writer's steps for one run, each safe to retry on its own: the run row, its
+        artifacts' final home, then the listeners that need the stored run."""
+        store = self.writer.store
+
+        def stored(run_id: int) -> None:
+            result.run_id = run_id
+
+        # Batched: the rows of runs that finish together share one commit.
+        steps: list[Callable[[], object]] = [Batched(lambda: store.insert_run(result), then=stored)]
+        if result.artifacts:
+            steps.append(lambda: self._move_artifacts(result))
+            steps.append(lambda: self._save_artifact_paths(result))
+        # Unwrapped: the writer retries what the database refuses for now, and logs the rest.
+        steps.extend((lambda listener=listener: listener.on_result(check, result))
+                     for listener in self.stored_listeners)
+        return steps
+
+    def _move_artifacts(self, result: Result) -> None:
+        if result.run_id is None:  # not stored: the files stay where the probe left them
+            return
+        try:
+            result.artifacts = claim_artifacts(self.config.monitor.artifacts_dir, result.run_id, result.artifacts)
+        except OSError as exc:
+            log.error("could not move the artifacts of %s run %s: %s", result.check, result.run_id, exc)
+
+    def _save_artifact_paths(self, result: Result) -> None:
+        if result.run_id is not None:
+            self.writer.store.replace_artifacts(result.run_id, result.artifacts)
+
+
+def _tell(listener: ResultListener, check: Check, result: Result) -> None:
+    try:
+        listener.on_result(check, result)
+    except Exception:  # a broken listener must not stop probing
+        log.exception("result listener %r failed for %s", listener, check.name)
+
+
+def probe_context(config: Config, telemetry: Telemetry = NO_TELEMETRY) -> ProbeContext:
+    return ProbeContext(location=config.monitor.location, secrets=config.secrets,
+                        artifacts_dir=config.monitor.artifacts_dir, sections=config.sections,
+                        telemetry=telemetry)
+
+
+def log_result(result: Result) -> None:
+    extra = {"check": result.check, "ok": result.ok, "duration_ms": result.duration_ms,
+             "status_code": result.status_code, "failure": result.failure, "run_id": result.run_id}
+    if result.ok:
+        log.info("%s ok in %.0fms", result.check, result.duration_ms, extra={"fields": extra})
+    else:
+        log.warning("%s FAILED in %.0fms: %s", result.check, result.duration_ms, result.failure,
+                    extra={"fields": extra})

@@ -1,0 +1,190 @@
+"""Small helpers to read one table of a parsed TOML document, collecting errors.
+
+Every reader takes the table, the key and a `Path` (where we are, for the
+message) and returns the converted value, or the default after recording an
+error. Nothing raises mid-way, so `monitor validate` can print every problem
+at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+from monitor.core.durations import DURATION_HINT, parse_duration
+
+T = TypeVar("T")
+_MISSING = object()
+
+
+@dataclass
+class ConfigIssue:
+    """One problem in a config file: where it is and what to do."""
+
+    path: str
+    message: str
+
+    def render(self, file: str) -> str:
+        where = f"{file}: {self.path}" if self.path else file
+        return f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The config file cannot be used. Holds every problem found, not just the first."""
+
+    def __init__(self, file: str, issues: list[ConfigIssue]):
+        self.file = file
+        self.issues = issues
+        super().__init__("\n".join(issue.render(file) for issue in issues))
+
+
+@dataclass
+class Issues:
+    """Collects problems while a document is read."""
+
+    items: list[ConfigIssue] = field(default_factory=list)
+
+    def add(self, path: str, message: str) -> None:
+        self.items.append(ConfigIssue(path, message))
+
+
+def join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def type_name(value: Any) -> str:
+    return {
+        bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+        list: "an array", dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+class Table:
+    """A TOML table being read: remembers which keys were used, to reject the rest."""
+
+    def __init__(self, raw: Any, path: str, issues: Issues):
+        self.path = path
+        self.issues = issues
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            issues.add(path, f"must be a table, got {type_name(raw)}")
+            raw = {}
+        self.raw: dict = raw
+        self.known: set[str] = set()
+
+    def at(self, key: str) -> str:
+        return join(self.path, key)
+
+    def error(self, key: str, message: str) -> None:
+        self.issues.add(self.at(key), message)
+
+    def get(self, key: str, default: Any = None, *, required: bool = False,
+            kind: type | tuple = object, allowed: str = "") -> Any:
+        """Return raw[key] if it has the expected Python type, else the default."""
+        self.known.add(key)
+        value = self.raw.get(key, _MISSING)
+        if value is _MISSING:
+            if required:
+                self.error(key, f"is required ({allowed or 'see the README config reference'})")
+            return default
+        # bool is an int in Python; a TOML `true` is never a valid number here.
+        if kind is not object and (not isinstance(value, kind) or (
+                isinstance(value, bool) and bool not in _as_tuple(kind))):
+            expected = allowed or " or ".join(type_name(k()) for k in _as_tuple(kind))
+            self.error(key, f"must be {expected}, got {type_name(value)} {value!r}")
+            return default
+        return value
+
+    def string(self, key: str, default: str | None = None, **kw) -> str | None:
+        return self.get(key, default, kind=str, **kw)
+
+    def boolean(self, key: str, default: bool) -> bool:
+        return self.get(key, default, kind=bool)
+
+    def integer(self, key: str, default: int | None, *, minimum: int | None = None,
+                maximum: int | None = None, required: bool = False) -> int | None:
+        value = self.get(key, default, kind=int, required=required)
+        if value is default:
+            return value
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+            self.error(key, f"must be {bounds}, got {value}")
+            return default
+        return value
+
+    def duration(self, key: str, default: float | None, *, positive: bool = True) -> float | None:
+        value = self.get(key, _MISSING, kind=str, allowed=DURATION_HINT)
+        if value is _MISSING:
+            return default
+        try:
+            seconds = parse_duration(value)
+        except ValueError as exc:
+            self.error(key, str(exc))
+            return default
+        if positive and seconds <= 0:
+            self.error(key, f"must be longer than zero, got {value!r}")
+            return default
+        return seconds
+
+    def choice(self, key: str, default: str, options: tuple[str, ...]) -> str:
+        value = self.get(key, default, kind=str, allowed=f"one of {', '.join(options)}")
+        if value not in options:
+            self.error(key, f"must be one of {', '.join(options)}, got {value!r}{suggest(value, options)}")
+            return default
+        return value
+
+    def table(self, key: str) -> "Table":
+        self.known.add(key)
+        return Table(self.raw.get(key), self.at(key), self.issues)
+
+    def mapping(self, key: str, value_kind: type = str) -> dict[str, Any]:
+        raw = self.get(key, {}, kind=dict)
+        result = {}
+        for name, value in raw.items():
+            if not isinstance(value, value_kind):
+                self.issues.add(join(self.at(key), name),
+                                f"must be {type_name(value_kind())}, got {type_name(value)}")
+            else:
+                result[str(name)] = value
+        return result
+
+    def reject_unknown(self, extra_known: tuple[str, ...] = ()) -> None:
+        """Record an error for every key no reader asked for, with a suggestion."""
+        known = self.known | set(extra_known)
+        for key in self.raw:
+            if key not in known:
+                self.error(key, f"unknown key{suggest(key, sorted(known))}")
+
+
+def suggest(word: str, options) -> str:
+    """Return "; did you mean 'x'?" for the nearest option, or a list of valid ones."""
+    options = list(options)
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    if options and len(options) <= 12:
+        return f"; valid keys here: {', '.join(options)}"
+    return ""
+
+
+def _as_tuple(kind) -> tuple:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")
+
+
+def convert(table: Table, key: str, value: Any, parse: Callable[[Any], T], default: T) -> T:
+    """Run `parse` on a value, turning its ValueError into a recorded issue."""
+    try:
+        return parse(value)
+    except ValueError as exc:
+        table.error(key, str(exc))
+        return default

@@ -1,0 +1,19 @@
+"""`type = "browser"`: a journey in a real Chromium (steps or a Python script), the network watched throughout.
+
+The probe itself, and with it Playwright, is imported on first use, so a
+monitor with only HTTP checks never loads it.
+"""
+
+from __future__ import annotations
+
+from probes.base import Probe, ProbeContext, ProbeKind
+from probes.browser.settings import read_browser_check, read_browser_section
+
+
+def _probe(ctx: ProbeContext) -> Probe:
+    from probes.browser.probe import BrowserProbe
+
+    return BrowserProbe(ctx)
+
+
+KIND = ProbeKind(name="browser", read_check=read_browser_check, probe=_probe, section=read_browser_section)

@@ -1,0 +1,379 @@
+"""Browser journeys (`type = "browser"`): do what a user does, and watch the network while doing it.
+
+One run: take a slot of the shared browser (`BrowserRuntime`), open a fresh
+context with tracing on, open the check's `url` (the first step, "open
+<url>"), then do the configured steps or the Python script, each as a step
+with a name, a duration and an error.
+
+When a step fails:
+* a step's action failed or timed out (its own `timeout`, or what is left
+  of the journey's);
+* with `fail_on_http_errors` (the default), a fetch/XHR answered 5xx or got
+  no answer at all, even though every action "worked": the silent failure;
+* with `fail_on_console_errors`, a console error or uncaught page error.
+After each action the step waits for the page's requests to settle (at most
+`SETTLE_LIMIT`), then judges what arrived. Requests the page makes on its own
+while it opens are judged with the first step after the open: they often
+finish after the load event, and the user meets them at their first action.
+
+The failure names the step ("step 'open New chat': POST /api/threads
+answered 500"); `error_text` follows `choose_error_text`. A failing run keeps
+a trace, a screenshot and a redacted JSON log (`journey_artifacts`); a passing
+run keeps nothing unless the probe was built with `keep="always"` (replay).
+A browser that dies mid-run fails that run with "browser crashed"; the
+runtime launches a new one for the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Callable
+
+from monitor.core.config import Check
+from monitor.core.durations import format_duration, parse_duration
+from probes.browser.settings import BrowserSettings, JourneyOptions
+from monitor.core.redact import redact
+from monitor.core.results import Result, StepResult, utcnow
+from monitor.core.terminal import one_line
+from probes.base import ProbeContext
+from probes.browser.runtime import BrowserError, BrowserRuntime, first_line
+from probes.browser.artifacts import ArtifactFolder
+from probes.browser.capture import (MAX_PROBLEMS, Capture, choose_error_text, describe_entry, entry_dict,
+                                    http_problems, message_dict, most_related)
+from probes.browser.steps import (PlaywrightError, StepFailed, call_script, expect, load_script, open_page,
+                                  perform, playwright_words)
+
+SETTLE_LIMIT = 2.0     # seconds a step waits for the requests it caused
+GRACE = 1.0            # backstop over Playwright's own timeouts
+ARTIFACT_TIMEOUT = 10.0
+
+# on_event(kind, payload): "step-start" (name) and "step-end" (dict: step, network, messages).
+EventSink = Callable[[str, object], None]
+
+
+class BrowserProbe:
+    """Runs browser checks on one shared `BrowserRuntime`."""
+
+    def __init__(self, ctx: ProbeContext, runtime: BrowserRuntime | None = None, *,
+                 keep: str = "failure", on_event: EventSink | None = None):
+        self._ctx = ctx
+        self.runtime = runtime or BrowserRuntime(ctx.sections.get("browser") or BrowserSettings(), ctx.telemetry)
+        self.keep_always = keep == "always"
+        self.on_event = on_event
+
+    async def run(self, check: Check) -> Result:
+        async with self.runtime.slot():
+            return await Journey(check, self._ctx, self.runtime, self.on_event).run(self.keep_always)
+
+    async def close(self) -> None:
+        await self.runtime.close()
+
+
+class JourneyStopped(Exception):
+    """A script's step failed; the failure is already recorded."""
+
+
+class Journey:
+    """The state of one run of one browser check."""
+
+    def __init__(self, check: Check, ctx: ProbeContext, runtime: BrowserRuntime, on_event: EventSink | None):
+        self.check = check
+        self.options: JourneyOptions = check.settings
+        self.ctx = ctx
+        self.runtime = runtime
+        self.on_event = on_event or (lambda kind, payload: None)
+        self.capture = Capture(secrets=ctx.secrets)
+        self.steps: list[StepResult] = []
+        self.names: list[str] = []
+        self.failure: str | None = None
+        self.failing: int | None = None
+        self.playwright_message: str | None = None
+        self.related = None
+        self.crashed = False
+        self.status_code: int | None = None
+        self.context = self.page = None
+        self.deadline = 0.0
+        self.finished: float | None = None
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    async def run(self, keep_always: bool) -> Result:
+        started_at, t0 = utcnow(), time.monotonic()
+        self.deadline = t0 + self.check.timeout
+        artifacts: list[str] = []
+        try:
+            self.context = await asyncio.wait_for(self.runtime.new_context(), max(0.001, self.remaining()) + 30)
+        except (BrowserError, PlaywrightError, TimeoutError) as exc:
+            return self._result(started_at, t0, [], failure=str(exc) if isinstance(exc, BrowserError) else
+                                f"could not start the browser: {first_line(exc)}")
+        try:
+            try:
+                await self.capture.attach(self.context, self.check.timeout)
+                await self.context.tracing.start(screenshots=True, snapshots=True, title=self.check.name)
+                self.page = await self.context.new_page()
+                await self._journey()
+                if self.failure is None:
+                    await self._final_judge()
+            except Exception as exc:  # anything outside a step (tracing, new_page) fails the run too
+                if self.failure is None:
+                    await self._fail_outside_steps(exc)
+            self.finished = time.monotonic()  # the journey's time, without keeping its evidence
+            artifacts = await self._save(keep_always)
+        finally:
+            await self.capture.close()
+            await BrowserRuntime._quietly(self.context.close())
+        return self._result(started_at, t0, artifacts)
+
+    # -- steps --
+
+    async def _journey(self) -> None:
+        url = self.options.url
+        more = bool(self.options.steps) or self.options.script is not None
+
+        async def open_(timeout: float) -> None:
+            self.status_code = await open_page(self.page, url, timeout * 1000)
+
+        if not await self._step(f"open {redact(url, self.ctx.secrets)}", None, open_, judge=not more):
+            return
+        if self.options.script is not None:
+            await self._run_script(self.options.script)
+            return
+        for step in self.options.steps:
+            if not await self._step(step.name, step.timeout,
+                                    lambda t, s=step: perform(self.page, s, t, url, self.capture)):
+                return
+
+    async def _step(self, name: str, timeout: float | None, action, judge: bool = True) -> bool:
+        """Run one step; record it; return whether the journey goes on."""
+        index = await self._begin(name)
+        started = time.monotonic()
+        limit = self.remaining()
+        from_journey = timeout is None or timeout >= limit
+        step_timeout = max(0.001, min(timeout or limit, limit))
+        sentence = None
+        try:
+            async with asyncio.timeout(step_timeout + GRACE):
+                await action(step_timeout)
+                if judge:  # unjudged requests are left to the next step's settling
+                    await self.capture.settle(min(SETTLE_LIMIT, self.remaining()))
+            if judge:
+                sentence = self._judge(index)
+        except Exception as exc:  # not CancelledError: a cancelled run must stop, not record
+            sentence = await self._explain(exc, step_timeout, from_journey)
+        finally:
+            await self._group_end()
+        self._end(index, name, started, sentence)
+        return sentence is None
+
+    async def _begin(self, name: str) -> int:
+        index = len(self.steps)
+        self.names.append(name)
+        self.capture.step = index
+        self.on_event("step-start", name)
+        # Named groups make the trace viewer list the journey's steps.
+        await self._quiet_call(self.context.tracing.group(name))
+        return index
+
+    async def _group_end(self) -> None:
+        await self._quiet_call(self.context.tracing.group_end())
+
+    def _end(self, index: int, name: str, started: float, sentence: str | None) -> None:
+        sentence = sentence and redact(sentence, self.ctx.secrets)
+        result = StepResult(name, sentence is None, round((time.monotonic() - started) * 1000, 3), sentence)
+        self.steps.append(result)
+        if sentence is not None and self.failure is None:
+            self.failure, self.failing = f"step '{name}': {sentence}", index
+        problems = [entry_dict(e, self.names, self.ctx.secrets) for e in self.capture.entries
+                    if e.step == index and e.is_problem]
+        messages = [dict(kind=m.kind, **message_dict(m, self.names, self.ctx.secrets))
+                    for m in self.capture.messages if m.step == index]
+        self.on_event("step-end", {"step": result, "network": problems, "messages": messages})
+
+    def _judge(self, index: int) -> str | None:
+        """What the requests and messages seen since the last judgement say about step `index`."""
+        entries, messages = self.capture.take_unjudged()
+        if self.options.fail_on_http_errors:
+            problems = http_problems(entries)
+            if problems:
+                self.related = most_related(problems, index)
+                return describe_entry(self.related, self.options.url)
+        if self.options.fail_on_console_errors and messages:
+            first = messages[0]
+            kind = "page error" if first.kind == "page_error" else "console error"
+            return f"{kind}: {one_line(first.text, 300)}"
+        return None
+
+    async def _final_judge(self) -> None:
+        """Requests still finishing after the last step count against it."""
+        await self.capture.settle(min(SETTLE_LIMIT, max(0.0, self.remaining())))
+        index = len(self.steps) - 1
+        sentence = self._judge(index)
+        if sentence is not None and index >= 0:
+            step = self.steps[index]
+            sentence = redact(sentence, self.ctx.secrets)
+            self.steps[index] = StepResult(step.name, False, step.duration_ms, sentence)
+            self.failure, self.failing = f"step '{step.name}': {sentence}", index
+
+    async def _explain(self, exc: BaseException, step_timeout: float, from_journey: bool) -> str:
+        """The sentence for a step that raised `exc`."""
+        if isinstance(exc, JourneyStopped):
+            return self.steps[-1].error if self.steps else "stopped"
+        words = playwright_words(exc) if isinstance(exc, PlaywrightError) else None
+        if await self._browser_gone(exc):
+            self.crashed = True
+            self.playwright_message = words
+            return f"browser crashed ({words or first_line(exc)}); it is relaunched for the next run"
+        timed_out = isinstance(exc, (TimeoutError, asyncio.CancelledError)) or getattr(exc, "timed_out", False)
+        if isinstance(exc, StepFailed):
+            self.playwright_message, self.related = exc.playwright_message, exc.entry or self.related
+        else:
+            self.playwright_message = words or first_line(exc)
+        if timed_out and from_journey:
+            return f"the journey timed out after {format_duration(self.check.timeout)}"
+        if isinstance(exc, StepFailed):
+            return str(exc)
+        if timed_out:
+            return f"timed out after {format_duration(step_timeout)}"
+        return words or f"{type(exc).__name__}: {first_line(exc)}"
+
+    async def _browser_gone(self, exc: BaseException) -> bool:
+        if self.capture.crashed:
+            return True
+        text = str(exc).lower()
+        if not any(w in text for w in ("closed", "crash", "disconnected")):
+            return not self.runtime.is_connected()
+        # The error can arrive a moment before the "disconnected" event: give it a second.
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            if not self.runtime.is_connected():
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+    async def _fail_outside_steps(self, exc: Exception) -> None:
+        sentence = await self._explain(exc, self.check.timeout, True)
+        if not self.names:
+            self.failure = sentence
+            return
+        self.failure, self.failing = f"step '{self.names[-1]}': {sentence}", len(self.names) - 1
+
+    # -- Python journeys --
+
+    async def _run_script(self, path: Path) -> None:
+        name = f"run {path.name}"
+        started, first = time.monotonic(), len(self.steps)
+        try:
+            run = load_script(path)
+            self.context.set_default_timeout(max(1.0, self.remaining() * 1000))
+            async with asyncio.timeout(max(0.001, self.remaining()) + GRACE):
+                await call_script(run, self.page, step=self._script_step, url=self.options.url, expect=expect)
+        except JourneyStopped:
+            return
+        except Exception as exc:
+            if self.failure is not None:  # the step that failed already said why
+                return
+            index = await self._begin(name)
+            self._end(index, name, started, await self._explain(exc, self.check.timeout, True))
+            return
+        if len(self.steps) == first:  # no step() in the script: it was one step
+            index = await self._begin(name)
+            await self.capture.settle(min(SETTLE_LIMIT, self.remaining()))
+            self._end(index, name, started, self._judge(index))
+
+    def _script_step(self, name: str, timeout: str | float | None = None) -> "ScriptStep":
+        return ScriptStep(self, name, parse_duration(timeout) if isinstance(timeout, str) else timeout)
+
+    # -- artifacts and result --
+
+    async def _save(self, keep_always: bool) -> list[str]:
+        if self.failure is None and not keep_always:
+            await self._quiet_call(self.context.tracing.stop())  # record always, keep on failure
+            return []
+        folder = ArtifactFolder(self.ctx.artifacts_dir, self.check.name)
+        if not self.crashed and self.page is not None:
+            # Short: a page stuck mid-navigation has nothing to show and never will.
+            await self._quiet_call(self.page.screenshot(path=folder.file("screenshot.png"), timeout=2000))
+            folder.keep("screenshot.png")
+            await self._quiet_call(self.context.tracing.stop(path=folder.file("trace.zip")))
+            folder.keep("trace.zip")
+        folder.write_json("log.json", self._log(), self.ctx.secrets)
+        return folder.files
+
+    def _log(self) -> dict:
+        return {
+            "check": self.check.name, "url": self.options.url, "failure": self.failure,
+            "steps": [s.__dict__ for s in self.steps],
+            "network": [entry_dict(e, self.names, ()) for e in self.capture.entries],
+            "console": [message_dict(m, self.names, ()) for m in self.capture.messages if m.kind == "console"],
+            "page_errors": [message_dict(m, self.names, ()) for m in self.capture.messages
+                            if m.kind == "page_error"],
+        }
+
+    def _result(self, started_at, t0: float, artifacts: list[str], failure: str | None = None) -> Result:
+        failure = failure or self.failure
+        error_text = None
+        if failure is not None and self.failing is not None:
+            error_text = choose_error_text(self.failing, self.capture.entries, self.capture.messages,
+                                           self.playwright_message, self.related)
+        if error_text and failure and error_text.split(" at ")[0] in failure:
+            error_text = None  # Playwright's words that the failure already quotes
+        secrets = self.ctx.secrets
+        problems = self.capture.problems()[:MAX_PROBLEMS]
+        details = {
+            "requests": len(self.capture.entries),
+            "network": [entry_dict(e, self.names, secrets) for e in problems],
+            "console": [message_dict(m, self.names, secrets) for m in self.capture.messages
+                        if m.kind == "console"],
+            "page_errors": [message_dict(m, self.names, secrets) for m in self.capture.messages
+                            if m.kind == "page_error"],
+        }
+        return Result(
+            check=self.check.name, type=self.check.type, location=self.ctx.location,
+            target=redact(self.options.url, secrets), started_at=started_at,
+            duration_ms=round(((self.finished or time.monotonic()) - t0) * 1000, 3), ok=failure is None,
+            status_code=self.status_code, method="GET", failure=failure and redact(failure, secrets),
+            error_text=error_text and redact(error_text, secrets)[:500], steps=list(self.steps),
+            failing_step=self.names[self.failing] if failure and self.failing is not None and self.names else None,
+            artifacts=artifacts, details={k: v for k, v in details.items() if v},
+        )
+
+    @staticmethod
+    async def _quiet_call(awaitable) -> None:
+        try:
+            await asyncio.wait_for(awaitable, ARTIFACT_TIMEOUT)
+        except Exception:  # evidence is best effort: a dead page cannot be photographed
+            pass
+
+
+class ScriptStep:
+    """`async with step("open New chat", timeout="5s"):` inside a Python journey."""
+
+    def __init__(self, journey: Journey, name: str, timeout: float | None):
+        self.journey, self.name, self.timeout = journey, name, timeout
+
+    async def __aenter__(self) -> "ScriptStep":
+        j = self.journey
+        self.index, self.started = await j._begin(self.name), time.monotonic()
+        limit = j.remaining()
+        self.from_journey = self.timeout is None or self.timeout >= limit
+        self.step_timeout = max(0.001, min(self.timeout or limit, limit))
+        j.context.set_default_timeout(self.step_timeout * 1000)
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb) -> bool:
+        j = self.journey
+        sentence = None
+        if exc is None:
+            await j.capture.settle(min(SETTLE_LIMIT, j.remaining()))
+            sentence = j._judge(self.index)
+        elif not isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            sentence = await j._explain(exc, self.step_timeout, self.from_journey)
+        await j._group_end()
+        j._end(self.index, self.name, self.started, sentence)
+        j.context.set_default_timeout(max(1.0, j.remaining() * 1000))
+        if sentence is not None and exc is None:
+            raise JourneyStopped(sentence)
+        return False

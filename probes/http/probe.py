@@ -1,0 +1,165 @@
+"""HTTP checks with httpx: one request, honest timings, the server's own words.
+
+Every probe opens a fresh connection (keep-alive off), as blackbox_exporter
+does, so the reported time includes connect and TLS like a new user's first
+request. The TLS contexts are built once per process: building one loads the
+whole CA bundle, which would otherwise dominate cheap probes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+
+import httpx
+
+from monitor.core.config import Check
+from probes.http.settings import HttpOptions
+from monitor.core.redact import redact
+from monitor.core.results import Result, utcnow
+from probes.base import ProbeContext
+from probes.error_text import extract_error_text
+from probes.http.errors import describe_error
+from probes.http.expect import first_failure
+
+USER_AGENT = "synthetic-monitor/0.1 (+https://github.com/synthetic-monitor)"
+
+# httpcore trace events -> the phase each one starts or ends.
+_PHASE_EVENTS = {
+    "connection.connect_tcp.started": ("connect", "start"),
+    "connection.connect_tcp.complete": ("connect", "end"),
+    "connection.start_tls.started": ("tls", "start"),
+    "connection.start_tls.complete": ("tls", "end"),
+    "http11.send_request_headers.started": ("processing", "start"),
+    "http2.send_request_headers.started": ("processing", "start"),
+    "http11.receive_response_headers.complete": ("processing", "end"),
+    "http2.receive_response_headers.complete": ("processing", "end"),
+    "http11.receive_response_body.started": ("transfer", "start"),
+    "http2.receive_response_body.started": ("transfer", "start"),
+}
+
+
+class PhaseTimer:
+    """Sums the time spent in each phase across a request and its redirects."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._open: dict[str, float] = {}
+
+    async def __call__(self, event: str, info: dict) -> None:
+        phase, edge = _PHASE_EVENTS.get(event, (None, None))
+        if phase is None:
+            return
+        now = time.perf_counter()
+        if edge == "start":
+            self._open[phase] = now
+        elif phase in self._open:
+            self.phases[phase] = self.phases.get(phase, 0.0) + now - self._open.pop(phase)
+
+    def finish(self) -> dict[str, float]:
+        """Close the phases still open (the body transfer ends when we stop reading)."""
+        now = time.perf_counter()
+        for phase, start in self._open.items():
+            self.phases[phase] = self.phases.get(phase, 0.0) + now - start
+        self._open.clear()
+        return {k: round(v, 6) for k, v in self.phases.items()}
+
+
+def build_tls_contexts() -> dict[bool, ssl.SSLContext]:
+    """The two TLS contexts every probe shares: verifying, and not (verify_tls = false)."""
+    verifying = ssl.create_default_context()
+    try:
+        import certifi
+
+        verifying.load_verify_locations(certifi.where())
+    except (ImportError, OSError):
+        pass
+    lax = ssl.create_default_context()
+    lax.check_hostname = False
+    lax.verify_mode = ssl.CERT_NONE
+    return {True: verifying, False: lax}
+
+
+class HttpProbe:
+    """Runs `type = "http"` checks. Pass `transport` to test without a network."""
+
+    def __init__(self, ctx: ProbeContext, transport: httpx.AsyncBaseTransport | None = None):
+        self._ctx = ctx
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
+        self._clients = {
+            verify: httpx.AsyncClient(verify=tls, limits=limits, transport=transport, trust_env=False,
+                                      headers={"user-agent": USER_AGENT})
+            for verify, tls in build_tls_contexts().items()
+        }
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+
+    async def run(self, check: Check) -> Result:
+        options: HttpOptions = check.settings
+        started_at = utcnow()
+        timer = PhaseTimer()
+        status = None
+        body, truncated, cert_expires_at, content_type = b"", False, None, None
+        failure = None
+        t0 = time.perf_counter()
+        finished = None
+        try:
+            async with asyncio.timeout(check.timeout):
+                async with self._clients[options.verify_tls].stream(
+                    options.method, options.url, headers=options.headers, content=options.body,
+                    follow_redirects=options.follow_redirects, timeout=check.timeout,
+                    extensions={"trace": timer},
+                ) as response:
+                    status = response.status_code
+                    content_type = response.headers.get("content-type")
+                    cert_expires_at = _peer_cert_expiry(response)
+                    body, truncated = await _read_prefix(response, options.max_body_bytes)
+                    # The target is done at its last byte; closing the stream and the
+                    # connection is the monitor's own work, not the target's latency.
+                    finished = time.perf_counter()
+        except (httpx.HTTPError, OSError, TimeoutError, ssl.SSLError) as exc:
+            failure = describe_error(exc, check.timeout)
+        duration = (finished or time.perf_counter()) - t0
+        if failure is None:
+            days_left = None if cert_expires_at is None else (cert_expires_at - time.time()) / 86400
+            failure = first_failure(options.expect, status=status, body=body, truncated=truncated,
+                                    duration=duration, cert_days_left=days_left)
+        error_text = None
+        if failure is not None and body:
+            error_text = extract_error_text(body, content_type, secrets=self._ctx.secrets)
+        return Result(
+            check=check.name, type=check.type, location=self._ctx.location,
+            target=redact(options.url, self._ctx.secrets), started_at=started_at,
+            duration_ms=round(duration * 1000, 3), ok=failure is None, status_code=status,
+            method=options.method, failure=failure and redact(failure, self._ctx.secrets),
+            error_text=error_text, phases=timer.finish(), cert_expires_at=cert_expires_at,
+        )
+
+
+async def _read_prefix(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    """Read at most `limit` bytes of the body; say whether there was more."""
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            # Leaving the stream closes the connection; the rest is never read.
+            return b"".join(chunks)[:limit], True
+    return b"".join(chunks), False
+
+
+def _peer_cert_expiry(response: httpx.Response) -> float | None:
+    stream = response.extensions.get("network_stream")
+    if stream is None:
+        return None
+    ssl_object = stream.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    cert = ssl_object.getpeercert()
+    not_after = cert.get("notAfter") if cert else None
+    if not not_after:
+        return None
+    return float(ssl.cert_time_to_seconds(not_after))
