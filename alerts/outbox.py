@@ -150,7 +150,7 @@ class OutboxWorker:
 
     def _complete(self, row: OutboxRow) -> dict:
         notice = dict(row.payload)
-        notice["thread"] = self.store.thread_of(row.incident_id)
+        notice["thread"] = self.store.thread_of(row.incident_id, self.channel.name)
         group_id = notice.get("group_id")
         members = self.store.group_members(group_id)
         if len(members) > 1:

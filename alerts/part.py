@@ -27,8 +27,10 @@ from alerts.outbox import Backoff, OutboxWorker
 from alerts.state_store import AlertStore
 from monitor.core.config import Check, Config
 from monitor.core.results import Result, utcnow
+from monitor.core.service_host import ServiceHost
 from monitor.core.store import retention_cutoff
-from monitor.core.telemetry import NO_TELEMETRY
+from monitor.core.store_writer import StoreWriter
+from monitor.core.telemetry import NO_TELEMETRY, Telemetry
 
 log = logging.getLogger("monitor.alerts")
 T = TypeVar("T")
@@ -38,35 +40,31 @@ STUCK_AFTER = 300.0
 
 
 class Alerts:
-    def __init__(self, config: Config, *, channels: list[Channel] | None = None,
-                 clock: Callable[[], datetime] = utcnow):
+    def __init__(self, config: Config, *, store: AlertStore, writer: StoreWriter,
+                 channels: list[Channel] | None = None, clock: Callable[[], datetime] = utcnow,
+                 telemetry: Telemetry = NO_TELEMETRY):
         self.config = config
         self.channels = channels if channels is not None else build_channels(config)
         self.clock = clock
-        self.telemetry = NO_TELEMETRY
-        self.store: AlertStore | None = None  # the event loop's: reads
-        self.recorder: AlertStore | None = None  # the store writer's: writes, on its thread
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._writer = None  # the service's StoreWriter, from start()
+        self.telemetry = telemetry
+        self.store = store  # the event loop's: reads
+        self.recorder = AlertStore(writer.db)  # the store writer's: writes, on its thread
+        self._writer = writer
+        self._loop: asyncio.AbstractEventLoop | None = None  # the service's, once started
         self.states: dict[str, CheckState] = {}  # changed on the writer's thread only, after start()
         # Asked on every stored run: a set kept beside the config rather than a scan of it.
         self._configured = frozenset(c.name for c in config.checks)
-        self.workers: list[OutboxWorker] = []
-        self._tasks: list[asyncio.Task] = []
-
-    async def start(self, service) -> None:
-        self.telemetry = service.telemetry
-        self._loop = asyncio.get_running_loop()
-        self._writer = service.writer
-        self.store = AlertStore(service.store.db)
-        self.recorder = AlertStore(service.writer.db)
-        self.states = self.store.load_states([c.name for c in self.config.checks], self._depth(self.config))
-        backoff = Backoff(self.config.alerts.retry_backoff, self.config.alerts.retry_backoff_max)
+        backoff = Backoff(config.alerts.retry_backoff, config.alerts.retry_backoff_max)
         self.workers = [OutboxWorker(self.store, channel, write=self.write, clock=self.clock, backoff=backoff,
                                      telemetry=self.telemetry) for channel in self.channels]
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, service: ServiceHost) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.states = self.store.load_states([c.name for c in self.config.checks], self._depth(self.config))
         self._tasks = [asyncio.create_task(w.run(), name=f"outbox:{w.channel.name}") for w in self.workers]
         service.health["alerts"] = self.health
-        service.scheduler.add_job("housekeeping:alerts", self.prune, seconds=3600, first_in=60)
+        service.every("housekeeping:alerts", self.prune, seconds=3600, first_in=60)
         open_incidents = [s.check for s in self.states.values() if s.incident]
         if open_incidents:
             log.info("continuing open incidents: %s", ", ".join(open_incidents))
@@ -95,8 +93,7 @@ class Alerts:
             log.warning("[alerts] channels changed; they take effect after a restart")
         self.config = config
         self._configured = frozenset(c.name for c in config.checks)
-        if self._writer is not None:
-            self._writer.submit(self._retire_removed_checks)
+        self._writer.submit(self._retire_removed_checks)
 
     def on_result(self, check: Check, result: Result) -> None:
         """Fold a stored result into the check's incident; write any notice to the outbox.
@@ -104,7 +101,7 @@ class Alerts:
         Runs on the store writer's thread. A database error propagates, so
         the writer retries the whole fold once the database takes writes.
         """
-        if self.recorder is None or check.name not in self._configured:
+        if self._loop is None or check.name not in self._configured:
             return  # not started, or a run that was in flight when a reload removed its check
         now = self.clock()
         state = self.states.get(check.name) or CheckState(check.name)
@@ -176,8 +173,6 @@ class Alerts:
 
     def health(self) -> str | None:
         """None while notices drain; else what is stuck or refused."""
-        if self.store is None:
-            return None
         problems = [f"{w.channel.name}: {w.permanent_error}" for w in self.workers if w.permanent_error]
         for task in self._tasks:
             if task.done() and not task.cancelled() and task.exception() is not None:

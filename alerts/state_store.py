@@ -111,21 +111,18 @@ class AlertStore:
                         "next_attempt_at": ts(now)})
         return after
 
-    def thread_of(self, incident_id: int | None) -> dict | None:
-        """The Slack message (channel, ts) an incident's updates thread under: its own, or its group's."""
+    def thread_of(self, incident_id: int | None, channel: str) -> dict[str, Any] | None:
+        """What `channel` threads an incident's later notices under: the reference its `send` returned for the
+        incident's first message, or for its group's; None when it kept none."""
         if incident_id is None:
             return None
         row = self.db.execute(
-            "select i.slack_channel, i.slack_ts, h.slack_channel, h.slack_ts from incidents i "
-            "left join incidents h on h.id = i.group_id where i.id = ?", [incident_id]).fetchone()
-        if row is None:
-            return None
-        channel, ts_, head_channel, head_ts = row
-        if ts_:
-            return {"channel": channel, "ts": ts_}
-        if head_ts:
-            return {"channel": head_channel, "ts": head_ts}
-        return None
+            "select own.ref, head.ref from incidents i "
+            "left join incident_threads own on own.incident_id = i.id and own.channel = ? "
+            "left join incident_threads head on head.incident_id = i.group_id and head.channel = ? "
+            "where i.id = ?", [channel, channel, incident_id]).fetchone()
+        ref = row and (row[0] or row[1])
+        return json.loads(ref) if ref else None
 
     def group_members(self, group_id: int | None) -> list[dict[str, Any]]:
         """Checks in a group, oldest first, with whether each has resolved (and why, if not by passing)."""
@@ -145,16 +142,14 @@ class AlertStore:
             "order by id limit 1", [channel]))
         return _outbox(rows[0]) if rows else None
 
-    def mark_delivered(self, row: OutboxRow, now: datetime, thread: dict | None) -> None:
-        """The notification arrived; remember the Slack thread it started, if any."""
+    def mark_delivered(self, row: OutboxRow, now: datetime, thread: dict[str, Any] | None) -> None:
+        """The notification arrived; remember the thread it started in its channel, if any (the first one kept)."""
         with write_transaction(self.db):
             self.db["outbox"].update(row.id, {"delivered_at": ts(now), "attempts": row.attempts + 1,
                                               "last_error": None})
             if thread and row.incident_id is not None:
-                own = self.db.execute("select slack_ts from incidents where id = ?", [row.incident_id]).fetchone()
-                if own and not own[0]:
-                    self.db["incidents"].update(row.incident_id, {"slack_channel": thread["channel"],
-                                                                  "slack_ts": thread["ts"]})
+                self.db.execute("insert or ignore into incident_threads (incident_id, channel, ref) values (?, ?, ?)",
+                                [row.incident_id, row.channel, json.dumps(thread)])
 
     def mark_retry(self, row: OutboxRow, at: datetime, error: str) -> None:
         self.db["outbox"].update(row.id, {"attempts": row.attempts + 1, "next_attempt_at": ts(at),
@@ -202,6 +197,7 @@ class AlertStore:
                                     "(select incident_id from outbox where incident_id is not null)",
                                     [cutoff]).rowcount
             gone += self.db.execute("delete from silences where until < ?", [cutoff]).rowcount
+            self.db.execute("delete from incident_threads where incident_id not in (select id from incidents)")
         return gone
 
     # --- silences --------------------------------------------------------

@@ -20,9 +20,10 @@ from alerts.part import Alerts
 from bench.report import Row, percentile
 from monitor.app.config import parse_config
 from monitor.core.results import Result, utcnow
+from monitor.app.database import open_store
 from monitor.core.store import Store
 from monitor.core.store_writer import StoreWriter
-from monitor.core.telemetry import NO_TELEMETRY
+from alerts.state_store import AlertStore
 from tests.slack_server import TOKEN, SlackServer
 
 
@@ -46,11 +47,10 @@ def _steps(writer: StoreWriter, alerts: Alerts, check, result: Result) -> tuple:
 
 
 async def _measure(config, slack: SlackServer) -> list[float]:
-    store = Store.open(config.monitor.database)
-    writer = StoreWriter(Store.open(config.monitor.database))
-    alerts = Alerts(config)
-    service = SimpleNamespace(telemetry=NO_TELEMETRY, store=store, writer=writer, health={},
-                              scheduler=SimpleNamespace(add_job=lambda *a, **k: None))
+    store = open_store(config.monitor.database)
+    writer = StoreWriter(open_store(config.monitor.database))
+    alerts = Alerts(config, store=AlertStore(store.db), writer=writer)
+    service = SimpleNamespace(health={}, every=lambda *a, **k: None)
     await alerts.start(service)
     latencies = []
     try:

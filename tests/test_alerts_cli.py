@@ -10,6 +10,7 @@ import pytest
 from alerts.state_store import AlertStore
 from monitor.app.cli import main
 from monitor.core.results import utcnow
+from monitor.app.database import open_store
 from monitor.core.store import Store
 from tests.servers import closed_port
 from tests.slack_server import TOKEN, SlackServer
@@ -50,7 +51,7 @@ def test_silence_for_then_unsilence(tmp_path, capsys):
     run(capsys, "check", "-c", config)
     code, out, _ = run(capsys, "silence", "threads-api", "--for", "2h", "-c", config)
     assert code == 0 and "silenced threads-api until" in out and "monitor unsilence threads-api" in out
-    store = Store.open(tmp_path / "monitor.db")
+    store = open_store(tmp_path / "monitor.db")
     until = AlertStore(store.db).silences(utcnow())["threads-api"]
     store.close()
     assert timedelta(minutes=119) < until - utcnow() <= timedelta(hours=2)

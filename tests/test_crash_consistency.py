@@ -20,6 +20,7 @@ import time
 import pytest
 import sqlite_utils
 
+from monitor.app.database import MIGRATIONS
 from monitor.core.store import migrations
 from tests.monitor_process import MonitorProcess, integrity, query, service_config
 from tests.servers import TargetServer, send
@@ -73,7 +74,7 @@ def broken_promises(db) -> dict[str, int]:
         return {}
     database = sqlite_utils.Database(db)
     try:
-        pending = [m.name for m in migrations.pending(database)]
+        pending = [m.name for migration_set in (migrations, *MIGRATIONS) for m in migration_set.pending(database)]
     finally:
         database.close()
     if pending:

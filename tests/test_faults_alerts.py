@@ -88,9 +88,7 @@ def test_invalid_auth_is_permanent_and_shows_in_health_status_and_metrics(tmp_pa
     metrics = Metrics(CollectorRegistry(), config)
 
     async def story():
-        h = Harness(config)
-        h.service.telemetry = metrics
-        async with h:
+        async with Harness(config, telemetry=metrics) as h:
             h.fail(times=2)
             await wait(lambda: h.pending() == 0)
             return h.service.health["alerts"](), status_states(config, h.store)

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from monitor.app.database import open_store
 from monitor.core.store import Store
 from tests.servers import TargetServer, respond
 
@@ -66,7 +67,7 @@ def test_sigkill_during_writes_leaves_a_whole_database_and_the_restart_goes_on(t
                 proc.kill()
         assert before >= 100, proc.stderr.read()
 
-        store = Store.open(db)
+        store = open_store(db)
         assert store.db.execute("pragma integrity_check").fetchone()[0] == "ok"
         half_written = store.db.execute(
             "select count(*) from runs where ok is null or duration_ms is null or started_at is null").fetchone()[0]

@@ -19,7 +19,7 @@ import pytest
 
 from monitor.app.config import load_config
 from monitor.app.service import build_service
-from monitor.core.store import Store
+from monitor.app.database import open_store
 from tests.servers import TargetServer, respond
 from tests.service_thread import ServiceThread, wait_until
 from tests.slack_server import TOKEN, SlackServer
@@ -95,7 +95,7 @@ def test_a_monitor_started_while_its_database_is_locked_probes_at_once_and_store
     with TargetServer({"/api": respond(200, "ok"), "/web": respond(200, "ok")}) as target:
         config = load_config(write_config(tmp_path, target.url, names=("api", "web")))
         db = tmp_path / "monitor.db"
-        Store.open(db).close()  # there from an earlier run
+        open_store(db).close()  # there from an earlier run
         other = sqlite3.connect(db, timeout=0, isolation_level=None)
         other.execute("begin exclusive")
         try:

@@ -19,6 +19,7 @@ from alerts.part import Alerts, build_channels
 from alerts.state_store import AlertStore
 from monitor.app.config import parse_config
 from monitor.core.results import Result, utcnow
+from monitor.app.database import open_store
 from monitor.core.store import Store
 from monitor.core.store_writer import StoreWriter
 from monitor.core.telemetry import NO_TELEMETRY
@@ -49,16 +50,16 @@ retry_backoff_max = "200ms"
 class Harness:
     """One `monitor run`'s alert part over a real database, without the scheduler."""
 
-    def __init__(self, config, channels=None, clock=utcnow):
+    def __init__(self, config, channels=None, clock=utcnow, telemetry=NO_TELEMETRY):
         self.config = config
-        self.store = Store.open(config.monitor.database)
-        self.writer = StoreWriter(Store.open(config.monitor.database))
-        self.alerts = Alerts(config, channels=channels, clock=clock)
+        self.store = open_store(config.monitor.database)
+        self.writer = StoreWriter(open_store(config.monitor.database))
+        self.alerts = Alerts(config, store=AlertStore(self.store.db), writer=self.writer, channels=channels,
+                             clock=clock, telemetry=telemetry)
         self.jobs = {}
-        self.service = SimpleNamespace(telemetry=NO_TELEMETRY, store=self.store, writer=self.writer, health={},
-                                       scheduler=SimpleNamespace(add_job=self._add_job))
+        self.service = SimpleNamespace(health={}, every=self._every)
 
-    def _add_job(self, job_id, func, seconds, first_in=0.0):
+    def _every(self, job_id, func, seconds, first_in=0.0):
         self.jobs[job_id] = func
 
     async def __aenter__(self) -> "Harness":
@@ -339,9 +340,7 @@ def test_telemetry_hears_incidents_deliveries_and_the_outbox(tmp_path, slack):
     telemetry = Recording()
 
     async def story():
-        h = Harness(make_config(tmp_path, slack))
-        h.service.telemetry = telemetry
-        async with h:
+        async with Harness(make_config(tmp_path, slack), telemetry=telemetry) as h:
             h.fail(times=2)
             await wait(lambda: h.pending() == 0)
     asyncio.run(story())

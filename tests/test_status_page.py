@@ -21,6 +21,7 @@ from monitor.app.config import load_config
 from monitor.core.results import Result, utcnow
 from monitor.app.service import build_service
 from monitor.app.status_page import CheckStatus, load_status, render_status_page
+from monitor.app.database import open_store
 from monitor.core.store import Store
 from tests.servers import TargetServer, respond
 from tests.service_thread import ServiceThread, wait_until
@@ -47,7 +48,7 @@ def seed(folder: Path) -> None:
 
     The incidents and silences tables are the alerts package's; made here with the columns the page reads.
     """
-    store = Store.open(folder / "monitor.db")
+    store = open_store(folder / "monitor.db")
     run_dir = folder / "artifacts" / "api" / "run-1"
     run_dir.mkdir(parents=True)
     (run_dir / "trace.zip").write_bytes(b"PK\x03\x04 a trace")
@@ -80,7 +81,7 @@ def target():
 def test_load_status_reads_runs_incidents_silences_and_artifacts(tmp_path, target):
     seed(tmp_path)
     config = load_config(write_config(tmp_path, target.url))
-    store = Store.open(tmp_path / "monitor.db")
+    store = open_store(tmp_path / "monitor.db")
     try:
         statuses = load_status(store, config.checks, utcnow())
     finally:
@@ -95,7 +96,7 @@ def test_load_status_reads_runs_incidents_silences_and_artifacts(tmp_path, targe
 
 def test_states_come_from_runs_and_silences(tmp_path, target):
     config = load_config(write_config(tmp_path, target.url))
-    store = Store.open(tmp_path / "monitor.db")
+    store = open_store(tmp_path / "monitor.db")
     try:
         for name, ok in (("api", False), ("ok", True), ("muted", False)):
             store.record(Result(check=name, type="http", location="l", target="t", started_at=utcnow(),

@@ -22,7 +22,8 @@ from monitor.core.config import DEFAULT_CONFIG, Config, ConfigError, suggest
 from monitor.app.logs import setup_logging
 from monitor.app.render import details, history_table, result_dict, result_row, results_header, status_table
 from monitor.core.results import utcnow
-from monitor.core.store import Store
+from monitor.app.database import MIGRATIONS, open_store
+
 from monitor.core.terminal import Style, safe, table
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -143,7 +144,7 @@ def cmd_check(args) -> int:
 
 async def _check_once(config: Config, checks, args):
     from monitor.app.runner import Runner
-    from monitor.core.store_writer import command_writer
+    from monitor.app.database import command_writer
 
     style = style_for(sys.stdout)
     # The table says what each run did; one log line per run would repeat it.
@@ -184,7 +185,7 @@ async def _check_once(config: Config, checks, args):
 def cmd_history(args) -> int:
     config = config_from(args)
     select_checks(config, [args.name])
-    store = Store.open(config.monitor.database)
+    store = open_store(config.monitor.database)
     try:
         rows = store.history(args.name, args.limit)
     finally:
@@ -206,7 +207,7 @@ def cmd_history(args) -> int:
 
 def cmd_status(args) -> int:
     config = config_from(args)
-    store = Store.open(config.monitor.database)
+    store = open_store(config.monitor.database)
     try:
         latest = store.latest_runs()
         states = {}
@@ -243,7 +244,7 @@ def cmd_restore(args) -> int:
     config = config_from(args)
     try:
         with hold_database(config.monitor.database):  # and no service can start meanwhile
-            copied = restore_database(Path(args.file), config.monitor.database)
+            copied = restore_database(Path(args.file), config.monitor.database, MIGRATIONS)
     except DatabaseInUse as exc:
         raise UsageError(f"{exc}. Stop it first (kill {exc.pid or '<pid>'}): a restore replaces the database "
                          f"under it.") from None

@@ -16,6 +16,7 @@ from alerts.state_store import AlertStore, parse_ts
 from monitor.app import cli
 from monitor.core.durations import DURATION_HINT, format_duration, parse_duration
 from monitor.core.results import utcnow
+from monitor.app.database import open_store
 from monitor.core.store import Store
 from monitor.core.terminal import one_line
 
@@ -57,7 +58,7 @@ def cmd_silence(args) -> int:
     cli.select_checks(config, [args.name])
     now = utcnow()
     until = silence_until(args, now)
-    store = Store.open(config.monitor.database)
+    store = open_store(config.monitor.database)
     try:
         AlertStore(store.db).silence(args.name, until, now)
     finally:
@@ -71,7 +72,7 @@ def cmd_silence(args) -> int:
 def cmd_unsilence(args) -> int:
     config = cli.config_from(args)
     cli.select_checks(config, [args.name])
-    store = Store.open(config.monitor.database)
+    store = open_store(config.monitor.database)
     try:
         lifted = AlertStore(store.db).unsilence(args.name)
     finally:

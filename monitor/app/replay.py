@@ -20,8 +20,9 @@ from pathlib import Path
 from monitor.app.cli import EXIT_FAILED, EXIT_OK, EXTRA_COMMANDS, UsageError, config_from, select_checks, style_for
 from monitor.core.durations import format_duration
 from monitor.app.render import captured_lines, details, result_dict
-from monitor.core.store import Store
-from monitor.core.store_writer import command_writer
+from monitor.app.database import open_store
+
+from monitor.app.database import command_writer
 from monitor.core.terminal import Style, one_line, safe
 
 
@@ -112,7 +113,7 @@ class LivePrinter:
 
 
 def show_run(config, name: str, run_id: int, style: Style) -> int:
-    store = Store.open(config.monitor.database)
+    store = open_store(config.monitor.database)
     try:
         row = store.run(run_id)
     finally:

@@ -26,7 +26,8 @@ import logging
 import signal
 import time
 from pathlib import Path
-from typing import Callable, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from monitor.app.artifact_claim import remove_unclaimed
 from monitor.app.config import load_config
@@ -34,6 +35,7 @@ from monitor.core.config import Check, Config, ConfigError
 from monitor.core.results import utcnow
 from monitor.app.runner import ResultListener, Runner
 from monitor.app.scheduler import CheckScheduler
+from monitor.app.database import open_store
 from monitor.core.store import Store, retention_cutoff
 from monitor.core.store_watch import EVERY as WATCH_EVERY, StoreWatch
 from monitor.core.store_writer import StoreWriter
@@ -57,7 +59,7 @@ class Service:
     telemetry, and `health`, where each part registers a function that returns
     None when that part is healthy, else a sentence saying what is wrong."""
 
-    def __init__(self, config: Config, *, store: Store | None = None,
+    def __init__(self, config: Config, *, store: Store | None = None, writer: StoreWriter | None = None,
                  listeners: list[ResultListener] | None = None,
                  stored_listeners: list[ResultListener] | None = None,
                  parts: list[ServicePart] | None = None,
@@ -65,9 +67,8 @@ class Service:
                  shutdown_grace: float = 10.0):
         self.config = config
         self.telemetry = telemetry
-        self.store = store or Store.open(config.monitor.database)
-        self.writer = StoreWriter(Store.open(self.store.path), on_error=telemetry.store_error,
-                                  on_lost=telemetry.store_lost)
+        self.store = store or open_store(config.monitor.database)
+        self.writer = writer or service_writer(self.store.path, telemetry)
         self.runner = Runner(config, self.writer, listeners=listeners, stored_listeners=stored_listeners,
                              telemetry=telemetry)
         self.parts = list(parts or [])
@@ -94,8 +95,8 @@ class Service:
         # on the disk. Not awaited: a database locked at start must not hold probing back.
         self.writer.submit(self.writer.store.take_over_checkpoints)
         self.scheduler.start(self.config.checks)
-        self.scheduler.add_job("housekeeping:retention", self.prune, seconds=3600, first_in=60)
-        self.scheduler.add_job("housekeeping:store-watch", self.store_watch.tick, seconds=WATCH_EVERY)
+        self.every("housekeeping:retention", self.prune, seconds=3600, first_in=60)
+        self.every("housekeeping:store-watch", self.store_watch.tick, seconds=WATCH_EVERY)
         log.info("monitoring %d checks from %s (location %s)", len(self.config.checks),
                  self.config.path, self.config.monitor.location)
         try:
@@ -105,6 +106,11 @@ class Service:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def every(self, job_id: str, func: Callable[[], Awaitable[object]], seconds: float,
+              first_in: float = 0.0) -> None:
+        """Run the coroutine `func` every `seconds` (first after `first_in`) while the service runs."""
+        self.scheduler.add_job(job_id, func, seconds=seconds, first_in=first_in)
 
     def reload(self, path: Path | None = None) -> bool:
         """Re-read the config; apply it only when valid. Return whether it was applied."""
@@ -210,12 +216,20 @@ def build_service(config: Config) -> Service:
     from prometheus_client import CollectorRegistry
 
     from alerts.part import Alerts
+    from alerts.state_store import AlertStore
     from monitor.app.clock_watch import ClockWatch
     from monitor.app.metrics import Metrics
     from monitor.app.server import MonitorServer
 
     metrics = Metrics(CollectorRegistry(), config)
-    alerts = Alerts(config)
+    store = open_store(config.monitor.database)
+    writer = service_writer(store.path, metrics)
+    alerts = Alerts(config, store=AlertStore(store.db), writer=writer, telemetry=metrics)
     # Alerts count stored runs (and need their ids); metrics want each result at once.
-    return Service(config, telemetry=metrics, listeners=[metrics], stored_listeners=[alerts],
-                   parts=[alerts, metrics, MonitorServer(metrics), ClockWatch()])
+    return Service(config, store=store, writer=writer, telemetry=metrics, listeners=[metrics],
+                   stored_listeners=[alerts], parts=[alerts, metrics, MonitorServer(metrics), ClockWatch()])
+
+
+def service_writer(path: str, telemetry: Telemetry) -> StoreWriter:
+    """The store writer of `monitor run`: a connection of its own, refusals and losses reported."""
+    return StoreWriter(open_store(path), on_error=telemetry.store_error, on_lost=telemetry.store_lost)

@@ -13,8 +13,11 @@ sure no service runs meanwhile (monitor/core/service_lock.py).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlite_utils import Migrations
 
 from monitor.core.store import migrations, open_database, owner_only_new_files
 
@@ -50,8 +53,11 @@ def backup_database(database: Path, target: Path) -> Copied:
     return Copied(target, runs, target.stat().st_size)
 
 
-def restore_database(backup: Path, database: Path) -> Copied:
-    """Replace the content of `database` with `backup`'s. No service may use `database` meanwhile."""
+def restore_database(backup: Path, database: Path, extra_migrations: Sequence[Migrations] = ()) -> Copied:
+    """Replace the content of `database` with `backup`'s. No service may use `database` meanwhile.
+
+    `extra_migrations` are those `open_database` applies beside the core's.
+    """
     source = _connect_existing(backup)
     try:
         _check_integrity(source, backup)
@@ -59,14 +65,14 @@ def restore_database(backup: Path, database: Path) -> Copied:
             raise BackupError(f"{backup} is not a synthetic-monitor database (no runs table or migrations of ours)")
         runs = source.execute("select count(*) from runs").fetchone()[0]
         # Opened (and migrated) as the monitor opens it, then overwritten page by page through SQLite.
-        target = open_database(database)
+        target = open_database(database, extra_migrations)
         try:
             source.backup(target.conn)
         finally:
             target.close()
     finally:
         source.close()
-    open_database(database).close()  # a backup from an older version gets the newer tables
+    open_database(database, extra_migrations).close()  # a backup from an older version gets the newer tables
     return Copied(database, runs, database.stat().st_size)
 
 

@@ -19,7 +19,8 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Any, Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import sqlite_utils
 from sqlite_utils import Migrations
@@ -45,8 +46,11 @@ def m001_runs(db: sqlite_utils.Database) -> None:
     db["run_artifacts"].create({"run_id": int, "path": str}, pk=("run_id", "path"))
 
 
-def open_database(path: Path | str) -> sqlite_utils.Database:
+def open_database(path: Path | str, extra_migrations: Sequence[Migrations] = ()) -> sqlite_utils.Database:
     """Open (creating owner-only if new) and migrate the database at `path`.
+
+    `extra_migrations` are the sets of the layers above the core (the alert
+    tables: alerts/migrations.py), applied after the core's own.
 
     The file is only ever touched through SQLite. On Linux, closing *any*
     descriptor of a file drops every POSIX lock the process holds on it, so
@@ -70,11 +74,12 @@ def open_database(path: Path | str) -> sqlite_utils.Database:
     # loss can drop the last transactions, never corrupt the file.
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    if migrations.pending(db):
-        # Another process (`monitor run` and `monitor status` starting together)
-        # may be migrating too: take the write lock first, then look again.
-        with write_transaction(db):
-            migrations.apply(db)
+    for migration_set in (migrations, *extra_migrations):
+        if migration_set.pending(db):
+            # Another process (`monitor run` and `monitor status` starting together)
+            # may be migrating too: take the write lock first, then look again.
+            with write_transaction(db):
+                migration_set.apply(db)
     return db
 
 
@@ -130,8 +135,8 @@ class Store:
         self.path: str = db.execute("pragma database_list").fetchone()[2]
 
     @classmethod
-    def open(cls, path: Path | str) -> "Store":
-        return cls(open_database(path))
+    def open(cls, path: Path | str, extra_migrations: Sequence[Migrations] = ()) -> Store:
+        return cls(open_database(path, extra_migrations))
 
     def close(self) -> None:
         self.db.close()
@@ -289,33 +294,6 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
     for key in ("phases", "details"):
         row[key] = json.loads(row[key]) if row.get(key) else {}
     return row
-
-
-@migrations()
-def m002_alerts(db: sqlite_utils.Database) -> None:
-    """Incidents, the alert outbox and silences (alerts/state_store.py reads and writes them)."""
-    db["incidents"].create({
-        "id": int, "check_name": str, "group_id": int, "opened_at": str, "resolved_at": str,
-        "first_failure_at": str, "last_failure_at": str, "first_error_text": str, "last_error_text": str,
-        "last_failure": str, "runs_failed": int, "facts": str, "notified_at": str, "error_changed": int,
-        "announced_error_text": str, "slack_channel": str, "slack_ts": str,
-    }, pk="id")
-    db["incidents"].create_index(["check_name", "resolved_at"])
-    db["outbox"].create({
-        "id": int, "created_at": str, "channel": str, "kind": str, "check_name": str, "incident_id": int,
-        "payload": str, "attempts": int, "next_attempt_at": str, "delivered_at": str, "failed_at": str,
-        "last_error": str,
-    }, pk="id")
-    db["outbox"].create_index(["channel", "delivered_at", "failed_at", "id"])
-    # The few rows still waiting, found without scanning the delivered history.
-    db.execute("create index outbox_pending on outbox(id) where delivered_at is null and failed_at is null")
-    db["silences"].create({"check_name": str, "until": str, "created_at": str}, pk="check_name")
-
-
-@migrations()
-def m003_incident_closed_reason(db: sqlite_utils.Database) -> None:
-    """Why an incident closed without passing runs (its check was removed from the config); null if it passed."""
-    db["incidents"].add_column("closed_reason", str)
 
 
 @migrations()

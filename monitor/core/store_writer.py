@@ -334,8 +334,3 @@ class StoreWriter:
         for job in jobs:
             if not job.future.done():
                 job.future.set_exception(WriteLost(why))
-
-
-def command_writer(path) -> StoreWriter:
-    """The writer of a one-off command: it waits `COMMAND_PATIENCE` seconds for a refusing database, then gives up."""
-    return StoreWriter(Store.open(path), patience=COMMAND_PATIENCE)
