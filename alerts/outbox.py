@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable
 
-from alerts.channels.base import Channel, DeliveryError
+from alerts.channels.base import Channel, DeliveryError, GroupMember, Notice
 from alerts.state_store import AlertStore, OutboxRow
 from monitor.core.store_writer import WriteLost
 from monitor.core.telemetry import NO_TELEMETRY, Telemetry
@@ -148,15 +148,14 @@ class OutboxWorker:
         await self.write(lambda store: store.mark_delivered(row, now, thread))
         self._unrecorded = None
 
-    def _complete(self, row: OutboxRow) -> dict:
-        notice = dict(row.payload)
-        notice["thread"] = self.store.thread_of(row.incident_id, self.channel.name)
-        group_id = notice.get("group_id")
-        members = self.store.group_members(group_id)
-        if len(members) > 1:
-            notice["group"] = members
-        notice["grouped"] = group_id is not None and group_id != row.incident_id
-        return notice
+    def _complete(self, row: OutboxRow) -> Notice:
+        """The row's notice with what only delivery time knows: this channel's thread, the group as it is now."""
+        group_id = row.payload.get("group_id")
+        members = tuple(GroupMember(m["check"], m["resolved"], m["closed_reason"])
+                        for m in self.store.group_members(group_id))
+        return Notice.from_payload(row.payload, thread=self.store.thread_of(row.incident_id, self.channel.name),
+                                   group=members if len(members) > 1 else (),
+                                   grouped=group_id is not None and group_id != row.incident_id)
 
     async def _failed(self, row: OutboxRow, exc: DeliveryError) -> None:
         now = self.clock()

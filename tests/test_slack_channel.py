@@ -9,13 +9,7 @@ from alerts.channels.slack.channel import SlackChannel, SlackWebhookChannel
 from alerts.channels.slack.settings import SlackSettings
 from tests.servers import closed_port
 from tests.slack_server import TOKEN, SlackServer
-from tests.test_slack_message import notice
-
-
-@pytest.fixture
-def slack():
-    with SlackServer() as server:
-        yield server
+from tests.notices import notice
 
 
 def web(server: SlackServer, token: str = TOKEN, channel: str = "#oncall") -> SlackChannel:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -12,21 +13,7 @@ from hypothesis import strategies as st
 from alerts.channels.console import format_notice
 from alerts.incidents import REMOVED
 from alerts.channels.slack.message import SECTION_LIMIT, TEXT_LIMIT, build_slack_message, cut, escape
-
-RELATION = 'relation "threads" does not exist'
-
-
-def notice(**overrides) -> dict:
-    base = {
-        "kind": "firing", "check": "new-chat", "at": "2026-05-01T09:16:00.000+00:00",
-        "failing_since": "2026-05-01T09:14:00.000+00:00", "opened_at": "2026-05-01T09:15:00.000+00:00",
-        "runs_failed": 2, "failure": "expected status 201, got 500", "error_text": RELATION,
-        "facts": {"method": "POST", "target": "https://chat.example.com/api/threads", "status_code": 500,
-                  "location": "eu-west", "run_id": 42},
-    }
-    base.update(overrides)
-    return base
-
+from tests.notices import RELATION, notice
 
 def texts(message: dict) -> list[str]:
     """Every piece of mrkdwn Slack will render: the fallback and each block's text."""
@@ -96,7 +83,7 @@ def test_an_incident_closed_because_its_check_was_removed_says_so_not_resolved()
                      group=[{"check": "new-chat", "resolved": True, "closed_reason": REMOVED},
                             {"check": "threads-api", "resolved": False, "closed_reason": None}])
     assert texts(build_slack_message(grouped))[1].startswith(":white_circle: *CLOSED* `new-chat`")
-    summary = build_slack_message({**grouped, "kind": "firing", "reason": None})
+    summary = build_slack_message(replace(grouped, kind="firing", reason=None))
     assert "*1 of 2 checks failing:*" in texts(summary)[1] and "new-chat (removed), threads-api" in texts(summary)[1]
 
 

@@ -1,8 +1,13 @@
-"""The seam every alert channel implements: `send(notice) -> Delivery`.
+"""The seam every alert channel implements: `send(notice) -> Delivery`, and what it is handed.
 
-A channel is one module (alerts/channels/slack/channel.py, alerts/channels/console.py, ...) with a
-class that has a `name` and a blocking `send`. The outbox calls `send` off
-the event loop and decides about retries from the error it raises:
+A channel kind is one module or package under alerts/channels/ declaring a
+`ChannelKind`: its name (its `[alerts.NAME]` table, and the outbox's channel
+name), the reader of that table, and how to build the channel from what the
+reader returned. `alerts.channels.CHANNEL_KINDS` lists them.
+
+A channel has a `name`, a blocking `send(notice)` and a `test(notice)` for
+`monitor alert-test`. The outbox calls `send` off the event loop, once per
+notice, in order, and decides about retries from the error it raises:
 
     DeliveryError(message, permanent=False, retry_after=None, reason="...")
       permanent=True   the same message will never get through (bad token,
@@ -10,39 +15,95 @@ the event loop and decides about retries from the error it raises:
       permanent=False  try again later; `retry_after` (seconds) when the
                        other side said how long to wait
 
-The notice is a plain dict (JSON in the outbox table), written by
-`alerts.state_store.event_payload` and completed by the outbox:
-
-    kind               "firing" | "reminder" | "resolved" | "test"
-    check              the check's name
-    at                 ISO time of the event
-    opened_at, failing_since, last_failure_at, resolved_at   ISO times or None
-    runs_failed        failed runs in this incident
-    failure            the monitor's sentence ("expected status 200, got 500")
-    error_text         the server's own words (untrusted, already redacted)
-    previous_error_text  what the server said before, when it changed
-    reason             why a resolved incident closed without passing runs (the check was removed), or None
-    facts              status_code, method, target, location, type,
-                       failing_step, artifacts, run_id (each optional)
-    thread             {"channel", "ts"} of the incident's Slack message, or None
-    group              [{"check", "resolved", "closed_reason"}...] when several checks share it
-    grouped            true when this check joined another check's message
+What `send` returns in `Delivery.thread` (say Slack's channel and ts of the
+message it posted) is kept for the incident and that channel only, and
+handed back in `Notice.thread` with the incident's later notices.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from monitor.core.config import ChannelReader
 
 
 @dataclass(frozen=True)
-class Delivery:
-    """What a successful send left behind: the message later notices thread under."""
+class Facts:
+    """What the latest failed run showed; each may be missing."""
 
-    thread: dict | None = None
+    status_code: int | None = None
+    method: str | None = None
+    target: str | None = None  # the URL or address, secrets redacted
+    location: str | None = None
+    type: str | None = None
+    failing_step: str | None = None
+    artifacts: tuple[str, ...] = ()  # paths under artifacts_dir
+    run_id: int | None = None
+
+    @classmethod
+    def from_mapping(cls, facts: Mapping[str, Any]) -> Facts:
+        known = {k: v for k, v in facts.items() if k in cls.__dataclass_fields__}
+        return cls(**{**known, "artifacts": tuple(known.get("artifacts") or ())})
+
+
+@dataclass(frozen=True)
+class GroupMember:
+    """One check of a group of incidents that share one message (same server words, close in time)."""
+
+    check: str
+    resolved: bool
+    closed_reason: str | None = None  # why it closed without passing runs (its check was removed)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One thing to tell on-call. Text from the monitored server (`error_text`, `previous_error_text`,
+    `facts`) is untrusted: already redacted of secrets, but each channel escapes it for its medium."""
+
+    kind: str  # "firing" | "reminder" | "resolved" | "test"
+    check: str
+    at: datetime
+    opened_at: datetime | None = None
+    failing_since: datetime | None = None
+    last_failure_at: datetime | None = None
+    resolved_at: datetime | None = None
+    runs_failed: int = 0
+    failure: str | None = None  # the monitor's sentence: "expected status 200, got 500"
+    error_text: str | None = None  # the server's own words
+    previous_error_text: str | None = None  # what the server said before, when it changed
+    reason: str | None = None  # why a resolved incident closed without passing runs, or None
+    facts: Facts = field(default_factory=Facts)
+    incident_id: int | None = None
+    # This channel's reference to the incident's first message (what its `send` returned then), or None.
+    thread: Mapping[str, Any] | None = None
+    group: tuple[GroupMember, ...] = ()  # every check sharing the message, when more than one
+    grouped: bool = False  # this check joined another check's message
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any], *, thread: Mapping[str, Any] | None = None,
+                     group: tuple[GroupMember, ...] = (), grouped: bool = False) -> Notice:
+        """The notice an outbox row's JSON (`alerts.state_store.event_payload`) describes, completed."""
+        times = {key: _time(payload.get(key)) for key in
+                 ("opened_at", "failing_since", "last_failure_at", "resolved_at")}
+        return cls(kind=payload["kind"], check=payload["check"], at=datetime.fromisoformat(payload["at"]),
+                   runs_failed=payload.get("runs_failed") or 0, failure=payload.get("failure"),
+                   error_text=payload.get("error_text"), previous_error_text=payload.get("previous_error_text"),
+                   reason=payload.get("reason"), facts=Facts.from_mapping(payload.get("facts") or {}),
+                   incident_id=payload.get("incident_id"), thread=thread, group=group, grouped=grouped, **times)
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a successful send left behind: this channel's reference for the incident's later notices."""
+
+    thread: Mapping[str, Any] | None = None
 
 
 class DeliveryError(Exception):
@@ -59,11 +120,11 @@ class DeliveryError(Exception):
 class Channel(Protocol):
     name: str
 
-    def send(self, notice: dict) -> Delivery: ...
+    def send(self, notice: Notice) -> Delivery: ...
 
-    def test(self, notice: dict) -> str:
-        """Send the `test` notice for `monitor alert-test`; return where it went, or raise a `DeliveryError`
-        that says what to fix (the token, the channel, the network)."""
+    def test(self, notice: Notice) -> str:
+        """Send the `test` notice for `monitor alert-test`; return where it went ("to #oncall"), or raise a
+        `DeliveryError` that says what to fix (the token, the channel, the network)."""
         ...
 
 

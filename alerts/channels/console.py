@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TextIO
 
-from alerts.channels.base import Channel, ChannelContext, ChannelKind, Delivery
+from alerts.channels.base import Channel, ChannelContext, ChannelKind, Delivery, Notice
 from monitor.core.config import ReadContext
 from monitor.core.config_schema import Table
 from monitor.core.durations import format_duration
@@ -38,44 +37,38 @@ class ConsoleChannel:
     def __init__(self, stream: TextIO | None = None):
         self._stream = stream
 
-    def send(self, notice: dict) -> Delivery:
+    def send(self, notice: Notice) -> Delivery:
         stream = self._stream or sys.stdout
         print(format_notice(notice), file=stream, flush=True)
         return Delivery()
 
-    def test(self, notice: dict) -> str:
+    def test(self, notice: Notice) -> str:
         self.send(notice)
         return "to this terminal"
 
 
-def format_notice(n: dict) -> str:
+def format_notice(n: Notice) -> str:
     """One terminal line for a notice. Pure."""
-    kind, check = n["kind"], one_line(n["check"], 64)
-    if kind == "test":
+    check = one_line(n.check, 64)
+    if n.kind == "test":
         return f"TEST synthetic-monitor alerts reach this terminal ({check})"
-    group = n.get("group") or []
     also = ""
-    if n.get("grouped") and len(group) > 1:
-        also = f" [same error as {', '.join(one_line(m['check'], 64) for m in group if m['check'] != n['check'])}]"
-    if kind == "resolved":
-        since, until = _parse(n.get("failing_since")), _parse(n.get("resolved_at") or n.get("at"))
-        lasted = format_duration((until - since).total_seconds()) if since and until else "a while"
-        ended = f"CLOSED {check}: {one_line(n['reason'], 200)}, after" if n.get("reason") else \
-            f"RESOLVED {check} after"
-        return f"{ended} {lasted} ({n.get('runs_failed') or 0} failed runs){also}"
-    state = "FIRING" if kind == "firing" else "STILL FAILING"
-    line = f"{state} {check}: {one_line(n.get('failure') or 'failed', 300)}"
-    if n.get("error_text"):
-        line += f": {one_line(n['error_text'], 500)}"
-    if kind == "reminder" and n.get("previous_error_text"):
-        line += f" (was: {one_line(n['previous_error_text'], 200)})"
-    since = _parse(n.get("failing_since"))
-    when = f" since {since:%H:%M:%S} UTC" if since else ""
-    return f"{line} (failing for {n.get('runs_failed') or 0} runs{when}){also}"
-
-
-def _parse(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
+    if n.grouped and len(n.group) > 1:
+        others = ", ".join(one_line(m.check, 64) for m in n.group if m.check != n.check)
+        also = f" [same error as {others}]"
+    if n.kind == "resolved":
+        until = n.resolved_at or n.at
+        lasted = format_duration((until - n.failing_since).total_seconds()) if n.failing_since else "a while"
+        ended = f"CLOSED {check}: {one_line(n.reason, 200)}, after" if n.reason else f"RESOLVED {check} after"
+        return f"{ended} {lasted} ({n.runs_failed} failed runs){also}"
+    state = "FIRING" if n.kind == "firing" else "STILL FAILING"
+    line = f"{state} {check}: {one_line(n.failure or 'failed', 300)}"
+    if n.error_text:
+        line += f": {one_line(n.error_text, 500)}"
+    if n.kind == "reminder" and n.previous_error_text:
+        line += f" (was: {one_line(n.previous_error_text, 200)})"
+    when = f" since {n.failing_since:%H:%M:%S} UTC" if n.failing_since else ""
+    return f"{line} (failing for {n.runs_failed} runs{when}){also}"
 
 
 def _build(settings: ConsoleSettings, ctx: ChannelContext) -> Channel:

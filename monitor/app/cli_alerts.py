@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timedelta, timezone
 
-from alerts.channels.base import DeliveryError
+from alerts.channels.base import DeliveryError, Notice
 from alerts.channels import build_channels
 from alerts.state_store import AlertStore, parse_ts
 from monitor.app import cli
@@ -87,7 +87,7 @@ def cmd_alert_test(args) -> int:
     if not channels:
         raise cli.UsageError("no alert channel is configured: add [alerts.slack] (see the README's Alerts "
                              "section) or [alerts.console] enabled = true")
-    notice = {"kind": "test", "check": "alert-test", "at": utcnow().isoformat()}
+    notice = Notice(kind="test", check="alert-test", at=utcnow())
     failed = 0
     for channel in channels:
         try:

@@ -18,13 +18,16 @@ default one quick retry on a dropped connection.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
 from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from alerts.channels.base import Delivery, DeliveryError
+from alerts.channels.base import Delivery, DeliveryError, Notice
 from alerts.channels.slack.message import build_slack_message
 from alerts.channels.slack.settings import SlackSettings
 
@@ -104,11 +107,10 @@ class SlackChannel:
             self.base_url += "/"
         self.client = client or WebClient(token=settings.token, base_url=self.base_url, timeout=TIMEOUT)
 
-    def send(self, notice: dict) -> Delivery:
+    def send(self, notice: Notice) -> Delivery:
         message = build_slack_message(notice, self.public_url, self.link_token)
-        thread = notice.get("thread")
-        kind = notice["kind"]
-        if kind == "firing" and not (notice.get("grouped") and thread):
+        thread, kind = notice.thread, notice.kind
+        if kind == "firing" and not (notice.grouped and thread):
             return Delivery(self._post(message, None, "posting the alert"))
         if thread is None:
             # The firing never reached Slack's Web API (say it went out before
@@ -116,12 +118,12 @@ class SlackChannel:
             return Delivery(self._post(message, None, f"posting the {kind}"))
         # The edit first: it is idempotent, so when the reply then fails and
         # the outbox retries, nothing shows twice.
-        if kind == "resolved" or notice.get("grouped"):
+        if kind == "resolved" or notice.grouped:
             self._update_original(notice, thread)
         self._post(message, thread, f"replying in the thread ({kind})")
         return Delivery(thread)
 
-    def test(self, notice: dict) -> str:
+    def test(self, notice: Notice) -> str:
         """Check the token, then post `notice`: the error says whether the token, the channel or the network failed."""
         try:
             self._call("checking the token", self.client.auth_test)
@@ -136,12 +138,11 @@ class SlackChannel:
             raise DeliveryError(f"channel {self.settings.channel}: {exc.message}", permanent=True) from None
         return f"to {self.settings.channel}"
 
-    def _update_original(self, notice: dict, thread: dict) -> None:
-        group = notice.get("group") or []
-        if len(group) > 1:
+    def _update_original(self, notice: Notice, thread: Mapping[str, Any]) -> None:
+        if len(notice.group) > 1:
             # The group's message tells the group's state, not this check's reason.
-            original = {**notice, "reason": None,
-                        "kind": "firing" if any(not m["resolved"] for m in group) else "resolved"}
+            original = replace(notice, reason=None,
+                               kind="firing" if any(not m.resolved for m in notice.group) else "resolved")
         else:
             original = notice
         message = build_slack_message(original, self.public_url, self.link_token)
@@ -186,11 +187,11 @@ class SlackWebhookChannel:
         self.link_token = token
         self.client = client or WebhookClient(settings.webhook_url, timeout=TIMEOUT)
 
-    def test(self, notice: dict) -> str:
+    def test(self, notice: Notice) -> str:
         self.send(notice)
         return "to the webhook's channel"
 
-    def send(self, notice: dict) -> Delivery:
+    def send(self, notice: Notice) -> Delivery:
         message = build_slack_message(notice, self.public_url, self.link_token)
         try:
             response = self.client.send(text=message["text"], blocks=message["blocks"], unfurl_links=False)

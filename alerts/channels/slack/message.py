@@ -11,8 +11,9 @@ with a visible "…" (https://api.slack.com/reference/block-kit/blocks).
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Any
 
+from alerts.channels.base import GroupMember, Notice
 from monitor.core.artifacts import artifact_link
 from monitor.core.durations import format_duration
 
@@ -22,6 +23,9 @@ ERROR_TEXT_LIMIT = 1500
 ELLIPSIS = "…"
 # Looks like a backtick, cannot end a code span.
 _TICK = "\u02cb"
+
+# {"text": the fallback, "blocks": [Block Kit blocks]}, as chat.postMessage and webhooks take them.
+SlackMessage = dict[str, Any]
 
 _ICONS = {"firing": ":red_circle:", "reminder": ":large_orange_circle:", "resolved": ":large_green_circle:",
           "closed": ":white_circle:", "test": ":white_check_mark:"}
@@ -48,19 +52,16 @@ def cut(escaped: str, limit: int) -> str:
     return head + ELLIPSIS
 
 
-def build_slack_message(notice: dict, public_url: str | None = None, token: str | None = None) -> dict:
-    """Return `{"text": ..., "blocks": [...]}` for `notice` (see alerts/channels/base.py)."""
-    headline = _headline(notice)
-    blocks = [_section(headline)]
-    said = notice.get("error_text")
-    failure = notice.get("failure")
-    if notice["kind"] != "test" and (failure or said):
+def build_slack_message(notice: Notice, public_url: str | None = None, token: str | None = None) -> SlackMessage:
+    """Return `{"text": ..., "blocks": [...]}` for `notice`."""
+    blocks = [_section(_headline(notice))]
+    said, failure = notice.error_text, notice.failure
+    if notice.kind != "test" and (failure or said):
         body = f"*{cut(escape(failure), 500)}*" if failure else ""
         if said:
             body += f"\n```{cut(code(said), ERROR_TEXT_LIMIT)}```"
-        previous = notice.get("previous_error_text")
-        if previous and notice["kind"] == "reminder":
-            body += f"\nwas: `{cut(code(previous), 500)}`"
+        if notice.previous_error_text and notice.kind == "reminder":
+            body += f"\nwas: `{cut(code(notice.previous_error_text), 500)}`"
         blocks.append(_section(body.strip()))
     facts = _facts(notice)
     if facts:
@@ -71,101 +72,94 @@ def build_slack_message(notice: dict, public_url: str | None = None, token: str 
     return {"text": _fallback(notice), "blocks": blocks}
 
 
-def _section(text: str) -> dict:
+def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": cut(text, SECTION_LIMIT)}}
 
 
-def _headline(n: dict) -> str:
-    kind, check = n["kind"], n["check"]
-    icon = _ICONS.get(kind, "")
-    if kind == "resolved" and n.get("reason"):  # this check's own news, in a group too
-        return f"{_ICONS['closed']} *CLOSED* `{escape(check)}` — {escape(n['reason'])}, after {_lasted(n)}"
-    group = n.get("group") or []
-    if len(group) > 1:
-        names = ", ".join(escape(m["check"]) + _member_state(m) for m in group)
-        failing = sum(not m["resolved"] for m in group)
-        said = cut(code(n.get("error_text") or ""), 300)
+def _headline(n: Notice) -> str:
+    check = escape(n.check)
+    icon = _ICONS.get(n.kind, "")
+    if n.kind == "resolved" and n.reason:  # this check's own news, in a group too
+        return f"{_ICONS['closed']} *CLOSED* `{check}` — {escape(n.reason)}, after {_lasted(n)}"
+    if len(n.group) > 1:
+        names = ", ".join(escape(m.check) + _member_state(m) for m in n.group)
+        failing = sum(not m.resolved for m in n.group)
+        said = cut(code(n.error_text or ""), 300)
         if failing == 0:
-            return f"{_ICONS['resolved']} *RESOLVED: {len(group)} checks* — {names}"
-        return f"{icon} *{failing} of {len(group)} checks failing:* `{said}` — {names}"
-    if kind == "test":
-        return f"{icon} *TEST* synthetic-monitor can post here ({escape(check)})"
-    if kind == "resolved":
-        return f"{icon} *RESOLVED* `{escape(check)}` after {_lasted(n)}"
-    state = "FIRING" if kind == "firing" else "STILL FAILING"
-    return f"{icon} *{state}* `{escape(check)}` — {_since(n)}"
+            return f"{_ICONS['resolved']} *RESOLVED: {len(n.group)} checks* — {names}"
+        return f"{icon} *{failing} of {len(n.group)} checks failing:* `{said}` — {names}"
+    if n.kind == "test":
+        return f"{icon} *TEST* synthetic-monitor can post here ({check})"
+    if n.kind == "resolved":
+        return f"{icon} *RESOLVED* `{check}` after {_lasted(n)}"
+    state = "FIRING" if n.kind == "firing" else "STILL FAILING"
+    return f"{icon} *{state}* `{check}` — {_since(n)}"
 
 
-def _member_state(member: dict) -> str:
-    if member.get("closed_reason"):
+def _member_state(member: GroupMember) -> str:
+    if member.closed_reason:
         return " (removed)"
-    return " (resolved)" if member["resolved"] else ""
+    return " (resolved)" if member.resolved else ""
 
 
-def _since(n: dict) -> str:
-    since = _parse(n.get("failing_since"))
-    runs = n.get("runs_failed") or 0
-    when = f" since {since:%H:%M:%S} UTC" if since else ""
-    return f"failing for {runs} run{'s' if runs != 1 else ''}{when}"
+def _since(n: Notice) -> str:
+    when = f" since {n.failing_since:%H:%M:%S} UTC" if n.failing_since else ""
+    return f"failing for {n.runs_failed} run{'s' if n.runs_failed != 1 else ''}{when}"
 
 
-def _lasted(n: dict) -> str:
-    since, until = _parse(n.get("failing_since")), _parse(n.get("resolved_at") or n.get("at"))
-    lasted = format_duration((until - since).total_seconds()) if since and until else "a while"
-    runs = n.get("runs_failed") or 0
-    return f"{lasted} ({runs} failed run{'s' if runs != 1 else ''})"
+def _lasted(n: Notice) -> str:
+    until = n.resolved_at or n.at
+    lasted = format_duration((until - n.failing_since).total_seconds()) if n.failing_since else "a while"
+    return f"{lasted} ({n.runs_failed} failed run{'s' if n.runs_failed != 1 else ''})"
 
 
-def _facts(n: dict) -> list[str]:
-    f = n.get("facts") or {}
+def _facts(n: Notice) -> list[str]:
+    f = n.facts
     lines = []
-    if f.get("target"):
-        request = f"{f.get('method') or ''} {f['target']}".strip()
-        status = f" → {f['status_code']}" if f.get("status_code") is not None else ""
+    if f.target:
+        request = f"{f.method or ''} {f.target}".strip()
+        status = f" → {f.status_code}" if f.status_code is not None else ""
         lines.append(f"*Request:* `{cut(code(request), 500)}`{status}")
-    if f.get("failing_step"):
-        lines.append(f"*Failing step:* {cut(escape(f['failing_step']), 300)}")
-    if f.get("location"):
-        lines.append(f"*Location:* {cut(escape(f['location']), 100)}")
-    if n["kind"] == "resolved":
-        since = _parse(n.get("failing_since"))
-        if since:
-            lines.append(f"*Was failing since:* {since:%Y-%m-%d %H:%M:%S} UTC")
-    elif n["kind"] != "test" and n.get("failing_since"):
-        lines.append(f"*Failing since:* {_parse(n['failing_since']):%Y-%m-%d %H:%M:%S} UTC "
-                     f"({n.get('runs_failed') or 0} failed runs)")
+    if f.failing_step:
+        lines.append(f"*Failing step:* {cut(escape(f.failing_step), 300)}")
+    if f.location:
+        lines.append(f"*Location:* {cut(escape(f.location), 100)}")
+    if n.kind == "resolved":
+        if n.failing_since:
+            lines.append(f"*Was failing since:* {n.failing_since:%Y-%m-%d %H:%M:%S} UTC")
+    elif n.kind != "test" and n.failing_since:
+        lines.append(f"*Failing since:* {n.failing_since:%Y-%m-%d %H:%M:%S} UTC ({n.runs_failed} failed runs)")
     return lines
 
 
-def _links(n: dict, public_url: str | None, token: str | None) -> str:
-    f = n.get("facts") or {}
+def _links(n: Notice, public_url: str | None, token: str | None) -> str:
     parts = []
     if public_url:
         base = _url_safe(public_url.rstrip("/"))
-        for path in f.get("artifacts") or []:
+        for path in n.facts.artifacts:
             label = "trace" if path.endswith(".zip") else "screenshot" if path.endswith(".png") else \
                 escape(path.rsplit("/", 1)[-1])
             # Signed when the server wants a token: a Slack click cannot send one.
             parts.append(f"<{artifact_link(path, base_url=base, token=token)}|{label}>")
     # A check removed from the config cannot be replayed.
-    if f.get("run_id") is not None and n["kind"] != "test" and not n.get("reason"):
-        parts.append(f"replay: `monitor replay {code(n['check'])} --run {int(f['run_id'])}`")
+    if n.facts.run_id is not None and n.kind != "test" and not n.reason:
+        parts.append(f"replay: `monitor replay {code(n.check)} --run {int(n.facts.run_id)}`")
     return " · ".join(parts)
 
 
-def _fallback(n: dict) -> str:
-    kind, check = n["kind"], escape(n["check"])
-    if kind == "test":
+def _fallback(n: Notice) -> str:
+    check = escape(n.check)
+    if n.kind == "test":
         return f"TEST synthetic-monitor can post here ({check})"
-    if kind == "resolved" and n.get("reason"):
-        text = f"CLOSED {check}: {escape(n['reason'])}, after {_lasted(n)}"
-    elif kind == "resolved":
+    if n.kind == "resolved" and n.reason:
+        text = f"CLOSED {check}: {escape(n.reason)}, after {_lasted(n)}"
+    elif n.kind == "resolved":
         text = f"RESOLVED {check} after {_lasted(n)}"
     else:
-        state = "FIRING" if kind == "firing" else "STILL FAILING"
-        text = f"{state} {check}: {escape(n.get('failure') or 'failed')}"
-        if n.get("error_text"):
-            text += f": {code(n['error_text'])}"
+        state = "FIRING" if n.kind == "firing" else "STILL FAILING"
+        text = f"{state} {check}: {escape(n.failure or 'failed')}"
+        if n.error_text:
+            text += f": {code(n.error_text)}"
         text = cut(text, TEXT_LIMIT - 80) + f" ({_since(n)})"
     return cut(text, TEXT_LIMIT)
 
@@ -173,7 +167,3 @@ def _fallback(n: dict) -> str:
 def _url_safe(url: str) -> str:
     # <, > and | would end or split Slack's <url|label> link syntax.
     return url.replace("<", "%3C").replace(">", "%3E").replace("|", "%7C").replace(" ", "%20")
-
-
-def _parse(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
