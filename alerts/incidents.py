@@ -41,7 +41,7 @@ class Run:
     facts: dict = field(default_factory=dict)
 
     @classmethod
-    def from_result(cls, result: Result) -> "Run":
+    def from_result(cls, result: Result) -> Run:
         facts = {"status_code": result.status_code, "method": result.method, "target": result.target,
                  "location": result.location, "type": result.type, "failing_step": result.failing_step,
                  "artifacts": list(result.artifacts), "run_id": result.run_id}

@@ -24,9 +24,10 @@ import asyncio
 import logging
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from alerts.channels.base import Channel, DeliveryError, GroupMember, Notice
 from alerts.state_store import AlertStore, OutboxRow
@@ -96,7 +97,7 @@ class OutboxWorker:
                 return
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def deliver_due(self) -> float | None:

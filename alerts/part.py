@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from alerts.channels import build_channels
 from alerts.channels.base import Channel

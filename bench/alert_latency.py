@@ -17,13 +17,12 @@ import time
 from types import SimpleNamespace
 
 from alerts.part import Alerts
+from alerts.state_store import AlertStore
 from bench.report import Row, percentile
 from monitor.app.config import parse_config
-from monitor.core.results import Result, utcnow
 from monitor.app.database import open_store
-from monitor.core.store import Store
+from monitor.core.results import Result, utcnow
 from monitor.core.store_writer import StoreWriter
-from alerts.state_store import AlertStore
 from tests.slack_server import TOKEN, SlackServer
 
 

@@ -28,12 +28,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from demo.app import start_server  # noqa: E402
 from monitor.app.config import load_config  # noqa: E402
-from probes.browser.settings import BrowserSettings
 from probes.base import ProbeContext  # noqa: E402
 from probes.browser.probe import BrowserProbe  # noqa: E402
-from probes.browser.runtime import BrowserRuntime  # noqa: E402
-from probes.browser.runtime import BASE_ARGS, _bundled_path, find_browser  # noqa: E402
 from probes.browser.process_tree import rss_bytes  # noqa: E402
+from probes.browser.runtime import (  # noqa: E402
+    BASE_ARGS,
+    BrowserRuntime,  # noqa: E402
+    _bundled_path,
+    find_browser,
+)
+from probes.browser.settings import BrowserSettings
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "demo" / "monitor.toml"
 

@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 from monitor.app.config import load_config  # noqa: E402
 from monitor.app.metrics import Metrics  # noqa: E402
-from monitor.core.results import Result, utcnow  # noqa: E402
 from monitor.app.server import MonitorServer  # noqa: E402
 from monitor.app.service import build_service  # noqa: E402
+from monitor.core.results import Result, utcnow  # noqa: E402
 
 
 def write_config(folder: Path, checks: int) -> Path:

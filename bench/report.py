@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 NOT_AVAILABLE = "not available in this build"
 
@@ -97,7 +97,7 @@ def text_table(rows: Sequence[Row]) -> str:
     """A plain-text table, columns padded to their widest cell."""
     grid = [HEADER] + [cells(r) for r in rows]
     widths = [max(len(line[i]) for line in grid) for i in range(len(HEADER))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in grid]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in grid]
     return "\n".join(lines)
 
 

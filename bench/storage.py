@@ -16,7 +16,6 @@ import random
 import subprocess
 import sys
 import time
-from datetime import timedelta
 
 from bench.context import BenchContext
 from bench.noop_probe import NoopProbe
@@ -31,7 +30,8 @@ def sample_result(i: int):
     from monitor.core.results import Result, utcnow
 
     ok = i % 50 != 0
-    return Result(check=f"check-{i % CHECKS}", type="http", location="local", target=f"http://127.0.0.1:8080/api/{i % CHECKS}",
+    return Result(check=f"check-{i % CHECKS}", type="http", location="local",
+                  target=f"http://127.0.0.1:8080/api/{i % CHECKS}",
                   started_at=utcnow(), duration_ms=1.234, ok=ok, status_code=200 if ok else 500, method="GET",
                   failure=None if ok else "expected status 200-399, got 500",
                   error_text=None if ok else "no such table: threads",

@@ -15,14 +15,12 @@ import textwrap
 from pathlib import Path
 
 from monitor.app.config import parse_config
-
 from monitor.core.config import Check
-
-from probes.browser.settings import BrowserSettings
 from monitor.core.telemetry import Telemetry
 from probes.base import ProbeContext
 from probes.browser.probe import BrowserProbe
 from probes.browser.runtime import BrowserRuntime
+from probes.browser.settings import BrowserSettings
 
 
 class CountingTelemetry(Telemetry):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -29,7 +29,7 @@ def server_context(folder: Path, *, expired: bool = False, with_ca: bool = False
     throwaway CA written to `folder / "ca.pem"` (point SSL_CERT_FILE at it to
     trust it), which lets a test see errors other than "self-signed".
     """
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     key = ec.generate_private_key(ec.SECP256R1())
     issuer_key, issuer = key, _name("127.0.0.1")
     if with_ca:

@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 from datetime import timedelta
+from functools import partial
 
 from monitor.app.config import load_config
-
+from monitor.app.service import Service, build_service
 from monitor.core.config import Config
 from monitor.core.results import Result, StepResult, utcnow
-from monitor.app.service import Service, build_service
 from monitor.core.service_lock import hold_database
 from monitor.core.store_writer import Batched
 
@@ -41,7 +41,7 @@ async def churn_retention(service: Service) -> None:
     aged = 0
     while not service.stopping.is_set():
         for i in range(aged, aged + AGED_PER_ROUND):
-            service.writer.submit(Batched(lambda r=aged_result(i, days): store.insert_run(r)))
+            service.writer.submit(Batched(partial(store.insert_run, aged_result(i, days))))
         aged += AGED_PER_ROUND
         await service.prune()
 

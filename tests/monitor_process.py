@@ -18,8 +18,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import httpx
 
@@ -72,7 +73,7 @@ class MonitorProcess:
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
-    def start(self, *args: str) -> "MonitorProcess":
+    def start(self, *args: str) -> MonitorProcess:
         self.starts += 1
         with open(self.folder / f"monitor-{self.starts}.log", "w") as log:
             command = [sys.executable, "-m", self.module, *(["run"] if self.module == "monitor" else []), *args,
@@ -80,7 +81,7 @@ class MonitorProcess:
             self.proc = subprocess.Popen(command, cwd=self.folder, env=ENV, stdout=log, stderr=subprocess.STDOUT)
         return self
 
-    def __enter__(self) -> "MonitorProcess":
+    def __enter__(self) -> MonitorProcess:
         return self.start() if self.proc is None else self
 
     def __exit__(self, *exc) -> None:

@@ -11,8 +11,8 @@ import json
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 Route = Callable[[BaseHTTPRequestHandler], None]
 
@@ -52,7 +52,7 @@ class TargetServer:
         self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "TargetServer":
+    def __enter__(self) -> TargetServer:
         self.thread.start()
         return self
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from monitor.app.metrics import Metrics
 from monitor.app.server import MonitorServer
@@ -51,7 +52,7 @@ class ServiceThread:
     def url(self) -> str:
         return self.server.url
 
-    def __enter__(self) -> "ServiceThread":
+    def __enter__(self) -> ServiceThread:
         self.thread.start()
         deadline = time.monotonic() + 15
         while not (self.server.url and self.service.scheduler.scheduler.running):

@@ -90,7 +90,7 @@ class SlackServer:
         self.webhook_url = self.url + WEBHOOK_PATH
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
-    def __enter__(self) -> "SlackServer":
+    def __enter__(self) -> SlackServer:
         self.thread.start()
         return self
 

@@ -9,9 +9,8 @@ import pytest
 
 from alerts.state_store import AlertStore
 from monitor.app.cli import main
-from monitor.core.results import utcnow
 from monitor.app.database import open_store
-from monitor.core.store import Store
+from monitor.core.results import utcnow
 from tests.servers import closed_port
 from tests.slack_server import TOKEN, SlackServer
 from tests.test_outbox import Harness, make_config

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from alerts.channels.console import ConsoleChannel
-from alerts.part import Alerts, build_channels
 from alerts.channels.slack.channel import SlackChannel, SlackWebhookChannel
+from alerts.part import Alerts, build_channels
 from monitor.app.config import parse_config
-from monitor.core.config import ConfigError
 from monitor.app.service import build_service
+from monitor.core.config import ConfigError
 
 CHECK = '[[checks]]\nname = "a"\nurl = "http://127.0.0.1:9/"\n'
 

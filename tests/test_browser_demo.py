@@ -134,8 +134,8 @@ def test_playwrights_trace_viewer_opens_the_kept_trace(demo, capsys):
 async def _viewer_lists_the_steps(url: str) -> None:
     from playwright.async_api import expect
 
-    from probes.browser.settings import BrowserSettings
     from probes.browser.runtime import BrowserRuntime
+    from probes.browser.settings import BrowserSettings
 
     runtime = BrowserRuntime(BrowserSettings())
     try:

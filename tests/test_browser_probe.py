@@ -222,10 +222,10 @@ def test_a_killed_browser_fails_that_run_and_the_next_run_relaunches_it(harness)
 
 
 def test_no_browser_is_one_clear_failure(tmp_path):
-    from probes.browser.settings import BrowserSettings
     from probes.base import ProbeContext
     from probes.browser.probe import BrowserProbe
     from probes.browser.runtime import BrowserRuntime
+    from probes.browser.settings import BrowserSettings
 
     runtime = BrowserRuntime(BrowserSettings(executable_path=str(tmp_path / "no-chrome")))
     probe = BrowserProbe(ProbeContext(artifacts_dir=tmp_path), runtime)

@@ -5,7 +5,6 @@ import textwrap
 import pytest
 
 from monitor.app.config import load_config, parse_config
-
 from monitor.core.config import ConfigError
 from monitor.core.durations import format_duration, parse_duration
 

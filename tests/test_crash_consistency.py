@@ -104,7 +104,8 @@ def test_sigkill_at_random_moments_never_leaves_a_half_written_database(tmp_path
             if kill % 4 == 0:  # now and then at start-up: migrations, loading incidents, the first writes
                 time.sleep(rng.uniform(0, 1.0))
             else:  # else a random moment once it writes
-                workload.wait_until(lambda: newest_run(db) > written, f"kill {kill}: the workload writing")
+                workload.wait_until(lambda written=written: newest_run(db) > written,
+                                    f"kill {kill}: the workload writing")
                 time.sleep(rng.uniform(0, 1.5))  # the random moment itself, not a wait for anything
             workload.kill()
             where = f"kill {kill} (seed {seed})"

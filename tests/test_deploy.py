@@ -17,7 +17,6 @@ import pytest
 import yaml
 
 from monitor.app.config import load_config
-
 from monitor.core.config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +42,7 @@ def test_compose_wires_monitor_prometheus_and_grafana_from_files_that_exist(comp
     services = compose["services"]
     assert set(services) == {"monitor", "prometheus", "grafana"}
     for name, service in services.items():
-        for target, source in mounts(service).items():
+        for source in mounts(service).values():
             assert source.is_file(), f"{name} mounts {source}, which does not exist"
         # Published on loopback only: a TLS proxy goes in front.
         assert all(port.startswith("127.0.0.1:") for port in service.get("ports", [])), name

@@ -15,8 +15,7 @@ from slack_sdk import WebClient
 from alerts.channels.slack.channel import SlackChannel
 from alerts.state_store import AlertStore
 from monitor.app.metrics import Metrics
-from tests.slack_server import TOKEN
-from tests.test_outbox import Harness, make_config, slack, wait  # noqa: F401 (fixture)
+from tests.test_outbox import Harness, make_config, wait
 
 MANY = [f"api-{i:03d}" for i in range(200)]
 
@@ -81,7 +80,7 @@ def test_a_slack_that_hangs_is_retried_and_the_alert_arrives_once_it_answers(tmp
 def test_invalid_auth_is_permanent_and_shows_in_health_status_and_metrics(tmp_path, slack):
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from monitor.app.cli_alerts import status_states
+    from monitor.app.alert_commands import status_states
 
     config = make_config(tmp_path, slack)
     slack.token = "xoxb-a-rotated-token"  # ours is now refused with invalid_auth

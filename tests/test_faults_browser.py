@@ -67,7 +67,7 @@ def run_while_ticking(harness, check):
 
     t0 = time.monotonic()
     result = harness.loop.run_until_complete(both())
-    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
     return result, time.monotonic() - t0, max(gaps, default=0.0)
 
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 
 from monitor.core.results import utcnow
-from tests.test_outbox import Harness, make_config, slack, wait  # noqa: F401 (fixture)
+from tests.test_outbox import Harness, make_config, wait
 
 
 class JumpingClock:

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 from monitor.app.database import open_store
-from monitor.core.store import Store
 from tests.servers import TargetServer, respond
 
 ROOT = Path(__file__).resolve().parent.parent

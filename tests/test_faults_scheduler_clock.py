@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import apscheduler.executors.base
 import apscheduler.schedulers.base
@@ -36,7 +36,7 @@ class SteppedClock:
 
     @classmethod
     def wall(cls) -> datetime:
-        return datetime.now(timezone.utc) + cls.offset
+        return datetime.now(UTC) + cls.offset
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from monitor.app.config import load_config
-from monitor.app.service import build_service
 from monitor.app.database import open_store
+from monitor.app.service import build_service
 from tests.servers import TargetServer, respond
 from tests.service_thread import ServiceThread, wait_until
 from tests.slack_server import TOKEN, SlackServer

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.incidents import (REMOVED, CheckState, Incident, Run, choose_group, group_key, next_state,
-                              retire, streak_state)
+from alerts.incidents import (
+    REMOVED,
+    CheckState,
+    Incident,
+    Run,
+    choose_group,
+    group_key,
+    next_state,
+    retire,
+    streak_state,
+)
 from monitor.core.config import AlertPolicy
 
-T0 = datetime(2026, 5, 1, 9, 14, tzinfo=timezone.utc)
+T0 = datetime(2026, 5, 1, 9, 14, tzinfo=UTC)
 STEP = timedelta(minutes=1)
 RELATION = 'relation "threads" does not exist'
 
@@ -23,7 +32,10 @@ def run_of(letter: str, at: datetime) -> Run:
     return Run(ok=False, at=at, failure="expected status 200, got 500", error_text=error)
 
 
-def play(story: str, policy: AlertPolicy = AlertPolicy(reminder_interval=None), silenced=frozenset()):
+NO_REMINDERS = AlertPolicy(reminder_interval=None)
+
+
+def play(story: str, policy: AlertPolicy = NO_REMINDERS, silenced=frozenset()):
     """Feed the runs of `story` (one a minute); return [(run index, event kind)] and the last state."""
     state, events = CheckState("threads-api"), []
     for i, letter in enumerate(story):

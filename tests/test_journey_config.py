@@ -11,9 +11,9 @@ import pytest
 from monitor.app.artifact_claim import claim_artifacts, final_paths
 from monitor.app.config import parse_config
 from monitor.core.config import ConfigError
-from probes.browser.settings import ResponseMatch, Step
-from probes.browser.runtime import BrowserNotFound, find_browser, not_found_message
 from probes.browser.capture import NetworkEntry, choose_error_text, describe_entry, http_problems, most_related
+from probes.browser.runtime import BrowserNotFound, find_browser, not_found_message
+from probes.browser.settings import ResponseMatch, Step
 from probes.browser.steps import glob_to_regex
 
 
@@ -72,7 +72,8 @@ def test_the_issue_example_reads_into_steps_with_readable_names():
     ("{ fill = '#title' }", "checks[0].steps[0].fill: must be a table: fill = { selector"),
     ("{ fill = { selector = '#t' } }", "checks[0].steps[0].fill.value: is required"),
     ("{ fill = { selector = '', value = 'x' } }", "checks[0].steps[0].fill.selector: must not be empty"),
-    ("{ fill = { selecter = '#t', value = 'x' } }", "checks[0].steps[0].fill.selecter: unknown key; did you mean 'selector'?"),
+    ("{ fill = { selecter = '#t', value = 'x' } }",
+     "checks[0].steps[0].fill.selecter: unknown key; did you mean 'selector'?"),
     ("{ wait = '5' }", "checks[0].steps[0].wait: expected a duration"),
     ("{ click = 'a', timeout = 'soon' }", "checks[0].steps[0].timeout: expected a duration"),
     ("{ click = 'a', timeout = '0s' }", "checks[0].steps[0].timeout: must be longer than zero"),
@@ -227,8 +228,8 @@ def test_pending_artifacts_move_to_the_run_id_and_retention_deletes_them(tmp_pat
     import asyncio
     from datetime import timedelta
 
-    from monitor.core.results import Result, StepResult, utcnow
     from monitor.app.service import Service
+    from monitor.core.results import Result, StepResult, utcnow
     from probes.browser.artifacts import ArtifactFolder
 
     folder = ArtifactFolder(tmp_path / "artifacts", "new-chat")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -27,7 +27,7 @@ url = "https://api.example.com/health"
 name = "threads"
 url = "https://chat.example.com/api/threads"
 """
-STARTED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+STARTED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -63,6 +63,10 @@ def only(metrics: Metrics, name: str, **match) -> float:
     [value] = values(metrics, name, **match).values()
     return value
 
+
+
+def step_durations(metrics) -> dict[str, float]:
+    return {dict(labels)["step"]: v for labels, v in values(metrics, "synthetic_journey_step_duration_seconds").items()}
 
 def test_a_passing_http_run_sets_the_blackbox_style_gauges(metrics, config):
     run = result(status_code=200, phases={"connect": 0.001, "tls": 0.004, "processing": 0.02, "transfer": 0.002},
@@ -117,20 +121,18 @@ def test_journey_steps_are_gauges_of_the_latest_run(metrics, config):
     check = config.check("threads")
     steps = [StepResult("open the page", True, 800.0), StepResult("click New chat", False, 3000.0, "timeout")]
     metrics.on_result(check, result("threads", ok=False, type="browser", steps=steps))
-    assert {dict(l)["step"]: v for l, v in values(metrics, "synthetic_journey_step_duration_seconds").items()} == {
-        "open the page": 0.8, "click New chat": 3.0}
+    assert step_durations(metrics) == {"open the page": 0.8, "click New chat": 3.0}
     # A journey without a status code has no probe_http_status_code.
     assert values(metrics, "probe_http_status_code") == {}
     metrics.on_result(check, result("threads", type="browser", steps=[
         StepResult("open the page", True, 700.0), StepResult("open the page", True, 1.0)]))
-    assert {dict(l)["step"]: v for l, v in values(metrics, "synthetic_journey_step_duration_seconds").items()} == {
-        "open the page": 0.7}
+    assert step_durations(metrics) == {"open the page": 0.7}
 
 
 def test_a_new_target_replaces_the_old_series(metrics, config):
     metrics.on_result(config.check("api"), result(target="https://old.example.com/"))
     metrics.on_result(config.check("api"), result(target="https://new.example.com/"))
-    assert [dict(l)["target"] for l in values(metrics, "probe_success")] == ["https://new.example.com/"]
+    assert [dict(labels)["target"] for labels in values(metrics, "probe_success")] == ["https://new.example.com/"]
     assert only(metrics, "synthetic_check_runs_total", check="api", result="success") == 2
 
 
@@ -151,7 +153,7 @@ def test_reload_drops_removed_checks_and_starts_new_ones_at_zero(metrics, config
     metrics.incident_state("threads", True, 3)
     reloaded = parse_config(CONFIG.replace('name = "threads"', 'name = "signup"'))
     metrics.on_reload(reloaded)
-    assert {dict(l)["check"] for (n, l) in samples(metrics) if "check" in dict(l)} == {"api", "signup"}
+    assert {dict(labels)["check"] for (n, labels) in samples(metrics) if "check" in dict(labels)} == {"api", "signup"}
     assert values(metrics, "synthetic_incident_open") == {
         (("check", "api"),): 0.0, (("check", "signup"),): 0.0}
     # A run of the removed check that was still in flight brings nothing back.
@@ -190,7 +192,8 @@ def test_the_monitors_own_metrics(metrics):
 
 
 def test_alert_counters_of_configured_channels_exist_before_the_first_alert(metrics):
-    sent = {(dict(l)["channel"], dict(l)["kind"]) for l in values(metrics, "synthetic_alerts_sent_total")}
+    sent = {(dict(labels)["channel"], dict(labels)["kind"])
+            for labels in values(metrics, "synthetic_alerts_sent_total")}
     assert sent == {(c, k) for c in ("console", "slack") for k in ("firing", "reminder", "resolved", "test")}
     assert set(values(metrics, "synthetic_alert_delivery_failures_total").values()) == {0.0}
 
@@ -219,5 +222,5 @@ def test_secrets_in_the_target_url_never_reach_a_label():
     # As the runner reports a probe that crashed: the configured URL, as is.
     metrics.on_result(config.check("api"), result(ok=False, target=config.check("api").target))
     assert "tok-1234567890" not in metrics.exposition().decode()
-    assert [dict(l)["target"] for l in values(metrics, "probe_success")] == [
+    assert [dict(labels)["target"] for labels in values(metrics, "probe_success")] == [
         "https://x.example.com/v1?key=[REDACTED]"]

@@ -18,9 +18,8 @@ from alerts.channels.console import ConsoleChannel
 from alerts.part import Alerts, build_channels
 from alerts.state_store import AlertStore
 from monitor.app.config import parse_config
-from monitor.core.results import Result, utcnow
 from monitor.app.database import open_store
-from monitor.core.store import Store
+from monitor.core.results import Result, utcnow
 from monitor.core.store_writer import StoreWriter
 from monitor.core.telemetry import NO_TELEMETRY
 from tests.slack_server import TOKEN, SlackServer
@@ -62,7 +61,7 @@ class Harness:
     def _every(self, job_id, func, seconds, first_in=0.0):
         self.jobs[job_id] = func
 
-    async def __aenter__(self) -> "Harness":
+    async def __aenter__(self) -> Harness:
         await self.alerts.start(self.service)
         return self
 

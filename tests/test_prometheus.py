@@ -225,4 +225,4 @@ def test_a_stopped_monitor_trips_the_dead_mans_switch(stack):
     assert not stack.prometheus.query(rules["SyntheticMonitorDown"]["query"])
     assert stack.stop_monitor() == 0, stack.monitor_logs()
     for name in ("SyntheticMonitorDown", "SyntheticMonitorMetricsAbsent"):
-        stack.prometheus.wait_for(lambda: stack.prometheus.query(rules[name]["query"]), f"{name} to fire")
+        stack.prometheus.wait_for(lambda name=name: stack.prometheus.query(rules[name]["query"]), f"{name} to fire")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from monitor.app.config import parse_config
 from monitor.app.scheduler import JOB_PREFIX, CheckScheduler, first_run_offsets
@@ -73,7 +73,7 @@ def test_cron_checks_get_a_cron_trigger():
     checks = parse_config('[[checks]]\nname = "c"\nurl = "http://x"\ncron = "*/5 * * * *"\n').checks
     next_run = planned(checks, lambda s: s.scheduler.get_job(JOB_PREFIX + "c").next_run_time)
     assert next_run.minute % 5 == 0 and next_run.second == 0
-    assert next_run > datetime.now(timezone.utc)
+    assert next_run > datetime.now(UTC)
 
 
 def test_first_runs_due_while_jobs_are_being_added_still_run_once_not_an_interval_later():

@@ -19,10 +19,10 @@ import pytest
 import sqlite_utils
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.core.artifacts import artifact_link
 from monitor.app.config import load_config
-from monitor.core.config import ConfigError
 from monitor.app.service import build_service
+from monitor.core.artifacts import artifact_link
+from monitor.core.config import ConfigError
 from tests.servers import TargetServer, closed_port, respond
 from tests.service_thread import ServiceThread, wait_until
 
@@ -256,7 +256,7 @@ def test_monitor_run_serves_healthz_and_metrics_and_reloads_on_sighup(tmp_path, 
                 samples = metric_samples(httpx.get(f"{url}/metrics").text)
             except httpx.TransportError:
                 return None
-            return {dict(l)["check"]: v for (m, l), v in samples.items() if m == "probe_success"} == {
+            return {dict(labels)["check"]: v for (m, labels), v in samples.items() if m == "probe_success"} == {
                 "api": 1.0, "other": 0.0}
 
         wait_until(both_ran, "probe_success of both checks", timeout=20)

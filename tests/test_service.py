@@ -13,8 +13,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from monitor.app.config import load_config
-from monitor.core.results import Result, utcnow
 from monitor.app.service import Service
+from monitor.core.results import Result, utcnow
 from monitor.core.store import Store
 from tests.servers import TargetServer, respond
 

@@ -7,9 +7,9 @@ import pytest
 from alerts.channels.base import DeliveryError
 from alerts.channels.slack.channel import SlackChannel, SlackWebhookChannel
 from alerts.channels.slack.settings import SlackSettings
+from tests.notices import notice
 from tests.servers import closed_port
 from tests.slack_server import TOKEN, SlackServer
-from tests.notices import notice
 
 
 def web(server: SlackServer, token: str = TOKEN, channel: str = "#oncall") -> SlackChannel:

@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.channels.console import format_notice
-from alerts.incidents import REMOVED
 from alerts.channels.slack.message import SECTION_LIMIT, TEXT_LIMIT, build_slack_message, cut, escape
+from alerts.incidents import REMOVED
 from tests.notices import RELATION, notice
+
 
 def texts(message: dict) -> list[str]:
     """Every piece of mrkdwn Slack will render: the fallback and each block's text."""

@@ -9,7 +9,7 @@ import html
 import os
 import shutil
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -18,11 +18,10 @@ import pytest
 
 from alerts.state_store import AlertStore
 from monitor.app.config import load_config
-from monitor.core.results import Result, utcnow
+from monitor.app.database import open_store
 from monitor.app.service import build_service
 from monitor.app.status_page import CheckStatus, load_status, render_status_page
-from monitor.app.database import open_store
-from monitor.core.store import Store
+from monitor.core.results import Result, utcnow
 from tests.servers import TargetServer, respond
 from tests.service_thread import ServiceThread, wait_until
 
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "test-results"
 EVIL = "<script>window.pwned = 1</script> & <b>not bold</b> \"quoted\""
 TOKEN = "status-page-token"
-NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def write_config(folder: Path, url: str, monitor: str = "") -> Path:

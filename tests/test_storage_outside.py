@@ -18,8 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.monitor_process import (ENV, MonitorProcess, failing_said, integrity, monitor_command, query,
-                                   service_config, stored_runs)
+from tests.monitor_process import (
+    ENV,
+    MonitorProcess,
+    failing_said,
+    integrity,
+    monitor_command,
+    query,
+    service_config,
+    stored_runs,
+)
 from tests.servers import TargetServer, send
 from tests.slack_server import SlackServer
 
@@ -100,7 +108,8 @@ def test_outside_readers_leave_the_wal_attached_and_a_sigkill_loses_no_counted_r
                 assert done.returncode == 0, f"{what}: {done.stderr}"
                 assert monitor.deleted_database_files() == [], f"round {round}: {what} detached the service's WAL"
             # What the service writes keeps reaching the file that everyone else opens.
-            monitor.wait_until(lambda: stored_runs(monitor.db) > seen_before + 50, f"round {round}: runs seen grow")
+            monitor.wait_until(lambda seen=seen_before: stored_runs(monitor.db) > seen + 50,
+                               f"round {round}: runs seen grow")
         assert monitor.healthz() == (200, {"status": "ok"})
         assert monitor.metric("synthetic_store_healthy") == 1
 
@@ -139,7 +148,7 @@ def test_run_status_silence_sigterm_leaves_a_whole_database_that_restarts_every_
     config = service_config(tmp_path, target.server.url, passing=50)
     for attempt in range(4):
         with MonitorProcess(config) as monitor:
-            monitor.wait_until(lambda: stored_runs(monitor.db) >= 100 * (attempt + 1), "runs stored")
+            monitor.wait_until(lambda runs=100 * (attempt + 1): stored_runs(monitor.db) >= runs, "runs stored")
             assert monitor_command(config, "status").returncode == 0
             assert monitor_command(config, "silence", "ok-1", "--for", "1h").returncode == 0
             assert monitor.stop() == 0

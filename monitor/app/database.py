@@ -1,4 +1,4 @@
-"""The monitor's database as the application opens it: the core's tables and the alerts' (each layer migrates its own)."""
+"""The monitor's database as the application opens it: the core's tables and the alerts' (each migrates its own)."""
 
 from __future__ import annotations
 

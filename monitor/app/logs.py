@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from monitor.core.redact import redact
 from monitor.core.terminal import safe
@@ -29,14 +29,14 @@ class _Redacting(logging.Formatter):
 
 class TextFormatter(_Redacting):
     def format(self, record: logging.LogRecord) -> str:
-        moment = datetime.fromtimestamp(record.created, timezone.utc).strftime("%H:%M:%S")
+        moment = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S")
         return f"{moment} {record.levelname:<7} {safe(self.message(record))}"
 
 
 class JsonFormatter(_Redacting):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(), "logger": record.name, "message": self.message(record),
         }
         for key, value in getattr(record, "fields", {}).items():

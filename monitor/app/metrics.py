@@ -164,7 +164,7 @@ def render_check(s: CheckSeries) -> dict[str, bytes]:
             add("synthetic_check_runs_total", f'{base},result="{result}"', s.runs[result])
         histogram = "synthetic_check_duration_seconds"
         cumulative = 0
-        for bound, count in zip(DURATION_BUCKETS, s.bucket_counts):
+        for bound, count in zip(DURATION_BUCKETS, s.bucket_counts, strict=True):
             cumulative += count
             add(histogram, f'{base},le="{format_value(bound)}"', cumulative, "_bucket")
         add(histogram, f'{base},le="+Inf"', s.duration_count, "_bucket")

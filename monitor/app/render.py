@@ -7,9 +7,10 @@ server-sent string goes through `terminal.one_line`/`safe`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from monitor.core.durations import format_duration
 from monitor.core.results import Result
@@ -98,7 +99,7 @@ def status_table(checks: Iterable, latest: dict[str, dict], style: Style, now: d
 def ago(iso: str, now: datetime) -> str:
     moment = datetime.fromisoformat(iso)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return format_duration(max(0.0, (now - moment).total_seconds())) + " ago"
 
 

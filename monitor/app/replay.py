@@ -17,27 +17,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from monitor.app.cli import EXIT_FAILED, EXIT_OK, EXTRA_COMMANDS, UsageError, config_from, select_checks, style_for
-from monitor.core.durations import format_duration
+from monitor.app.cli_support import EXIT_FAILED, EXIT_OK, UsageError, config_from, select_checks, style_for
+from monitor.app.database import command_writer, open_store
 from monitor.app.render import captured_lines, details, result_dict
-from monitor.app.database import open_store
-
-from monitor.app.database import command_writer
+from monitor.core.durations import format_duration
 from monitor.core.terminal import Style, one_line, safe
-
-
-def add_replay_command(command) -> None:
-    p = command("replay", cmd_replay, "run a browser journey now, printing each step live, and keep its "
-                                      "trace; or show a stored run and open its trace (--run ID)")
-    p.add_argument("name", metavar="NAME", help="a browser check")
-    p.add_argument("--headed", action="store_true", help="show the browser window (needs a display)")
-    p.add_argument("--slow-mo", type=float, default=None, metavar="MS",
-                   help="wait MS milliseconds before each browser action")
-    p.add_argument("--run", type=int, default=None, metavar="ID",
-                   help="show stored run ID (see `monitor history NAME`) and open its trace")
-
-
-EXTRA_COMMANDS.append(add_replay_command)
 
 
 def cmd_replay(args) -> int:
@@ -138,7 +122,8 @@ def show_run(config, name: str, run_id: int, style: Style) -> int:
     if not has_display():
         print("no display here. Open the trace on a machine with a browser: copy it there and run\n"
               f"  playwright show-trace {safe(trace.name)}\n"
-              "or serve the viewer from here and open http://127.0.0.1:9322 (e.g. through ssh -L 9322:127.0.0.1:9322):\n"
+              "or serve the viewer from here and open http://127.0.0.1:9322 "
+              "(e.g. through ssh -L 9322:127.0.0.1:9322):\n"
               f"  {' '.join(safe(c) for c in command)}")
         return EXIT_OK
     print(f"opening the trace viewer (Ctrl-C to stop): {' '.join(safe(c) for c in command)}", flush=True)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from monitor.app.artifact_claim import claim_artifacts
 from monitor.core.config import Check, Config

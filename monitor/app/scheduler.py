@@ -12,8 +12,8 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
-from typing import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -58,7 +58,7 @@ class CheckScheduler:
         self._run = run
         self._on_lag = on_lag
         self._on_skip = on_skip
-        self.scheduler = AsyncIOScheduler(timezone=timezone.utc, job_defaults={
+        self.scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1})
         self.scheduler.add_listener(self._job_event, EVENT_JOB_SUBMITTED | EVENT_JOB_MISSED
                                     | EVENT_JOB_MAX_INSTANCES)
@@ -71,7 +71,7 @@ class CheckScheduler:
 
     def add_job(self, job_id: str, func: Callable, seconds: float, first_in: float = 0.0) -> None:
         """Schedule a housekeeping coroutine every `seconds`."""
-        start = datetime.now(timezone.utc) + timedelta(seconds=first_in)
+        start = datetime.now(UTC) + timedelta(seconds=first_in)
         self.scheduler.add_job(_quiet_at_shutdown, IntervalTrigger(seconds=seconds, start_date=start), id=job_id,
                                args=[func], replace_existing=True, misfire_grace_time=None)
 
@@ -84,7 +84,7 @@ class CheckScheduler:
                 job.remove()
         existing = {job.id for job in self.scheduler.get_jobs()}
         offsets = first_run_offsets(checks)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for job_id, check in wanted.items():
             if job_id in existing:
                 continue
@@ -113,7 +113,7 @@ class CheckScheduler:
         if event.code == EVENT_JOB_SUBMITTED:
             planned = event.scheduled_run_times[-1]
             if self._on_lag:
-                self._on_lag(max(0.0, (datetime.now(timezone.utc) - planned).total_seconds()))
+                self._on_lag(max(0.0, (datetime.now(UTC) - planned).total_seconds()))
         elif self._on_skip:
             why = "missed" if event.code == EVENT_JOB_MISSED else "still running"
             log.warning("skipped a run of %s: previous run %s", name, why)
@@ -131,6 +131,6 @@ async def _quiet_at_shutdown(func: Callable[..., Awaitable[object]], *args: obje
 
 def trigger_for(check: Check, now: datetime, offset: float):
     if check.cron:
-        return CronTrigger.from_crontab(check.cron, timezone=timezone.utc)
+        return CronTrigger.from_crontab(check.cron, timezone=UTC)
     return IntervalTrigger(seconds=check.interval, start_date=now + timedelta(seconds=offset),
-                           timezone=timezone.utc)
+                           timezone=UTC)

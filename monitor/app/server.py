@@ -28,23 +28,31 @@ import binascii
 import hmac
 import json
 import logging
-import shutil
 import os
+import shutil
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from monitor.core.artifacts import CORS_ORIGIN, artifact_link, content_type, resolve_artifact, signature_ok, \
-    trace_viewer_link
+from monitor.app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from monitor.app.metrics import Metrics
+from monitor.app.status_page import load_status, render_status_page
+from monitor.core.artifacts import (
+    CORS_ORIGIN,
+    artifact_link,
+    content_type,
+    resolve_artifact,
+    signature_ok,
+    trace_viewer_link,
+)
 from monitor.core.config import Config, ConfigError
 from monitor.core.config_schema import ConfigIssue
-from monitor.app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics
 from monitor.core.results import utcnow
-from monitor.app.status_page import load_status, render_status_page
 
 log = logging.getLogger("monitor.server")
 T = TypeVar("T")

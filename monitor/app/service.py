@@ -25,19 +25,20 @@ import asyncio
 import logging
 import signal
 import time
-from pathlib import Path
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Protocol
 
 from monitor.app.artifact_claim import remove_unclaimed
 from monitor.app.config import load_config
-from monitor.core.config import Check, Config, ConfigError
-from monitor.core.results import utcnow
+from monitor.app.database import open_store
 from monitor.app.runner import ResultListener, Runner
 from monitor.app.scheduler import CheckScheduler
-from monitor.app.database import open_store
+from monitor.core.config import Check, Config, ConfigError
+from monitor.core.results import utcnow
 from monitor.core.store import Store, retention_cutoff
-from monitor.core.store_watch import EVERY as WATCH_EVERY, StoreWatch
+from monitor.core.store_watch import EVERY as WATCH_EVERY
+from monitor.core.store_watch import StoreWatch
 from monitor.core.store_writer import StoreWriter
 from monitor.core.telemetry import NO_TELEMETRY, Telemetry
 
@@ -47,7 +48,7 @@ log = logging.getLogger("monitor.service")
 class ServicePart(Protocol):
     """Something that lives as long as the service (alerts, metrics server)."""
 
-    async def start(self, service: "Service") -> None: ...
+    async def start(self, service: Service) -> None: ...
 
     async def stop(self) -> None: ...
 

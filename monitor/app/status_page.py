@@ -13,9 +13,9 @@ Incidents and silences come from the alerts package's tables (`incidents`,
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable, Iterable
+from datetime import UTC, datetime
 
 from alerts.state_store import AlertStore
 from monitor.core.config import Check
@@ -76,7 +76,7 @@ def _parse_time(text) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except (TypeError, ValueError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # -- rendering ----------------------------------------------------------------------------

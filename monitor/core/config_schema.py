@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from monitor.core.durations import DURATION_HINT, parse_duration
 
@@ -138,7 +139,7 @@ class Table:
             return default
         return value
 
-    def table(self, key: str) -> "Table":
+    def table(self, key: str) -> Table:
         self.known.add(key)
         return Table(self.raw.get(key), self.at(key), self.issues)
 

@@ -9,7 +9,8 @@ monitor can redact them wherever they might show up.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from monitor.core.config_schema import Issues, join
 from monitor.core.redact import is_secret_name

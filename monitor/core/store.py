@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from contextlib import contextmanager
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
@@ -232,7 +232,7 @@ class Store:
         """Write this service's heartbeat: `beat` only grows within one `instance` (see monitor/core/store_watch.py)."""
         with write_transaction(self.db):
             self.db.execute("insert or replace into service_heartbeat (id, instance, beat, written_at) "
-                            "values (1, ?, ?, ?)", [instance, beat, _timestamp(datetime.now(timezone.utc))])
+                            "values (1, ?, ?, ?)", [instance, beat, _timestamp(datetime.now(UTC))])
 
     def look_from_outside(self) -> tuple[tuple[str, int] | None, tuple[int, int]]:
         """What a new connection sees, as another process would: the heartbeat, then a PASSIVE checkpoint.

@@ -28,22 +28,38 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from monitor.core.config import Check
 from monitor.core.durations import format_duration, parse_duration
-from probes.browser.settings import BrowserSettings, JourneyOptions
 from monitor.core.redact import redact
 from monitor.core.results import Result, StepResult, utcnow
 from monitor.core.terminal import one_line
 from probes.base import ProbeContext
-from probes.browser.runtime import BrowserError, BrowserRuntime, first_line
 from probes.browser.artifacts import ArtifactFolder
-from probes.browser.capture import (MAX_PROBLEMS, Capture, choose_error_text, describe_entry, entry_dict,
-                                    http_problems, message_dict, most_related)
-from probes.browser.steps import (PlaywrightError, StepFailed, call_script, expect, load_script, open_page,
-                                  perform, playwright_words)
+from probes.browser.capture import (
+    MAX_PROBLEMS,
+    Capture,
+    choose_error_text,
+    describe_entry,
+    entry_dict,
+    http_problems,
+    message_dict,
+    most_related,
+)
+from probes.browser.runtime import BrowserError, BrowserRuntime, first_line
+from probes.browser.settings import BrowserSettings, JourneyOptions
+from probes.browser.steps import (
+    PlaywrightError,
+    StepFailed,
+    call_script,
+    expect,
+    load_script,
+    open_page,
+    perform,
+    playwright_words,
+)
 
 SETTLE_LIMIT = 2.0     # seconds a step waits for the requests it caused
 GRACE = 1.0            # backstop over Playwright's own timeouts
@@ -283,7 +299,7 @@ class Journey:
             await self.capture.settle(min(SETTLE_LIMIT, self.remaining()))
             self._end(index, name, started, self._judge(index))
 
-    def _script_step(self, name: str, timeout: str | float | None = None) -> "ScriptStep":
+    def _script_step(self, name: str, timeout: str | float | None = None) -> ScriptStep:
         return ScriptStep(self, name, parse_duration(timeout) if isinstance(timeout, str) else timeout)
 
     # -- artifacts and result --
@@ -354,7 +370,7 @@ class ScriptStep:
     def __init__(self, journey: Journey, name: str, timeout: float | None):
         self.journey, self.name, self.timeout = journey, name, timeout
 
-    async def __aenter__(self) -> "ScriptStep":
+    async def __aenter__(self) -> ScriptStep:
         j = self.journey
         self.index, self.started = await j._begin(self.name), time.monotonic()
         limit = j.remaining()

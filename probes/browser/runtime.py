@@ -26,12 +26,12 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from contextlib import asynccontextmanager
-from typing import Callable
 
-from probes.browser.settings import BrowserSettings
 from monitor.core.telemetry import NO_TELEMETRY, Telemetry
 from probes.browser import process_tree
+from probes.browser.settings import BrowserSettings
 
 log = logging.getLogger("monitor.browser")
 

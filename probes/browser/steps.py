@@ -23,8 +23,8 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from playwright.async_api import expect
 
 from monitor.core.durations import format_duration
-from probes.browser.settings import Step
 from probes.browser.capture import Capture, NetworkEntry, short_url
+from probes.browser.settings import Step
 
 
 class StepFailed(Exception):

@@ -11,8 +11,8 @@ import json
 import re
 from typing import Any
 
-from probes.http.settings import Expect
 from monitor.core.durations import format_duration
+from probes.http.settings import Expect
 
 _MISSING = object()
 
@@ -23,7 +23,7 @@ def first_failure(expect: Expect, *, status: int, body: bytes, truncated: bool,
     if not expect.status_ok(status):
         return f"expected status {expect.describe_status()}, got {status}"
     text = body.decode("utf-8", errors="replace") if _needs_text(expect) else ""
-    cut = " (within the first {} read)".format(_size(len(body))) if truncated else ""
+    cut = f" (within the first {_size(len(body))} read)" if truncated else ""
     if expect.body_contains is not None and expect.body_contains not in text:
         return f"body did not contain {expect.body_contains!r}{cut}"
     if expect.body_not_contains is not None and expect.body_not_contains in text:

@@ -15,13 +15,13 @@ import time
 import httpx
 
 from monitor.core.config import Check
-from probes.http.settings import HttpOptions
 from monitor.core.redact import redact
 from monitor.core.results import Result, utcnow
 from probes.base import ProbeContext
 from probes.error_text import extract_error_text
 from probes.http.errors import describe_error
 from probes.http.expect import first_failure
+from probes.http.settings import HttpOptions
 
 USER_AGENT = "synthetic-monitor/0.1 (+https://github.com/synthetic-monitor)"
 

@@ -1,36 +1,23 @@
-"""CLI for alerts: `monitor silence`, `unsilence`, `alert-test`, and incidents in `monitor status`.
+"""The commands about alerts: `monitor silence`, `unsilence`, `alert-test`, and incidents in `monitor status`.
 
-Registered through `monitor.app.cli.EXTRA_COMMANDS` and `STATUS_EXTENSIONS`
-(monitor/app/cli.py imports this module once). Each command is one call into
-`AlertStore` or a channel; mistakes raise `UsageError` (exit 2).
+Each command is one call into `AlertStore` or a channel; mistakes raise
+`UsageError` (exit 2). monitor/app/cli.py lists them with their arguments.
 """
 
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from alerts.channels.base import DeliveryError, Notice
 from alerts.channels import build_channels
+from alerts.channels.base import DeliveryError, Notice
 from alerts.state_store import AlertStore, parse_ts
-from monitor.app import cli
+from monitor.app import cli_support as cli
+from monitor.app.database import open_store
 from monitor.core.durations import DURATION_HINT, format_duration, parse_duration
 from monitor.core.results import utcnow
-from monitor.app.database import open_store
 from monitor.core.store import Store
 from monitor.core.terminal import one_line
-
-
-def register(command) -> None:
-    p = command("silence", cmd_silence, "hold a check's notifications for a while (it keeps running)")
-    p.add_argument("name", metavar="NAME")
-    when = p.add_mutually_exclusive_group(required=True)
-    when.add_argument("--for", dest="duration", metavar="DURATION", help='how long, e.g. "2h" or "30m"')
-    when.add_argument("--until", metavar="TIME", help="until an ISO time, e.g. 2026-05-01T18:00 (UTC unless "
-                                                     "it names an offset)")
-    p = command("unsilence", cmd_unsilence, "send a check's notifications again")
-    p.add_argument("name", metavar="NAME")
-    command("alert-test", cmd_alert_test, "send a test message through every configured alert channel")
 
 
 def silence_until(args, now: datetime) -> datetime:
@@ -39,15 +26,15 @@ def silence_until(args, now: datetime) -> datetime:
         try:
             seconds = parse_duration(args.duration)
         except ValueError:
-            raise cli.UsageError(f"--for expects {DURATION_HINT}, got {args.duration!r}")
+            raise cli.UsageError(f"--for expects {DURATION_HINT}, got {args.duration!r}") from None
         until = now + timedelta(seconds=seconds)
     else:
         try:
             until = datetime.fromisoformat(args.until)
         except ValueError:
-            raise cli.UsageError(f"--until expects an ISO time such as 2026-05-01T18:00, got {args.until!r}")
+            raise cli.UsageError(f"--until expects an ISO time such as 2026-05-01T18:00, got {args.until!r}") from None
         if until.tzinfo is None:
-            until = until.replace(tzinfo=timezone.utc)
+            until = until.replace(tzinfo=UTC)
     if until <= now:
         raise cli.UsageError(f"the silence would end at {until:%Y-%m-%d %H:%M} UTC, which is not in the future")
     return until
@@ -63,7 +50,7 @@ def cmd_silence(args) -> int:
         AlertStore(store.db).silence(args.name, until, now)
     finally:
         store.close()
-    print(f"silenced {args.name} until {until.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC "
+    print(f"silenced {args.name} until {until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC "
           f"({format_duration((until - now).total_seconds())}); it keeps running and recording, "
           f"notifications are held. Undo: monitor unsilence {args.name}")
     return cli.EXIT_OK
@@ -124,6 +111,3 @@ def status_states(config, store: Store) -> dict[str, str]:
         states[check] = f"{states[check]}; {note}" if check in states else note
     return states
 
-
-cli.EXTRA_COMMANDS.append(register)
-cli.STATUS_EXTENSIONS.append(status_states)

@@ -1,0 +1,39 @@
+"""What every `monitor` command shares: exit codes, usage errors, reading the config, choosing checks, colour."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import TextIO
+
+from monitor.app.config import load_config
+from monitor.app.logs import setup_logging
+from monitor.core.config import DEFAULT_CONFIG, Check, Config, suggest
+from monitor.core.terminal import Style
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A mistake on the command line or in the config: exit 2 with this message."""
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    path = getattr(args, "config", None) or os.environ.get("MONITOR_CONFIG") or DEFAULT_CONFIG
+    config = load_config(path)
+    setup_logging(getattr(args, "log_format", "text"), secrets=config.secrets)
+    return config
+
+
+def style_for(stream: TextIO) -> Style:
+    return Style(stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb")
+
+
+def select_checks(config: Config, names: list[str]) -> list[Check]:
+    if not names:
+        return list(config.checks)
+    known = [c.name for c in config.checks]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UsageError(f"no check named {unknown[0]!r} in {config.path}{suggest(unknown[0], known)}")
+    return [config.check(n) for n in names]
