@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from monitor.core.config import AlertPolicy
 from monitor.core.results import Result
@@ -38,7 +39,7 @@ class Run:
     error_text: str | None = None
     # Shown in messages only: status_code, method, target, location, type,
     # failing_step, artifacts, run_id.
-    facts: dict = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_result(cls, result: Result) -> Run:
@@ -62,7 +63,7 @@ class Incident:
     last_failure: str | None
     runs_failed: int
     # Facts of the latest failed run (status, URL, step, artifacts, run id).
-    facts: dict = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
     # When the last message about it was sent; None: never announced (silenced).
     notified_at: datetime | None = None
     # The error text differs from the one last announced.
@@ -151,9 +152,12 @@ def _on_failure(state: CheckState, run: Run, policy: AlertPolicy, now: datetime,
 
 
 def _announce(state: CheckState, kind: str, now: datetime, silenced: bool) -> tuple[CheckState, list[Event]]:
+    """Announce `state`'s incident (which must be open) unless silenced; mark it as notified now."""
     if silenced:
         return state, []
     sent = state.incident
+    if sent is None:
+        raise ValueError(f"{state.check}: nothing to announce without an open incident")
     incident = replace(sent, notified_at=now, error_changed=False, announced_error=sent.last_error)
     return replace(state, incident=incident), [Event(kind, state.check, now, sent)]
 

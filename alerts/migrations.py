@@ -22,29 +22,29 @@ def a001_alerts(db: sqlite_utils.Database) -> None:
     """Incidents, the alert outbox and silences (alerts/state_store.py reads and writes them)."""
     if "incidents" in db.table_names():  # made by 0.1's m002_alerts
         return
-    db["incidents"].create({
+    db.table("incidents").create({
         "id": int, "check_name": str, "group_id": int, "opened_at": str, "resolved_at": str,
         "first_failure_at": str, "last_failure_at": str, "first_error_text": str, "last_error_text": str,
         "last_failure": str, "runs_failed": int, "facts": str, "notified_at": str, "error_changed": int,
         "announced_error_text": str,
     }, pk="id")
-    db["incidents"].create_index(["check_name", "resolved_at"])
-    db["outbox"].create({
+    db.table("incidents").create_index(["check_name", "resolved_at"])
+    db.table("outbox").create({
         "id": int, "created_at": str, "channel": str, "kind": str, "check_name": str, "incident_id": int,
         "payload": str, "attempts": int, "next_attempt_at": str, "delivered_at": str, "failed_at": str,
         "last_error": str,
     }, pk="id")
-    db["outbox"].create_index(["channel", "delivered_at", "failed_at", "id"])
+    db.table("outbox").create_index(["channel", "delivered_at", "failed_at", "id"])
     # The few rows still waiting, found without scanning the delivered history.
     db.execute("create index outbox_pending on outbox(id) where delivered_at is null and failed_at is null")
-    db["silences"].create({"check_name": str, "until": str, "created_at": str}, pk="check_name")
+    db.table("silences").create({"check_name": str, "until": str, "created_at": str}, pk="check_name")
 
 
 @alert_migrations()
 def a002_incident_closed_reason(db: sqlite_utils.Database) -> None:
     """Why an incident closed without passing runs (its check was removed from the config); null if it passed."""
-    if "closed_reason" not in db["incidents"].columns_dict:  # else made by 0.1's m003
-        db["incidents"].add_column("closed_reason", str)
+    if "closed_reason" not in db.table("incidents").columns_dict:  # else made by 0.1's m003
+        db.table("incidents").add_column("closed_reason", str)
 
 
 @alert_migrations()
@@ -54,12 +54,12 @@ def a003_threads_per_channel(db: sqlite_utils.Database) -> None:
     0.1 kept one Slack thread per incident (`incidents.slack_channel`,
     `slack_ts`); they move here as the `slack` channel's.
     """
-    db["incident_threads"].create({"incident_id": int, "channel": str, "ref": str}, pk=("incident_id", "channel"))
-    columns = db["incidents"].columns_dict
+    db.table("incident_threads").create({"incident_id": int, "channel": str, "ref": str}, pk=("incident_id", "channel"))
+    columns = db.table("incidents").columns_dict
     if "slack_ts" not in columns:
         return
-    db["incident_threads"].insert_all(
+    db.table("incident_threads").insert_all(
         {"incident_id": row["id"], "channel": "slack",
          "ref": json.dumps({"channel": row["slack_channel"], "ts": row["slack_ts"]})}
         for row in db.query("select id, slack_channel, slack_ts from incidents where slack_ts is not null"))
-    db["incidents"].transform(drop={"slack_channel", "slack_ts"})
+    db.table("incidents").transform(drop={"slack_channel", "slack_ts"})

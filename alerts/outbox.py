@@ -24,7 +24,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,7 +45,8 @@ class Backoff:
     maximum: float = 300.0
 
     def delay(self, attempts: int) -> float:
-        return min(self.maximum, self.initial * 2 ** max(0, attempts - 1))
+        factor: int = 2 ** max(0, attempts - 1)  # an int: attempts - 1 is clamped to >= 0
+        return min(self.maximum, self.initial * factor)
 
 
 # The longest pause a Retry-After may ask for; also how we tell a retry this
@@ -71,7 +72,7 @@ class OutboxWorker:
         self._retry_at: dict[int, float] = {}
         # A notice the channel took but our database could not record as
         # delivered yet: record it before anything else, never send it twice.
-        self._unrecorded: tuple[OutboxRow, dict | None] | None = None
+        self._unrecorded: tuple[OutboxRow, Mapping[str, Any] | None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -144,7 +145,7 @@ class OutboxWorker:
         self.telemetry.outbox_pending(self.store.pending_count())
         log.info("alert delivered: %s %s via %s", row.kind, row.check, self.channel.name)
 
-    async def _record_delivery(self, row: OutboxRow, thread: dict | None) -> None:
+    async def _record_delivery(self, row: OutboxRow, thread: Mapping[str, Any] | None) -> None:
         now = self.clock()
         await self.write(lambda store: store.mark_delivered(row, now, thread))
         self._unrecorded = None

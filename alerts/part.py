@@ -19,11 +19,12 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import TypeVar
 
 from alerts.channels import build_channels
 from alerts.channels.base import Channel
-from alerts.incidents import REMOVED, CheckState, Run, next_state, retire
+from alerts.incidents import REMOVED, CheckState, Event, Run, next_state, retire
 from alerts.outbox import Backoff, OutboxWorker
 from alerts.state_store import AlertStore
 from monitor.core.config import Check, Config
@@ -125,7 +126,7 @@ class Alerts:
             del self.states[name]
         for incident in self.recorder.open_incidents():
             if incident.check not in self._configured:
-                self._writer.submit(lambda check=incident.check: self._retire(check))
+                self._writer.submit(partial(self._retire, incident.check))
 
     def _retire(self, check: str) -> None:
         # Looked up again: a later reload may have added it back, or a second reload retired it already.
@@ -144,13 +145,21 @@ class Alerts:
         log.info("closed the open incident of %s: %s", check, REMOVED)
         self._announce(events)
 
-    def _announce(self, events: list) -> None:
+    def _announce(self, events: list[Event]) -> None:
+        """Log `events` and wake the outbox workers on the event loop (from the writer's thread; after start())."""
         for event in events:
             log.warning("incident %s: %s", event.kind, event.check)
         if events:
+            loop = self._started_loop()
             for worker in self.workers:
-                self._loop.call_soon_threadsafe(worker.wake)
-            self._loop.call_soon_threadsafe(self._count_pending)
+                loop.call_soon_threadsafe(worker.wake)
+            loop.call_soon_threadsafe(self._count_pending)
+
+    def _started_loop(self) -> asyncio.AbstractEventLoop:
+        """The service's event loop, set by start(): nothing is announced before it."""
+        if self._loop is None:
+            raise RuntimeError("alerts: an incident was announced before start()")
+        return self._loop
 
     def _abandon_other_channels(self) -> None:
         dropped = self.recorder.abandon_other_channels([c.name for c in self.channels], self.clock())
@@ -170,7 +179,9 @@ class Alerts:
 
     async def write(self, change: Callable[[AlertStore], T]) -> T:
         """Apply `change` to the alert tables on the store writer's thread, without blocking the loop."""
-        return await self._writer.call(lambda: change(self.recorder))
+        # StoreWriter.call is typed as returning Any; its value is what `change` returned.
+        result: T = await self._writer.call(lambda: change(self.recorder))
+        return result
 
     def health(self) -> str | None:
         """None while notices drain; else what is stuck or refused."""

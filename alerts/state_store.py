@@ -15,6 +15,7 @@ writer's connection, does every write on the writer's thread.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +39,21 @@ def parse_ts(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def parse_required_ts(text: str | None, column: str) -> datetime:
+    """`parse_ts` for a column this module always writes (`column` names it in the error); raises if it is empty."""
+    moment = parse_ts(text)
+    if moment is None:
+        raise ValueError(f"{column} is empty in a stored row")
+    return moment
+
+
+def _row_id(incident: Incident) -> int:
+    """The row id of an incident read from or written to the incidents table."""
+    if incident.id is None:
+        raise ValueError(f"the incident of {incident.check} has no row id: it was never recorded")
+    return incident.id
+
+
 @dataclass(frozen=True)
 class OutboxRow:
     id: int
@@ -45,13 +61,16 @@ class OutboxRow:
     kind: str
     check: str
     incident_id: int | None
-    payload: dict
+    payload: dict[str, Any]
     attempts: int
-    created_at: datetime
+    # Always written, but not needed to deliver: a row without it (a hand-made one) still goes out.
+    created_at: datetime | None
     next_attempt_at: datetime | None
 
 
 class AlertStore:
+    # Tables are reached with `db.table(name)`: unlike `db[name]` it is typed as a Table, never a View.
+
     def __init__(self, db: sqlite_utils.Database):
         self.db = db
 
@@ -68,7 +87,8 @@ class AlertStore:
             rows = self.db.execute(
                 "select ok, started_at, error_text from runs where check_name = ? order by id desc limit ?",
                 [check, depth]).fetchall()
-            runs = [Run(ok=bool(ok), at=parse_ts(at), error_text=error) for ok, at, error in rows]
+            runs = [Run(ok=bool(ok), at=parse_required_ts(at, "runs.started_at"), error_text=error)
+                    for ok, at, error in rows]
             states[check] = streak_state(check, runs, open_incidents.get(check))
         return states
 
@@ -90,26 +110,40 @@ class AlertStore:
             if incident is None and before.incident is not None:
                 resolve = next((e for e in events if e.kind == "resolved"), None)
                 closed = resolve.incident if resolve else replace(before.incident, resolved_at=now)
-                self.db["incidents"].update(before.incident.id, {"resolved_at": ts(closed.resolved_at or now),
-                                                                 "closed_reason": resolve.reason if resolve else None})
+                self.db.table("incidents").update(_row_id(before.incident), {
+                    "resolved_at": ts(closed.resolved_at or now), "closed_reason": resolve.reason if resolve else None})
                 incident = closed
             elif incident is not None and incident.id is None:
                 heads = [i for i in self.open_incidents() if i.group_id == i.id]
                 head = choose_group(heads, incident, group_window)
-                row_id = self.db["incidents"].insert(_incident_row(incident)).last_pk
+                row_id = self._insert_incident(incident)
                 incident = replace(incident, id=row_id, group_id=head.id if head else row_id)
-                self.db["incidents"].update(row_id, {"group_id": incident.group_id})
+                self.db.table("incidents").update(row_id, {"group_id": incident.group_id})
                 after = replace(after, incident=incident)
             elif incident is not None:
-                self.db["incidents"].update(incident.id, _incident_row(incident))
-            for event in events:
-                payload = event_payload(event, incident.id, incident.group_id)
-                for channel in channels:
-                    self.db["outbox"].insert({
-                        "created_at": ts(now), "channel": channel, "kind": event.kind, "check_name": event.check,
-                        "incident_id": incident.id, "payload": json.dumps(payload), "attempts": 0,
-                        "next_attempt_at": ts(now)})
+                self.db.table("incidents").update(_row_id(incident), _incident_row(incident))
+            if events:
+                if incident is None:
+                    raise ValueError(f"{after.check}: events without an incident to tell about")
+                self._queue(events, incident, channels, now)
         return after
+
+    def _insert_incident(self, incident: Incident) -> int:
+        """Insert a new incident row; return its id."""
+        row_id = self.db.table("incidents").insert(_incident_row(incident)).last_pk
+        if not isinstance(row_id, int):
+            raise TypeError(f"the incidents table returned a row id of {row_id!r}")
+        return row_id
+
+    def _queue(self, events: list[Event], incident: Incident, channels: list[str], now: datetime) -> None:
+        """One outbox row per event and channel; `incident` is the stored one (its row and group ids set)."""
+        for event in events:
+            payload = event_payload(event, incident.id, incident.group_id)
+            for channel in channels:
+                self.db.table("outbox").insert({
+                    "created_at": ts(now), "channel": channel, "kind": event.kind, "check_name": event.check,
+                    "incident_id": incident.id, "payload": json.dumps(payload), "attempts": 0,
+                    "next_attempt_at": ts(now)})
 
     def thread_of(self, incident_id: int | None, channel: str) -> dict[str, Any] | None:
         """What `channel` threads an incident's later notices under: the reference its `send` returned for the
@@ -142,21 +176,21 @@ class AlertStore:
             "order by id limit 1", [channel]))
         return _outbox(rows[0]) if rows else None
 
-    def mark_delivered(self, row: OutboxRow, now: datetime, thread: dict[str, Any] | None) -> None:
+    def mark_delivered(self, row: OutboxRow, now: datetime, thread: Mapping[str, Any] | None) -> None:
         """The notification arrived; remember the thread it started in its channel, if any (the first one kept)."""
         with write_transaction(self.db):
-            self.db["outbox"].update(row.id, {"delivered_at": ts(now), "attempts": row.attempts + 1,
+            self.db.table("outbox").update(row.id, {"delivered_at": ts(now), "attempts": row.attempts + 1,
                                               "last_error": None})
             if thread and row.incident_id is not None:
                 self.db.execute("insert or ignore into incident_threads (incident_id, channel, ref) values (?, ?, ?)",
                                 [row.incident_id, row.channel, json.dumps(thread)])
 
     def mark_retry(self, row: OutboxRow, at: datetime, error: str) -> None:
-        self.db["outbox"].update(row.id, {"attempts": row.attempts + 1, "next_attempt_at": ts(at),
+        self.db.table("outbox").update(row.id, {"attempts": row.attempts + 1, "next_attempt_at": ts(at),
                                           "last_error": error})
 
     def mark_failed(self, row: OutboxRow, now: datetime, error: str) -> None:
-        self.db["outbox"].update(row.id, {"attempts": row.attempts + 1, "failed_at": ts(now),
+        self.db.table("outbox").update(row.id, {"attempts": row.attempts + 1, "failed_at": ts(now),
                                           "last_error": error})
 
     def abandon_other_channels(self, configured: list[str], now: datetime) -> int:
@@ -170,15 +204,15 @@ class AlertStore:
         return cursor.rowcount
 
     def pending_count(self) -> int:
-        return self.db.execute(
-            "select count(*) from outbox where delivered_at is null and failed_at is null").fetchone()[0]
+        return int(self.db.execute(
+            "select count(*) from outbox where delivered_at is null and failed_at is null").fetchone()[0])
 
     def oldest_pending(self) -> tuple[datetime, str | None] | None:
         """When the oldest undelivered notification was written, and why it is still waiting."""
         row = self.db.execute(
             "select created_at, last_error from outbox where delivered_at is null and failed_at is null "
             "order by id limit 1").fetchone()
-        return (parse_ts(row[0]), row[1]) if row else None
+        return (parse_required_ts(row[0], "outbox.created_at"), row[1]) if row else None
 
     def permanent_failures(self, limit: int = 20) -> list[dict[str, Any]]:
         """Notifications given up on, newest first: check, kind, channel, error, when."""
@@ -203,7 +237,7 @@ class AlertStore:
     # --- silences --------------------------------------------------------
 
     def silence(self, check: str, until: datetime, now: datetime) -> None:
-        self.db["silences"].upsert({"check_name": check, "until": ts(until), "created_at": ts(now)},
+        self.db.table("silences").upsert({"check_name": check, "until": ts(until), "created_at": ts(now)},
                                    pk="check_name")
 
     def unsilence(self, check: str) -> bool:
@@ -215,7 +249,7 @@ class AlertStore:
     def silences(self, now: datetime) -> dict[str, datetime]:
         """Active silences: check -> until when."""
         rows = self.db.execute("select check_name, until from silences where until > ?", [ts(now)]).fetchall()
-        return {check: parse_ts(until) for check, until in rows}
+        return {check: parse_required_ts(until, "silences.until") for check, until in rows}
 
 
 def event_payload(event: Event, incident_id: int | None, group_id: int | None) -> dict[str, Any]:
@@ -244,8 +278,9 @@ def _incident_row(i: Incident) -> dict[str, Any]:
 
 def _incident(row: dict[str, Any]) -> Incident:
     return Incident(
-        check=row["check_name"], opened_at=parse_ts(row["opened_at"]),
-        first_failure_at=parse_ts(row["first_failure_at"]), last_failure_at=parse_ts(row["last_failure_at"]),
+        check=row["check_name"], opened_at=parse_required_ts(row["opened_at"], "incidents.opened_at"),
+        first_failure_at=parse_required_ts(row["first_failure_at"], "incidents.first_failure_at"),
+        last_failure_at=parse_required_ts(row["last_failure_at"], "incidents.last_failure_at"),
         first_error=row["first_error_text"], last_error=row["last_error_text"], last_failure=row["last_failure"],
         runs_failed=row["runs_failed"], facts=json.loads(row["facts"] or "{}"),
         notified_at=parse_ts(row["notified_at"]), error_changed=bool(row["error_changed"]),

@@ -6,8 +6,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-NOT_AVAILABLE = "not available in this build"
-
 
 @dataclass
 class Row:
@@ -39,16 +37,9 @@ class Row:
 
     @property
     def verdict(self) -> str:
-        if self.note == NOT_AVAILABLE:
-            return "n/a"
         if self.met is None:
             return ""
         return "met" if self.met else "MISSED"
-
-
-def unavailable(benchmark: str, goals: Sequence[tuple[str, str]]) -> list[Row]:
-    """Placeholder rows for a benchmark whose module is not in this build."""
-    return [Row(benchmark, metric, None, goal=goal, note=NOT_AVAILABLE) for metric, goal in goals]
 
 
 def failed(benchmark: str, error: str) -> Row:

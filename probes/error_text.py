@@ -146,7 +146,7 @@ def _search_json(document: object) -> str | None:
     return message or _field_errors(document)
 
 
-def _node_message(node: dict) -> str | None:
+def _node_message(node: dict[str, object]) -> str | None:
     """The message at this level of a JSON object, e.g. "Title: detail"."""
     specific = next((t for key in _MESSAGE_KEYS if (t := _as_text(node.get(key)))), None)
     specific = specific or _as_text(node.get("errors")) or _field_errors(node.get("errors"))
@@ -222,7 +222,7 @@ class _PageText(HTMLParser):
     def done(self) -> bool:
         return "pre" in self._closed or self._seen >= self._budget
 
-    def handle_starttag(self, tag: str, attrs: list) -> None:
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "br" and self._depth["pre"]:
             self.parts["pre"].append("\n")  # Express writes its stack as <br>-separated lines
         self._count(tag, 1)
@@ -313,7 +313,8 @@ def _stack_culprit(lines: list[str]) -> str | None:
         return causes[-1].removeprefix("Caused by: ")
     before = [line.strip() for line in lines[:first_frame] if line.strip()]
     exceptions = [line for line in before if _EXCEPTION_LINE.match(line)]
-    return (exceptions or before or [None])[-1]
+    candidates = exceptions or before
+    return candidates[-1] if candidates else None
 
 
 def _first_lines(lines: list[str], budget: int) -> str | None:

@@ -11,7 +11,7 @@ from bench.context import BenchContext
 from bench.machine import cpu_model
 from bench.probe_driver import parse_probe
 from bench.procs import cpu_seconds
-from bench.report import NOT_AVAILABLE, Row, percentile, text_table
+from bench.report import Row, percentile
 from bench.scheduling import plan_misses
 from bench.targets import delay_of
 
@@ -68,12 +68,11 @@ def test_cpu_seconds_of_this_process_grow_with_work():
     assert cpu_seconds() > before
 
 
-def test_a_benchmark_missing_from_this_build_shows_its_goals_as_not_available(tmp_path, monkeypatch):
-    ghost = registry.Benchmark("ghost", "bench.no_such_module", "ghost", (("speed", "> 1"),))
-    monkeypatch.setattr(registry, "BENCHMARKS", [ghost])
+def test_a_benchmark_that_cannot_be_imported_becomes_one_failed_row(tmp_path):
+    ghost = registry.Benchmark("ghost", "bench.no_such_module", "ghost")
     rows = registry.run_one(ghost, BenchContext(quick=True, workdir=tmp_path))
-    assert [(r.metric, r.goal, r.note, r.verdict) for r in rows] == [("speed", "> 1", NOT_AVAILABLE, "n/a")]
-    assert NOT_AVAILABLE in text_table(rows)
+    assert [(r.metric, r.verdict) for r in rows] == [("benchmark crashed", "MISSED")]
+    assert "cannot import bench.no_such_module" in rows[0].note
 
 
 def test_a_crashing_benchmark_becomes_one_failed_row(tmp_path, monkeypatch):

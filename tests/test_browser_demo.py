@@ -23,7 +23,7 @@ import pytest
 from demo.app import start_server
 from monitor.app.cli import main
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 

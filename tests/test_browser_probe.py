@@ -16,7 +16,7 @@ import pytest
 from tests.browser_harness import BrowserHarness, journey
 from tests.servers import TargetServer, respond, send
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SILENT_PAGE = """<!doctype html><title>app</title>
 <button id="go">Save</button><p id="state">idle</p>

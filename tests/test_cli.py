@@ -138,6 +138,7 @@ def test_a_secret_never_reaches_the_database_or_the_output(tmp_path, capsys, mon
         assert "pw12345678" not in blob
 
 
+@pytest.mark.slow
 def test_python_dash_m_monitor_works_and_usage_errors_exit_2():
     version = subprocess.run([sys.executable, "-m", "monitor", "--version"], capture_output=True, text=True,
                              cwd=ROOT)

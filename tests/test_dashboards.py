@@ -112,17 +112,20 @@ def promtool(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["promtool", *args], cwd=DASHBOARDS, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.slow
 def test_promtool_check_rules_passes():
     checked = promtool("check", "rules", "prometheus-rules.yml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "SUCCESS: 9 rules found" in checked.stdout
 
 
+@pytest.mark.slow
 def test_promtool_unit_tests_of_the_rules_pass():
     tested = promtool("test", "rules", "prometheus-rules.test.yml")
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
+@pytest.mark.slow
 def test_the_example_prometheus_config_is_valid():
     checked = promtool("check", "config", "prometheus.yml")
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -135,6 +135,7 @@ def test_migrate_endpoint_fixes_threads(broken_app):
     assert broken_app.get("/api/health/deep").status_code == 200
 
 
+@pytest.mark.slow
 def test_migrate_cli_fixes_a_running_server(broken_app, db_path, tmp_path):
     result = run_demo("migrate", "--db", str(db_path), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -159,6 +160,7 @@ def test_break_endpoint_brings_the_500_back(healthy_app):
     assert new_chat(healthy_app).json() == NO_TABLE
 
 
+@pytest.mark.slow
 def test_break_cli_brings_the_500_back(healthy_app, db_path, tmp_path):
     assert healthy_app.get("/api/threads").status_code == 200
     result = run_demo("break", "--db", str(db_path), cwd=tmp_path)
@@ -168,6 +170,7 @@ def test_break_cli_brings_the_500_back(healthy_app, db_path, tmp_path):
     assert (response.status_code, response.json()) == (500, NO_TABLE)
 
 
+@pytest.mark.slow
 def test_cli_defaults_to_demo_db_in_the_current_directory(tmp_path):
     assert run_demo("migrate", cwd=tmp_path).returncode == 0
     assert open_database(tmp_path / "demo.db").has_threads_table()
@@ -307,6 +310,7 @@ def get_with_deadline(client: httpx.Client, path: str, deadline: float) -> httpx
             time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_serve_cli_prints_its_url_and_serves(tmp_path, db_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "demo", "serve", "--port", "0", "--broken", "--db", str(db_path)],
@@ -365,6 +369,7 @@ def browser_page():
             browser.close()
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_new_chat_button_adds_a_thread(healthy_app, browser_page):
     new_chat(healthy_app, "<b>not bold</b>")
@@ -377,6 +382,7 @@ def test_new_chat_button_adds_a_thread(healthy_app, browser_page):
     assert browser_page.locator("#threads b").count() == 0
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_new_chat_button_fails_silently_when_broken(broken_app, browser_page):
     page_messages: list[str] = []

@@ -57,6 +57,7 @@ def test_compose_wires_monitor_prometheus_and_grafana_from_files_that_exist(comp
     assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
 
 
+@pytest.mark.slow
 def test_prometheus_scrapes_the_monitor_service_and_loads_the_shipped_rules(compose, tmp_path):
     services = compose["services"]
     prometheus_mounts = mounts(services["prometheus"])

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from slack_sdk import WebClient
 
 from alerts.channels.slack.channel import SlackChannel
 from alerts.state_store import AlertStore
 from monitor.app.metrics import Metrics
 from tests.test_outbox import Harness, make_config, wait
+
+pytestmark = pytest.mark.slow
 
 MANY = [f"api-{i:03d}" for i in range(200)]
 

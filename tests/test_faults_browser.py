@@ -17,7 +17,7 @@ from tests.browser_harness import BrowserHarness, journey
 from tests.servers import TargetServer, respond
 from tests.service_thread import wait_until
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 GOOD = "<!doctype html><title>ok</title><p>hi</p>"
 SPIN_LATER = ("<!doctype html><title>spin</title><p>hi</p>"

@@ -19,6 +19,8 @@ from monitor.app.clock_watch import ClockWatch
 from monitor.app.config import parse_config
 from monitor.app.scheduler import CheckScheduler
 
+pytestmark = pytest.mark.slow
+
 
 class SteppedClock:
     """`datetime` whose now() is the real time plus `offset`, shared by every patched module."""

@@ -25,6 +25,8 @@ from tests.service_thread import ServiceThread, wait_until
 from tests.slack_server import TOKEN, SlackServer
 from tests.test_server import open_read_only, scrape, write_config
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def running(tmp_path):

@@ -19,6 +19,8 @@ from probes.base import ProbeContext
 from probes.http.probe import HttpProbe
 from tests.servers import TargetServer, send
 
+pytestmark = pytest.mark.slow
+
 
 class RawServer:
     """A TCP server on loopback whose every connection is handed to `serve(conn)`."""

@@ -20,10 +20,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.servers import TargetServer, closed_port, send
 from tests.slack_server import TOKEN, SlackServer
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_LOG = "2026-01-01 00:00:00 INFO monitor.runs everything is fine"

@@ -276,6 +276,7 @@ def test_only_pending_folders_are_renamed():
     assert final_paths(["c/pending-ab/t.zip", "c/pending-ab/s.png", "c/7/x"], 9) == {"c/pending-ab": "c/9"}
 
 
+@pytest.mark.slow
 def test_http_only_monitors_never_load_playwright():
     import subprocess
     import sys

@@ -205,6 +205,7 @@ def test_each_metrics_has_its_own_registry(config):
     assert REGISTRY.get_sample_value("synthetic_store_errors_total") is None
 
 
+@pytest.mark.slow
 def test_promtool_finds_nothing_to_complain_about(metrics, config):
     metrics.on_result(config.check("api"), result(status_code=200, phases={"connect": 0.01},
                                                   cert_expires_at=1.9e9, target='https://x/"q"'))

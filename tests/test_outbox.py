@@ -374,7 +374,7 @@ def test_reminders_and_per_check_thresholds(tmp_path, slack):
 database = "monitor.db"
 [alerts]
 failure_threshold = 2
-reminder_interval = "1ms"
+reminder_interval = "1m"
 [alerts.slack]
 token = "{TOKEN}"
 channel = "#oncall"
@@ -391,9 +391,16 @@ reminder_interval = "off"
 """)
     from monitor.app.config import load_config
 
+    later = timedelta(0)
+
+    def clock():  # the reminder is due once a minute has passed since the firing, not a millisecond
+        return utcnow() + later
+
     async def story():
-        async with Harness(load_config(path)) as h:
+        nonlocal later
+        async with Harness(load_config(path), clock=clock) as h:
             h.fail("threads-api", times=2)
+            later = timedelta(minutes=1)
             h.fail("threads-api", error="pool exhausted")
             h.fail("slow-burn", times=3, error="disk full")
             await wait(lambda: h.pending() == 0)

@@ -29,6 +29,8 @@ from tests.certs import server_context
 from tests.prometheus import PrometheusServer
 from tests.servers import TargetServer, closed_port, respond
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "dashboards" / "synthetic-monitor.json"
 RULES = ROOT / "dashboards" / "prometheus-rules.yml"

@@ -45,7 +45,7 @@ document.getElementById("go").addEventListener("click", async () => {
 });
 </script>"""
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def echo_auth(handler) -> None:

@@ -202,6 +202,7 @@ def open_read_only(path: Path) -> sqlite_utils.Database:
                                                  isolation_level=None))
 
 
+@pytest.mark.slow
 def test_healthz_turns_503_when_the_event_loop_is_stuck(running):
     running.server.loop_timeout = 0.3
     blocked = running.loop.call_soon_threadsafe(time.sleep, 2)  # a probe that blocks the loop, say
@@ -241,6 +242,7 @@ def test_a_taken_port_is_a_clear_config_error(tmp_path, target):
     assert "choose another one" in str(error.value)
 
 
+@pytest.mark.slow
 def test_monitor_run_serves_healthz_and_metrics_and_reloads_on_sighup(tmp_path, target):
     """The real command line: `monitor run` binds [monitor] listen and reports the truth."""
     port = closed_port()

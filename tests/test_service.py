@@ -12,6 +12,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from monitor.app.config import load_config
 from monitor.app.service import Service
 from monitor.core.results import Result, utcnow
@@ -58,6 +60,7 @@ def runs_so_far(path: Path, check: str) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_checks_run_on_their_interval_and_stop_cleanly(tmp_path):
     with TargetServer({"/a": respond(200, "ok"), "/b": respond(500, {"error": "down"})}) as server:
         config = load_config(config_file(tmp_path, server.url))
@@ -128,6 +131,7 @@ def test_prune_removes_runs_older_than_retention(tmp_path):
     assert asyncio.run(scenario()) == (12, 1)
 
 
+@pytest.mark.slow
 def test_sigterm_stops_monitor_run_and_leaves_the_database_whole(tmp_path):
     with TargetServer({"/a": respond(200, "ok"), "/b": respond(200, "ok")}) as server:
         path = config_file(tmp_path, server.url)

@@ -57,11 +57,12 @@ def seed(folder: Path) -> None:
                         failure="expected status 200, got 500", error_text="older failure",
                         artifacts=["api/run-1/screenshot.png", "api/run-1/trace.zip"]))
     db = store.db
-    db["incidents"].create({"id": int, "check_name": str, "opened_at": str, "resolved_at": str}, pk="id",
-                           if_not_exists=True)
-    db["incidents"].insert({"check_name": "api", "opened_at": (utcnow() - timedelta(minutes=4)).isoformat()})
+    opened = (utcnow() - timedelta(minutes=4)).isoformat()
+    db["incidents"].insert({"check_name": "api", "opened_at": opened, "first_failure_at": opened,
+                            "last_failure_at": opened})
     db["incidents"].insert({"check_name": "ok", "opened_at": "2026-01-01T00:00:00+00:00",
-                            "resolved_at": "2026-01-01T00:10:00+00:00"})
+                            "first_failure_at": "2026-01-01T00:00:00+00:00",
+                            "last_failure_at": "2026-01-01T00:00:00+00:00", "resolved_at": "2026-01-01T00:10:00+00:00"})
     db["silences"].create({"check_name": str, "until": str, "created_at": str}, pk="check_name", if_not_exists=True)
     db["silences"].insert({"check_name": "muted", "until": (utcnow() + timedelta(hours=1)).isoformat(),
                            "created_at": utcnow().isoformat()})
@@ -148,6 +149,7 @@ def screenshot_on_failure(page, name: str):
         raise AssertionError(f"{exc}\n(screenshot: {path})") from exc
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_status_page_in_chromium(tmp_path, target, chromium):
     seed(tmp_path)
@@ -185,6 +187,7 @@ def test_status_page_in_chromium(tmp_path, target, chromium):
                 f"{running.url}/artifacts/api/run-1/trace.zip", safe="")
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_with_an_auth_token_the_browser_logs_in_with_the_token(tmp_path, target, chromium):
     seed(tmp_path)

@@ -85,6 +85,7 @@ def test_jobs_run_in_order_and_a_future_gets_the_last_steps_value(path):
     assert stored(path) == [f"c{i}" for i in range(5)]
 
 
+@pytest.mark.slow
 def test_writes_refused_by_a_lock_are_held_in_order_and_land_when_it_goes(path):
     with writer_on(path) as writer:
         with locked(path):
@@ -122,6 +123,7 @@ def test_past_max_pending_new_writes_are_refused_and_counted(path):
     assert stored(path) == ["c0", "c1"]
 
 
+@pytest.mark.slow
 def test_a_write_refused_for_longer_than_its_patience_is_given_up(path):
     with writer_on(path, patience=0.5) as writer:
         with locked(path):
@@ -133,6 +135,7 @@ def test_a_write_refused_for_longer_than_its_patience_is_given_up(path):
     assert stored(path) == ["c1"]
 
 
+@pytest.mark.slow
 def test_closing_while_the_database_refuses_gives_up_what_is_held_and_says_how_much(path, caplog):
     with locked(path):
         with writer_on(path) as writer:
@@ -181,6 +184,7 @@ def commits_of(writer: StoreWriter) -> list[str]:
     return seen
 
 
+@pytest.mark.slow
 def test_batched_steps_queued_together_share_one_commit_in_order(path):
     with writer_on(path) as writer:
         commits = commits_of(writer)
@@ -199,6 +203,7 @@ def test_batched_steps_queued_together_share_one_commit_in_order(path):
         assert names.index(f"c{i}") < names.index(f"after c{i}")
 
 
+@pytest.mark.slow
 def test_a_batched_step_that_fails_for_a_bug_writes_nothing_and_the_batch_commits(path):
     with writer_on(path) as writer:
         with locked(path):
@@ -213,6 +218,7 @@ def test_a_batched_step_that_fails_for_a_bug_writes_nothing_and_the_batch_commit
     assert stored(path) == ["c0", "c2"]
 
 
+@pytest.mark.slow
 def test_a_refused_batch_is_retried_whole_and_then_runs_once_per_step(path):
     with writer_on(path) as writer:
         rowids: list[int] = []
@@ -226,6 +232,7 @@ def test_a_refused_batch_is_retried_whole_and_then_runs_once_per_step(path):
     assert rowids == list(range(1, 21))
 
 
+@pytest.mark.slow
 def test_a_batch_refused_past_its_patience_is_given_up_whole(path):
     with writer_on(path, patience=0.5) as writer:
         with locked(path):

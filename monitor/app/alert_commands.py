@@ -6,6 +6,7 @@ Each command is one call into `AlertStore` or a channel; mistakes raise
 
 from __future__ import annotations
 
+import argparse
 import sys
 from datetime import UTC, datetime, timedelta
 
@@ -14,13 +15,14 @@ from alerts.channels.base import DeliveryError, Notice
 from alerts.state_store import AlertStore, parse_ts
 from monitor.app import cli_support as cli
 from monitor.app.database import open_store
+from monitor.core.config import Config
 from monitor.core.durations import DURATION_HINT, format_duration, parse_duration
 from monitor.core.results import utcnow
 from monitor.core.store import Store
 from monitor.core.terminal import one_line
 
 
-def silence_until(args, now: datetime) -> datetime:
+def silence_until(args: argparse.Namespace, now: datetime) -> datetime:
     """When the silence `--for`/`--until` asks for ends; UsageError when it makes no sense."""
     if args.duration is not None:
         try:
@@ -40,7 +42,7 @@ def silence_until(args, now: datetime) -> datetime:
     return until
 
 
-def cmd_silence(args) -> int:
+def cmd_silence(args: argparse.Namespace) -> int:
     config = cli.config_from(args)
     cli.select_checks(config, [args.name])
     now = utcnow()
@@ -56,7 +58,7 @@ def cmd_silence(args) -> int:
     return cli.EXIT_OK
 
 
-def cmd_unsilence(args) -> int:
+def cmd_unsilence(args: argparse.Namespace) -> int:
     config = cli.config_from(args)
     cli.select_checks(config, [args.name])
     store = open_store(config.monitor.database)
@@ -68,7 +70,7 @@ def cmd_unsilence(args) -> int:
     return cli.EXIT_OK
 
 
-def cmd_alert_test(args) -> int:
+def cmd_alert_test(args: argparse.Namespace) -> int:
     config = cli.config_from(args)
     channels = build_channels(config)
     if not channels:
@@ -87,7 +89,7 @@ def cmd_alert_test(args) -> int:
     return cli.EXIT_FAILED if failed else cli.EXIT_OK
 
 
-def status_states(config, store: Store) -> dict[str, str]:
+def status_states(config: Config, store: Store) -> dict[str, str]:
     """Check -> state text for `monitor status`: open incidents, silences, undelivered alerts."""
     alerts = AlertStore(store.db)
     now = utcnow()

@@ -80,7 +80,10 @@ def _replay_args(p: argparse.ArgumentParser) -> None:
 
 
 def _file_arg(help: str) -> Arguments:
-    return lambda p: p.add_argument("file", metavar="FILE", help=help)
+    def arguments(p: argparse.ArgumentParser) -> None:
+        p.add_argument("file", metavar="FILE", help=help)
+
+    return arguments
 
 
 # Every command, in the order `monitor --help` shows them: name, handler, what it does, its arguments.

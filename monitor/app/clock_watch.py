@@ -20,6 +20,11 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitor.app.service import Service
+    from monitor.core.config import Config
 
 log = logging.getLogger("monitor.scheduler")
 
@@ -36,9 +41,9 @@ class ClockWatch:
         self.every = every
         self.tolerance = tolerance
         self.replans = 0
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
-    async def start(self, service) -> None:
+    async def start(self, service: Service) -> None:
         self._scheduler = service.scheduler.scheduler
         self._task = asyncio.create_task(self._watch())
 
@@ -46,7 +51,7 @@ class ClockWatch:
         if self._task:
             self._task.cancel()
 
-    def on_reload(self, config) -> None:
+    def on_reload(self, config: Config) -> None:
         pass
 
     def _skew(self) -> float:

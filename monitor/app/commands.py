@@ -18,14 +18,14 @@ from monitor.app.alert_commands import status_states
 from monitor.app.cli_support import EXIT_FAILED, EXIT_OK, UsageError, config_from, select_checks, style_for
 from monitor.app.database import MIGRATIONS, open_store
 from monitor.app.render import details, history_table, result_dict, result_row, results_header, status_table
-from monitor.core.config import Config
-from monitor.core.results import utcnow
+from monitor.core.config import Check, Config
+from monitor.core.results import Result, utcnow
 from monitor.core.terminal import table
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     config = config_from(args)
-    kinds = {}
+    kinds: dict[str, int] = {}
     for check in config.checks:
         kinds[check.type] = kinds.get(check.type, 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "no checks"
@@ -50,7 +50,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-async def _check_once(config: Config, checks, args):
+async def _check_once(config: Config, checks: list[Check], args: argparse.Namespace) -> list[Result]:
     from monitor.app.database import command_writer
     from monitor.app.runner import Runner
 
@@ -68,7 +68,7 @@ async def _check_once(config: Config, checks, args):
         print(style.dim(f"running {len(checks)} check(s)…"), flush=True)
         print(table(results_header(), [], widths), flush=True)
 
-    def on_done(result) -> None:
+    def on_done(result: Result) -> None:
         if live:
             row = result_dict(result)
             print(table(results_header(), [result_row(row, style)], widths).split("\n", 1)[1], flush=True)

@@ -30,4 +30,5 @@ def junit_xml(results: list[Result], suite: str = "synthetic-monitor") -> bytes:
             if result.run_id is not None:
                 lines.append(f"run id: {result.run_id}")
             failure.text = "\n".join(lines)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    xml: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)  # bytes for any encoding but "unicode"
+    return xml

@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import TextIO
 
 from monitor.core.redact import redact
 from monitor.core.terminal import safe
@@ -44,21 +45,21 @@ class JsonFormatter(_Redacting):
         return json.dumps(entry, ensure_ascii=False)
 
 
-class _CurrentStderr(logging.StreamHandler):
+class _CurrentStderr(logging.StreamHandler[TextIO]):
     """Writes to whatever sys.stderr is at the time (tests swap it)."""
 
     @property
-    def stream(self):
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, value):
+    def stream(self, value: TextIO) -> None:
         pass
 
 
 def setup_logging(fmt: str = "text", level: int = logging.INFO,
-                  secrets: frozenset[str] = frozenset(), stream=None) -> None:
-    handler = logging.StreamHandler(stream) if stream else _CurrentStderr()
+                  secrets: frozenset[str] = frozenset(), stream: TextIO | None = None) -> None:
+    handler: logging.StreamHandler[TextIO] = logging.StreamHandler(stream) if stream else _CurrentStderr()
     handler.setFormatter(JsonFormatter(secrets) if fmt == "json" else TextFormatter(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -47,6 +48,9 @@ from monitor.core.config import Check, Config
 from monitor.core.redact import redact
 from monitor.core.results import Result
 from monitor.core.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from monitor.app.service import Service
 
 # From a 20 ms API call to a 60 s browser journey.
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0)
@@ -231,7 +235,7 @@ class Metrics(Telemetry):
 
     # -- ServicePart -----------------------------------------------------------------------
 
-    async def start(self, service) -> None:
+    async def start(self, service: Service) -> None:
         self._store_pending.set_function(service.writer.pending)
         self._store_healthy.set_function(lambda: 0 if service.database_health() else 1)
 

@@ -7,14 +7,18 @@ server-sent string goes through `terminal.one_line`/`safe`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.core.config import Check
 from monitor.core.durations import format_duration
 from monitor.core.results import Result
 from monitor.core.terminal import Style, one_line, safe, table
+
+# A run as plain data, read by key: a stored run (`Store.history`, `Store.latest_runs`) or `result_dict(result)`.
+Row = Mapping[str, Any]
 
 
 def result_dict(result: Result) -> dict[str, Any]:
@@ -24,11 +28,11 @@ def result_dict(result: Result) -> dict[str, Any]:
     return data
 
 
-def outcome(row: dict, style: Style) -> str:
+def outcome(row: Row, style: Style) -> str:
     return style.green("ok") if row["ok"] else style.red("FAIL")
 
 
-def _status(row: dict) -> str:
+def _status(row: Row) -> str:
     return str(row["status_code"]) if row.get("status_code") is not None else "-"
 
 
@@ -36,12 +40,12 @@ def results_header() -> list[str]:
     return ["CHECK", "RESULT", "STATUS", "TIME", "FAILURE / SERVER SAID"]
 
 
-def result_row(row: dict, style: Style) -> list[str]:
+def result_row(row: Row, style: Style) -> list[str]:
     return [row["check"], outcome(row, style), _status(row), format_duration(row["duration_ms"] / 1000),
             _explanation(row, style)]
 
 
-def details(row: dict, style: Style) -> str:
+def details(row: Row, style: Style) -> str:
     """Extra lines under a failed run: steps, the server's words, artifacts."""
     lines = []
     for step in row.get("steps") or []:
@@ -56,7 +60,7 @@ def details(row: dict, style: Style) -> str:
     return "\n".join(lines)
 
 
-def captured_lines(details: dict, style: Style, indent: str = "    ") -> list[str]:
+def captured_lines(details: Mapping[str, Any], style: Style, indent: str = "    ") -> list[str]:
     """What a browser journey captured: failed requests, console errors, page errors."""
     lines = []
     for e in details.get("network") or []:
@@ -70,15 +74,15 @@ def captured_lines(details: dict, style: Style, indent: str = "    ") -> list[st
     return lines
 
 
-def history_table(rows: list[dict], style: Style) -> str:
+def history_table(rows: Iterable[Row], style: Style) -> str:
     headers = ["RUN", "STARTED (UTC)", "RESULT", "STATUS", "TIME", "FAILURE / SERVER SAID"]
     body = [[str(r["id"]), r["started_at"][:19].replace("T", " "), outcome(r, style), _status(r),
              format_duration(r["duration_ms"] / 1000), _explanation(r, style)] for r in rows]
     return table(headers, body)
 
 
-def status_table(checks: Iterable, latest: dict[str, dict], style: Style, now: datetime,
-                 states: dict[str, str] | None = None) -> str:
+def status_table(checks: Iterable[Check], latest: Mapping[str, Row], style: Style, now: datetime,
+                 states: Mapping[str, str] | None = None) -> str:
     """One line per configured check: state, last run, what the server last said.
 
     `states` overrides the state shown (e.g. "failing (incident)", "silenced").
@@ -103,7 +107,7 @@ def ago(iso: str, now: datetime) -> str:
     return format_duration(max(0.0, (now - moment).total_seconds())) + " ago"
 
 
-def _explanation(row: dict, style: Style) -> str:
+def _explanation(row: Row, style: Style) -> str:
     if row["ok"]:
         return ""
     text = one_line(row.get("failure") or "failed", 120)

@@ -10,21 +10,26 @@ it) and always keeps its trace, passing or not.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, TextIO
 
 from monitor.app.cli_support import EXIT_FAILED, EXIT_OK, UsageError, config_from, select_checks, style_for
 from monitor.app.database import command_writer, open_store
 from monitor.app.render import captured_lines, details, result_dict
+from monitor.core.config import Check, Config
 from monitor.core.durations import format_duration
+from monitor.core.results import Result, StepResult
 from monitor.core.terminal import Style, one_line, safe
 
 
-def cmd_replay(args) -> int:
+def cmd_replay(args: argparse.Namespace) -> int:
     config = config_from(args)
     check = select_checks(config, [args.name])[0]
     if check.type != "browser":
@@ -54,7 +59,7 @@ def cmd_replay(args) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
-async def _replay(config, check, args, style: Style):
+async def _replay(config: Config, check: Check, args: argparse.Namespace, style: Style) -> Result:
     from monitor.app.runner import Runner, probe_context
     from probes.browser.probe import BrowserProbe
     from probes.browser.runtime import BrowserRuntime
@@ -74,29 +79,36 @@ async def _replay(config, check, args, style: Style):
 class LivePrinter:
     """Prints each step as it starts and ends, with the errors captured during it."""
 
-    def __init__(self, style: Style, out=None):
+    def __init__(self, style: Style, out: TextIO | None = None):
         self.style = style
         self.out = out
 
-    def __call__(self, kind: str, payload) -> None:
+    def __call__(self, kind: str, payload: object) -> None:
+        """A journey's event (probes/browser/probe.py): "step-start" with the step's name, "step-end" with a dict."""
         out = self.out or sys.stdout
         if kind == "step-start":
             print(self.style.dim(f"  … {one_line(payload, 100)}"), file=out, flush=True)
         elif kind == "step-end":
-            step = payload["step"]
-            mark = self.style.green("✓") if step.ok else self.style.red("✗")
-            error = f"  {one_line(step.error, 300)}" if step.error else ""
-            print(f"  {mark} {one_line(step.name, 100)}  {format_duration(step.duration_ms / 1000)}{error}",
-                  file=out, flush=True)
-            messages = payload["messages"]
-            captured = {"network": payload["network"],
-                        "console": [m for m in messages if m["kind"] == "console"],
-                        "page_errors": [m for m in messages if m["kind"] == "page_error"]}
-            for line in captured_lines(captured, self.style, indent="      "):
-                print(line, file=out, flush=True)
+            if not isinstance(payload, Mapping):
+                raise TypeError(f"a step-end event carries a mapping, got {type(payload).__name__}")
+            self._step_end(payload, out)
+
+    def _step_end(self, payload: Mapping[str, Any], out: TextIO) -> None:
+        """The finished step (`step`) with the failed requests (`network`) and messages it captured."""
+        step: StepResult = payload["step"]
+        mark = self.style.green("✓") if step.ok else self.style.red("✗")
+        error = f"  {one_line(step.error, 300)}" if step.error else ""
+        print(f"  {mark} {one_line(step.name, 100)}  {format_duration(step.duration_ms / 1000)}{error}",
+              file=out, flush=True)
+        messages = payload["messages"]
+        captured = {"network": payload["network"],
+                    "console": [m for m in messages if m["kind"] == "console"],
+                    "page_errors": [m for m in messages if m["kind"] == "page_error"]}
+        for line in captured_lines(captured, self.style, indent="      "):
+            print(line, file=out, flush=True)
 
 
-def show_run(config, name: str, run_id: int, style: Style) -> int:
+def show_run(config: Config, name: str, run_id: int, style: Style) -> int:
     store = open_store(config.monitor.database)
     try:
         row = store.run(run_id)

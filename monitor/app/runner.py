@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 
 from monitor.app.artifact_claim import claim_artifacts
@@ -106,8 +107,7 @@ class Runner:
             steps.append(lambda: self._move_artifacts(result))
             steps.append(lambda: self._save_artifact_paths(result))
         # Unwrapped: the writer retries what the database refuses for now, and logs the rest.
-        steps.extend((lambda listener=listener: listener.on_result(check, result))
-                     for listener in self.stored_listeners)
+        steps.extend(partial(listener.on_result, check, result) for listener in self.stored_listeners)
         return steps
 
     def _move_artifacts(self, result: Result) -> None:

@@ -15,7 +15,13 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED
+from apscheduler.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -69,7 +75,8 @@ class CheckScheduler:
         self.scheduler.add_job(self._tick, IntervalTrigger(seconds=1), id="housekeeping:tick")
         self.scheduler.start()
 
-    def add_job(self, job_id: str, func: Callable, seconds: float, first_in: float = 0.0) -> None:
+    def add_job(self, job_id: str, func: Callable[[], Awaitable[object]], seconds: float,
+                first_in: float = 0.0) -> None:
         """Schedule a housekeeping coroutine every `seconds`."""
         start = datetime.now(UTC) + timedelta(seconds=first_in)
         self.scheduler.add_job(_quiet_at_shutdown, IntervalTrigger(seconds=seconds, start_date=start), id=job_id,
@@ -106,7 +113,8 @@ class CheckScheduler:
     async def _tick(self) -> None:
         self.last_tick = time.monotonic()
 
-    def _job_event(self, event) -> None:
+    def _job_event(self, event: JobSubmissionEvent | JobExecutionEvent) -> None:
+        """Lag from a submission; a skip from a missed run (an execution event) or a max-instances submission."""
         if not event.job_id.startswith(JOB_PREFIX):
             return
         name = event.job_id[len(JOB_PREFIX):]
@@ -129,7 +137,8 @@ async def _quiet_at_shutdown(func: Callable[..., Awaitable[object]], *args: obje
         pass
 
 
-def trigger_for(check: Check, now: datetime, offset: float):
+def trigger_for(check: Check, now: datetime, offset: float) -> CronTrigger | IntervalTrigger:
+    """The check's cron trigger, or its interval trigger first firing `offset` seconds after `now`."""
     if check.cron:
         return CronTrigger.from_crontab(check.cron, timezone=UTC)
     return IntervalTrigger(seconds=check.interval, start_date=now + timedelta(seconds=offset),

@@ -34,9 +34,10 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from monitor.app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -53,6 +54,9 @@ from monitor.core.artifacts import (
 from monitor.core.config import Config, ConfigError
 from monitor.core.config_schema import ConfigIssue
 from monitor.core.results import utcnow
+
+if TYPE_CHECKING:
+    from monitor.app.service import Service
 
 log = logging.getLogger("monitor.server")
 T = TypeVar("T")
@@ -77,7 +81,7 @@ def text_reply(status: int, text: str, headers: list[tuple[str, str]] | None = N
     return Reply(status, (text + "\n").encode(), headers=headers or [])
 
 
-def json_reply(status: int, payload) -> Reply:
+def json_reply(status: int, payload: object) -> Reply:
     return Reply(status, json.dumps(payload, indent=2).encode() + b"\n", "application/json")
 
 
@@ -114,7 +118,7 @@ class MonitorServer:
 
     # -- ServicePart -----------------------------------------------------------------------
 
-    async def start(self, service) -> None:
+    async def start(self, service: Service) -> None:
         self.service = service
         self.settings = service.config.monitor  # [monitor] changes take effect after a restart
         self.checks = service.config.checks
@@ -127,6 +131,8 @@ class MonitorServer:
                 "monitor.listen", f"cannot listen on {self.settings.listen}: {exc.strerror or exc}; "
                                   "stop what uses the port or choose another one")]) from exc
         bound_host, bound_port = self._httpd.server_address[:2]
+        if not isinstance(bound_host, str):  # an AF_INET or AF_INET6 socket's address: (host, port, ...)
+            raise TypeError(f"unexpected server address {self._httpd.server_address!r}")
         self.url = f"http://{'[' + bound_host + ']' if ':' in bound_host else bound_host}:{bound_port}"
         threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
                          name=f"monitor-http {self.url}", daemon=True).start()
@@ -143,7 +149,7 @@ class MonitorServer:
 
     # -- routing (called from the server's threads) ----------------------------------------
 
-    def handle(self, method: str, target: str, headers) -> Reply:
+    def handle(self, method: str, target: str, headers: Message) -> Reply:
         parts = urlsplit(target)
         path, query = parts.path, parse_qs(parts.query)
         auth = headers.get("Authorization")
@@ -173,7 +179,7 @@ class MonitorServer:
             return json_reply(503, {"status": "unhealthy", "unhealthy": problems})
         return json_reply(200, {"status": "ok"})
 
-    def _artifact(self, method: str, relative: str, query: dict, auth: str | None) -> Reply:
+    def _artifact(self, method: str, relative: str, query: dict[str, list[str]], auth: str | None) -> Reply:
         cors = [("Access-Control-Allow-Origin", CORS_ORIGIN), ("Vary", "Origin")]
         if method == "OPTIONS":
             # Chrome asks before a public site (the trace viewer) may read from a private address.
@@ -181,7 +187,8 @@ class MonitorServer:
                                               ("Access-Control-Allow-Private-Network", "true"),
                                               ("Access-Control-Max-Age", "600")])
         token = self.settings.auth_token
-        sig = (query.get("sig") or [None])[0]
+        sigs = query.get("sig")
+        sig = sigs[0] if sigs else None
         if not bearer_or_basic_ok(auth, token) and not signature_ok(token, unquote(relative), sig):
             return UNAUTHORIZED
         file = resolve_artifact(self.settings.artifacts_dir, relative)
@@ -278,5 +285,5 @@ class _Handler(BaseHTTPRequestHandler):
             if handle:
                 handle.close()
 
-    def log_message(self, format: str, *args) -> None:
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)

@@ -35,7 +35,7 @@ from monitor.app.database import open_store
 from monitor.app.runner import ResultListener, Runner
 from monitor.app.scheduler import CheckScheduler
 from monitor.core.config import Check, Config, ConfigError
-from monitor.core.results import utcnow
+from monitor.core.results import Result, utcnow
 from monitor.core.store import Store, retention_cutoff
 from monitor.core.store_watch import EVERY as WATCH_EVERY
 from monitor.core.store_watch import StoreWatch
@@ -81,7 +81,7 @@ class Service:
             "scheduler": self._scheduler_health,
             "database": self.database_health,
         }
-        self._inflight: set[asyncio.Task] = set()
+        self._inflight: set[asyncio.Task[Result]] = set()
 
     async def serve(self, *, install_signals: bool = True) -> None:
         """Run until `stop()` or a termination signal."""

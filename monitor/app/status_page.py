@@ -13,12 +13,16 @@ Incidents and silences come from the alerts package's tables (`incidents`,
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
+
+import sqlite_utils
 
 from alerts.state_store import AlertStore
 from monitor.core.config import Check
+from monitor.core.store import Store
 
 STATES = ("failing", "silenced", "passing", "never run")
 
@@ -28,14 +32,14 @@ class CheckStatus:
     name: str
     type: str
     state: str
-    last_run: dict | None = None
+    last_run: dict[str, Any] | None = None  # as `Store.latest_runs` gives it
     incident_since: datetime | None = None
     silenced_until: datetime | None = None
     # Files of the newest run that kept any (usually the latest failure).
     artifacts: list[str] = field(default_factory=list)
 
 
-def load_status(store, checks: Iterable[Check], now: datetime) -> list[CheckStatus]:
+def load_status(store: Store, checks: Iterable[Check], now: datetime) -> list[CheckStatus]:
     """The state of every configured check, failing ones first, then config order."""
     latest = store.latest_runs()
     artifacts = _latest_artifacts(store.db)
@@ -52,7 +56,7 @@ def load_status(store, checks: Iterable[Check], now: datetime) -> list[CheckStat
     return sorted(statuses, key=lambda s: STATES.index(s.state))
 
 
-def _state(run: dict | None, incident_open: bool, silenced: bool) -> str:
+def _state(run: Mapping[str, Any] | None, incident_open: bool, silenced: bool) -> str:
     if silenced:
         return "silenced"
     if incident_open or (run is not None and not run["ok"]):
@@ -60,7 +64,7 @@ def _state(run: dict | None, incident_open: bool, silenced: bool) -> str:
     return "never run" if run is None else "passing"
 
 
-def _latest_artifacts(db) -> dict[str, list[str]]:
+def _latest_artifacts(db: sqlite_utils.Database) -> dict[str, list[str]]:
     rows = db.execute(
         "select r.check_name, a.path from run_artifacts a join runs r on r.id = a.run_id "
         "where a.run_id in (select max(a2.run_id) from run_artifacts a2 join runs r2 on r2.id = a2.run_id "
@@ -71,10 +75,13 @@ def _latest_artifacts(db) -> dict[str, list[str]]:
     return found
 
 
-def _parse_time(text) -> datetime | None:
+def _parse_time(text: object) -> datetime | None:
+    """The time a stored ISO timestamp names (UTC unless it says otherwise); None for anything else."""
+    if not isinstance(text, str):
+        return None
     try:
         moment = datetime.fromisoformat(text)
-    except (TypeError, ValueError):
+    except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 

@@ -67,7 +67,10 @@ def sign(token: str, relative: str) -> str:
 
 
 def signature_ok(token: str | None, relative: str, sig: str | None) -> bool:
-    return bool(token and sig) and hmac.compare_digest(sign(token, relative), sig)
+    """Whether `sig` opens the artifact at `relative`; never without both a token and a sig."""
+    if not token or not sig:
+        return False
+    return hmac.compare_digest(sign(token, relative), sig)
 
 
 def artifact_link(relative: str, *, base_url: str = "", token: str | None = None) -> str:

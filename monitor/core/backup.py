@@ -99,5 +99,6 @@ def _is_monitor_database(conn: sqlite3.Connection) -> bool:
     tables = {name for (name,) in conn.execute("select name from sqlite_master where type = 'table'")}
     if not {"runs", "_sqlite_migrations"} <= tables:
         return False
-    return conn.execute("select count(*) from _sqlite_migrations where migration_set = ?",
-                        [migrations.name]).fetchone()[0] > 0
+    applied: int = conn.execute("select count(*) from _sqlite_migrations where migration_set = ?",
+                                [migrations.name]).fetchone()[0]
+    return applied > 0

@@ -295,7 +295,7 @@ def _read_check(t: Table, defaults: AlertPolicy, kinds: ConfigKinds, ctx: ReadCo
 
 
 def _validate_cron(t: Table, cron: str) -> None:
-    from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
+    from apscheduler.triggers.cron import CronTrigger
 
     try:
         CronTrigger.from_crontab(cron)

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from monitor.core.durations import DURATION_HINT, parse_duration
 
 T = TypeVar("T")
+T2 = TypeVar("T2")
+T3 = TypeVar("T3")
+D = TypeVar("D")  # a reader's default: returned as given, so it keeps its own type
+V = TypeVar("V")
 _MISSING = object()
 
 
@@ -75,7 +79,7 @@ class Table:
         if not isinstance(raw, dict):
             issues.add(path, f"must be a table, got {type_name(raw)}")
             raw = {}
-        self.raw: dict = raw
+        self.raw: dict[str, Any] = raw
         self.known: set[str] = set()
 
     def at(self, key: str) -> str:
@@ -84,8 +88,24 @@ class Table:
     def error(self, key: str, message: str) -> None:
         self.issues.add(self.at(key), message)
 
+    # `get` checks the value's Python type against `kind`, one type or a tuple of them, and returns the
+    # value typed accordingly, or the default (of its own type). Without `kind`, the raw TOML value.
+    @overload
+    def get(self, key: str, default: D, *, kind: type[T], required: bool = False, allowed: str = "") -> T | D: ...
+
+    @overload
+    def get(self, key: str, default: D, *, kind: tuple[type[T], type[T2]], required: bool = False,
+            allowed: str = "") -> T | T2 | D: ...
+
+    @overload
+    def get(self, key: str, default: D, *, kind: tuple[type[T], type[T2], type[T3]], required: bool = False,
+            allowed: str = "") -> T | T2 | T3 | D: ...
+
+    @overload
+    def get(self, key: str, default: Any = None, *, required: bool = False, allowed: str = "") -> Any: ...
+
     def get(self, key: str, default: Any = None, *, required: bool = False,
-            kind: type | tuple = object, allowed: str = "") -> Any:
+            kind: type | tuple[type, ...] = object, allowed: str = "") -> Any:
         """Return raw[key] if it has the expected Python type, else the default."""
         self.known.add(key)
         value = self.raw.get(key, _MISSING)
@@ -101,16 +121,33 @@ class Table:
             return default
         return value
 
-    def string(self, key: str, default: str | None = None, **kw) -> str | None:
-        return self.get(key, default, kind=str, **kw)
+    @overload
+    def string(self, key: str, default: str, *, required: bool = False, allowed: str = "") -> str: ...
+
+    @overload
+    def string(self, key: str, default: None = None, *, required: bool = False, allowed: str = "") -> str | None: ...
+
+    def string(self, key: str, default: str | None = None, *, required: bool = False,
+               allowed: str = "") -> str | None:
+        """A string, or `default` (None unless given) when absent or not a string."""
+        return self.get(key, default, kind=str, required=required, allowed=allowed)
 
     def boolean(self, key: str, default: bool) -> bool:
         return self.get(key, default, kind=bool)
 
+    @overload
+    def integer(self, key: str, default: int, *, minimum: int | None = None, maximum: int | None = None,
+                required: bool = False) -> int: ...
+
+    @overload
+    def integer(self, key: str, default: None, *, minimum: int | None = None, maximum: int | None = None,
+                required: bool = False) -> int | None: ...
+
     def integer(self, key: str, default: int | None, *, minimum: int | None = None,
                 maximum: int | None = None, required: bool = False) -> int | None:
+        """An integer (not a boolean) within the bounds given, or `default`."""
         value = self.get(key, default, kind=int, required=required)
-        if value is default:
+        if value is None or value is default:
             return value
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
@@ -118,9 +155,16 @@ class Table:
             return default
         return value
 
+    @overload
+    def duration(self, key: str, default: float, *, positive: bool = True) -> float: ...
+
+    @overload
+    def duration(self, key: str, default: None, *, positive: bool = True) -> float | None: ...
+
     def duration(self, key: str, default: float | None, *, positive: bool = True) -> float | None:
-        value = self.get(key, _MISSING, kind=str, allowed=DURATION_HINT)
-        if value is _MISSING:
+        """Seconds from a duration string ("30s", "5m"), or `default` when absent or invalid."""
+        value = self.get(key, None, kind=str, allowed=DURATION_HINT)
+        if value is None:  # absent, or not a string (recorded)
             return default
         try:
             seconds = parse_duration(value)
@@ -143,9 +187,16 @@ class Table:
         self.known.add(key)
         return Table(self.raw.get(key), self.at(key), self.issues)
 
-    def mapping(self, key: str, value_kind: type = str) -> dict[str, Any]:
-        raw = self.get(key, {}, kind=dict)
-        result = {}
+    @overload
+    def mapping(self, key: str) -> dict[str, str]: ...
+
+    @overload
+    def mapping(self, key: str, value_kind: type[V]) -> dict[str, V]: ...
+
+    def mapping(self, key: str, value_kind: type[Any] = str) -> dict[str, Any]:
+        """A table of `value_kind` values (strings unless given); a value of another type is recorded and left out."""
+        raw: dict[Any, Any] = self.get(key, {}, kind=dict)
+        result: dict[str, Any] = {}
         for name, value in raw.items():
             if not isinstance(value, value_kind):
                 self.issues.add(join(self.at(key), name),
@@ -162,7 +213,7 @@ class Table:
                 self.error(key, f"unknown key{suggest(key, sorted(known))}")
 
 
-def suggest(word: str, options) -> str:
+def suggest(word: object, options: Iterable[str]) -> str:
     """Return "; did you mean 'x'?" for the nearest option, or a list of valid ones."""
     options = list(options)
     if not isinstance(word, str):
@@ -175,7 +226,7 @@ def suggest(word: str, options) -> str:
     return ""
 
 
-def _as_tuple(kind) -> tuple:
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
 

@@ -33,7 +33,7 @@ def interpolate(tree: Any, env: Mapping[str, str], issues: Issues,
 
 def _interpolate_string(text: str, env: Mapping[str, str], issues: Issues,
                         secrets: set[str], path: str) -> str:
-    def replace(match: re.Match) -> str:
+    def replace(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
         name, default = match.group(1), match.group(2)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 
 @dataclass
@@ -53,7 +54,7 @@ class Result:
     # Files kept for this run, relative to artifacts_dir.
     artifacts: list[str] = field(default_factory=list)
     # Probe-specific extras (network log of a journey, ...), JSON-serialisable.
-    details: dict = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
     # Set by the store once the run is written.
     run_id: int | None = None
 

@@ -28,12 +28,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 
 class DatabaseInUse(Exception):
     """Another `monitor run` holds the database; the message names it (pid, host, start)."""
 
-    def __init__(self, database: Path, holder: dict):
+    def __init__(self, database: Path, holder: dict[str, Any]):
         self.pid = holder.get("pid")
         who = f"pid {self.pid or '?'} on {holder.get('host', 'this host')}"
         if holder.get("since"):
@@ -68,7 +69,7 @@ def hold_database(database: Path) -> Iterator[Path]:
         os.close(fd)  # releases the lock; the file stays, so nobody can lock a different inode meanwhile
 
 
-def _read_holder(fd: int) -> dict:
+def _read_holder(fd: int) -> dict[str, Any]:
     try:
         holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
     except ValueError:  # written by something else, or caught half-written: say what we can

@@ -32,18 +32,18 @@ migrations = Migrations("synthetic-monitor")
 
 @migrations()
 def m001_runs(db: sqlite_utils.Database) -> None:
-    db["runs"].create({
+    db.table("runs").create({
         "id": int, "check_name": str, "type": str, "location": str, "target": str,
         "started_at": str, "duration_ms": float, "ok": int, "status_code": int,
         "method": str, "failure": str, "error_text": str, "failing_step": str,
         "phases": str, "cert_expires_at": float, "details": str,
     }, pk="id")
-    db["runs"].create_index(["check_name", "started_at"])
-    db["runs"].create_index(["started_at"])
-    db["run_steps"].create({
+    db.table("runs").create_index(["check_name", "started_at"])
+    db.table("runs").create_index(["started_at"])
+    db.table("run_steps").create({
         "run_id": int, "position": int, "name": str, "ok": int, "duration_ms": float, "error": str,
     }, pk=("run_id", "position"))
-    db["run_artifacts"].create({"run_id": int, "path": str}, pk=("run_id", "path"))
+    db.table("run_artifacts").create({"run_id": int, "path": str}, pk=("run_id", "path"))
 
 
 def open_database(path: Path | str, extra_migrations: Sequence[Migrations] = ()) -> sqlite_utils.Database:
@@ -156,23 +156,23 @@ class Store:
         if not result.steps and not result.artifacts:
             # One statement is atomic on its own: no transaction or savepoint
             # to pay for, which is most of the cost of a run in a batch.
-            return self.db.conn.execute(_INSERT_RUN, values).lastrowid
+            return _inserted_id(self.db.conn.execute(_INSERT_RUN, values))
         with write_transaction(self.db):
-            run_id = self.db.conn.execute(_INSERT_RUN, values).lastrowid
+            run_id = _inserted_id(self.db.conn.execute(_INSERT_RUN, values))
             if result.steps:
-                self.db["run_steps"].insert_all(
+                self.db.table("run_steps").insert_all(
                     {"run_id": run_id, "position": i, "name": s.name, "ok": int(s.ok),
                      "duration_ms": s.duration_ms, "error": s.error}
                     for i, s in enumerate(result.steps))
             if result.artifacts:
-                self.db["run_artifacts"].insert_all({"run_id": run_id, "path": p} for p in result.artifacts)
+                self.db.table("run_artifacts").insert_all({"run_id": run_id, "path": p} for p in result.artifacts)
         return run_id
 
     def replace_artifacts(self, run_id: int, paths: list[str]) -> None:
         """Point run `run_id` at `paths` (its artifacts moved after it was stored)."""
         with self.db.atomic():
             self.db.execute("delete from run_artifacts where run_id = ?", [run_id])
-            self.db["run_artifacts"].insert_all({"run_id": run_id, "path": p} for p in paths)
+            self.db.table("run_artifacts").insert_all({"run_id": run_id, "path": p} for p in paths)
 
     def history(self, check: str, limit: int = 20) -> list[dict[str, Any]]:
         """The latest `limit` runs of `check`, newest first, with steps and artifacts."""
@@ -286,6 +286,14 @@ def _run_row(result: Result) -> dict[str, Any]:
 _RUN_COLUMNS = ("check_name", "type", "location", "target", "started_at", "duration_ms", "ok", "status_code",
                 "method", "failure", "error_text", "failing_step", "phases", "cert_expires_at", "details")
 _INSERT_RUN = f"insert into runs ({', '.join(_RUN_COLUMNS)}) values ({', '.join('?' * len(_RUN_COLUMNS))})"
+
+
+def _inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid of the row an INSERT just made (sqlite3 sets `lastrowid` after every successful INSERT)."""
+    rowid = cursor.lastrowid
+    if rowid is None:
+        raise RuntimeError("an INSERT returned no rowid")
+    return rowid
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:

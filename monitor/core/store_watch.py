@@ -27,6 +27,7 @@ import asyncio
 import logging
 import sqlite3
 import uuid
+from concurrent.futures import Future
 
 from monitor.core.store_writer import StoreWriter, is_locked
 
@@ -78,7 +79,7 @@ class StoreWatch:
         future = self.writer.submit(lambda: self.store.stamp_heartbeat(self.instance, beat))
         future.add_done_callback(lambda f: self._stamped(f, beat))
 
-    def _stamped(self, future, beat: int) -> None:
+    def _stamped(self, future: Future[None], beat: int) -> None:
         # On the writer's thread; plain assignments, read by the loop's next tick.
         if not future.cancelled() and future.exception() is None:
             self._committed = beat

@@ -44,6 +44,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import sqlite_utils
+
 from monitor.core.store import Store, write_transaction
 
 log = logging.getLogger("monitor.store")
@@ -101,7 +103,7 @@ class Batched(Generic[T]):
 @dataclass(eq=False)
 class _Job:
     steps: list[Callable[[], Any]]
-    future: Future = field(default_factory=Future)
+    future: Future[Any] = field(default_factory=Future)
     started: bool = False  # its future is running (or it was skipped): set_running_or_notify_cancel called
     next_step: int = 0  # steps before it are done: a retry never repeats them
     value: Any = None  # the latest step's
@@ -133,11 +135,11 @@ class StoreWriter:
         self._thread.start()
 
     @property
-    def db(self):
+    def db(self) -> sqlite_utils.Database:
         """The writer's connection: use it only inside steps, which run on the writer's thread."""
         return self.store.db
 
-    def submit(self, *steps: Callable[[], Any]) -> Future:
+    def submit(self, *steps: Callable[[], Any]) -> Future[Any]:
         """Queue a job; its future gets the last step's value, or the first error of a step."""
         job = _Job(list(steps))
         with self._cond:
@@ -150,9 +152,10 @@ class StoreWriter:
         self._lose([job], f"a write was refused: {why}")
         return job.future
 
-    async def call(self, step: Callable[[], Any]) -> Any:
+    async def call(self, step: Callable[[], T]) -> T:
         """Run `step` as a job of its own and wait for its value (on the event loop, without blocking it)."""
-        return await asyncio.wrap_future(self.submit(step))
+        value: T = await asyncio.wrap_future(self.submit(step))  # a one-step job's value is its step's
+        return value
 
     def pending(self) -> int:
         """Jobs not yet done, the one in progress included."""
@@ -235,7 +238,7 @@ class StoreWriter:
                     self._refused(batch, exc)
                     if self._closing_late():
                         return False
-                    if self.patience is not None and time.monotonic() - job.refused_since > self.patience:
+                    if self._out_of_patience(job):
                         self._give_up_batch(batch, f"a write was refused for over {self.patience:g}s: {exc}")
                         return True
                     with self._cond:
@@ -253,11 +256,17 @@ class StoreWriter:
             job.future.set_exception(job.error)
         return True
 
+    def _out_of_patience(self, job: _Job) -> bool:
+        """Whether `job` has been refused for longer than `patience` (never without a patience)."""
+        if self.patience is None or job.refused_since is None:
+            return False
+        return time.monotonic() - job.refused_since > self.patience
+
     def _batch_from(self, head: _Job) -> list[_Job]:
         """`head` and the jobs right behind it whose next step is `Batched`, started (cancelled ones dropped)."""
         batch = [head]
         with self._cond:
-            cancelled = []
+            cancelled: list[_Job] = []
             for job in itertools.islice(self._jobs, 1, None):
                 if len(batch) == MAX_BATCH or not isinstance(job.steps[job.next_step], Batched):
                     break
@@ -273,7 +282,7 @@ class StoreWriter:
             for job in batch:
                 try:
                     # Its own write_transaction is a savepoint here: a step that raised wrote nothing.
-                    outcomes.append((job, job.steps[job.next_step].write(), None))
+                    outcomes.append((job, _batched_step(job).write(), None))
                 except Exception as exc:
                     if is_transient(exc):
                         raise  # the whole batch waits and is tried again
@@ -283,7 +292,7 @@ class StoreWriter:
                 self._failed(job, error)
             else:
                 job.value = value
-                job.steps[job.next_step].then(value)
+                _batched_step(job).then(value)
 
     def _failed(self, job: _Job, exc: Exception) -> None:
         """A step failed for a bug, not for the weather: log it, count it, and go on without it."""
@@ -335,3 +344,11 @@ class StoreWriter:
         for job in jobs:
             if not job.future.done():
                 job.future.set_exception(WriteLost(why))
+
+
+def _batched_step(job: _Job) -> Batched[Any]:
+    """`job`'s next step, which is `Batched` in every job of a batch (`_steps` and `_batch_from` see to it)."""
+    step = job.steps[job.next_step]
+    if not isinstance(step, Batched):
+        raise TypeError(f"a batch holds a step that is not Batched: {step!r}")
+    return step

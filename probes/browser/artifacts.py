@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 
 from monitor.core.redact import redact
@@ -63,7 +64,7 @@ class ArtifactFolder:
             os.chmod(target, 0o600)
             self.files.append(str(self.relative / name))
 
-    def write_json(self, name: str, data, secrets=()) -> None:
+    def write_json(self, name: str, data: object, secrets: Collection[str] = ()) -> None:
         """Write `data` as JSON with every string redacted."""
         target = self.file(name)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -75,8 +76,9 @@ class ArtifactFolder:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def redact_strings(data, secrets):
-    """`data` with `redact` applied to every string in it."""
+def redact_strings(data: object, secrets: Collection[str]) -> object:
+    """`data` (JSON-like: dicts, lists, tuples, scalars) with `redact` applied to every string in it;
+    tuples come back as lists."""
     if isinstance(data, str):
         return redact(data, secrets)
     if isinstance(data, dict):

@@ -23,12 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 from urllib.parse import urlsplit
 
 from monitor.core.redact import redact
 from probes.error_text import extract_error_text
+
+if TYPE_CHECKING:  # Playwright is imported with the probe, at run time
+    from playwright.async_api import BrowserContext, ConsoleMessage, Page, Request, Response, Route, WebError
 
 # Requests a page's own code makes: the ones that fail silently.
 API_TYPES = ("fetch", "xhr")
@@ -99,14 +103,14 @@ class Capture:
     crashed: bool = False
 
     def __post_init__(self) -> None:
-        self._by_request: dict[object, NetworkEntry] = {}
-        self._inflight: set[object] = set()
-        self._reads: set[asyncio.Task] = set()
-        self._bodies: dict[object, str | None] = {}     # error text read by the route
-        self._failures: dict[object, str] = {}          # why the route got no answer
+        self._by_request: dict[Request, NetworkEntry] = {}
+        self._inflight: set[Request] = set()
+        self._reads: set[asyncio.Task[Any]] = set()      # routes fetching, error bodies being read
+        self._bodies: dict[Request, str | None] = {}     # error text read by the route
+        self._failures: dict[Request, str] = {}          # why the route got no answer
         self._fetch_timeout_ms = 30_000.0
 
-    async def attach(self, context, fetch_timeout: float = 30.0) -> None:
+    async def attach(self, context: BrowserContext, fetch_timeout: float = 30.0) -> None:
         self._fetch_timeout_ms = max(1.0, fetch_timeout * 1000)
         await context.route("**/*", self._route)
         context.on("request", self._on_request)
@@ -135,8 +139,10 @@ class Capture:
         """Complete requests and messages not judged by an earlier step; marks them judged."""
         entries = [e for e in self.entries if e.complete and not e.judged]
         messages = [m for m in self.messages if not m.judged]
-        for item in (*entries, *messages):
-            item.judged = True
+        for entry in entries:
+            entry.judged = True
+        for message in messages:
+            message.judged = True
         return entries, messages
 
     def problems(self) -> list[NetworkEntry]:
@@ -148,7 +154,7 @@ class Capture:
 
     # -- event handlers (called by Playwright on the event loop) --
 
-    def _on_request(self, request) -> None:
+    def _on_request(self, request: Request) -> None:
         entry = NetworkEntry(request.method, request.url, request.resource_type, self.step, self.clock())
         self._by_request[request] = entry
         self._inflight.add(request)
@@ -159,12 +165,13 @@ class Capture:
                     del self.entries[i]
                     break
 
-    async def _route(self, route) -> None:
+    async def _route(self, route: Route) -> None:
         request = route.request
         if request.resource_type not in API_TYPES:
             await route.fallback()
             return
         task = asyncio.current_task()
+        assert task is not None, "Playwright runs route handlers in a task"
         self._reads.add(task)
         try:
             try:
@@ -182,7 +189,7 @@ class Capture:
         finally:
             self._reads.discard(task)
 
-    def _on_response(self, response) -> None:
+    def _on_response(self, response: Response) -> None:
         request = response.request
         entry = self._by_request.get(request)
         if entry is None:
@@ -198,39 +205,39 @@ class Capture:
                 self._reads.add(task)
                 task.add_done_callback(self._reads.discard)
 
-    async def _read_error_text(self, entry: NetworkEntry, response) -> None:
+    async def _read_error_text(self, entry: NetworkEntry, response: Response) -> None:
         try:
             body = await asyncio.wait_for(response.body(), 2.0)
         except Exception:  # the page moved on or closed: the status alone has to do
             return
         entry.error_text = extract_error_text(body, response.headers.get("content-type"), secrets=self.secrets)
 
-    def _on_finished(self, request) -> None:
+    def _on_finished(self, request: Request) -> None:
         self._done(request)
 
-    def _on_failed(self, request) -> None:
+    def _on_failed(self, request: Request) -> None:
         entry = self._done(request)
         if entry is not None and entry.status is None:
             entry.failure = self._failures.pop(request, None) or request.failure or "net::ERR_FAILED"
 
-    def _done(self, request) -> NetworkEntry | None:
+    def _done(self, request: Request) -> NetworkEntry | None:
         self._inflight.discard(request)
         entry = self._by_request.pop(request, None)
         if entry is not None:
             entry.duration_ms = round((self.clock() - entry.started) * 1000, 3)
         return entry
 
-    def _on_console(self, message) -> None:
+    def _on_console(self, message: ConsoleMessage) -> None:
         if message.type != "error":
             return
         location = message.location or {}
         self._add(Message("console", message.text, self.step, location.get("url") or None))
 
-    def _on_page_error(self, web_error) -> None:
+    def _on_page_error(self, web_error: WebError) -> None:
         error = web_error.error
         self._add(Message("page_error", getattr(error, "message", None) or str(error), self.step))
 
-    def _on_crash(self, page) -> None:
+    def _on_crash(self, page: Page) -> None:
         self.crashed = True
 
     def _add(self, message: Message) -> None:
@@ -296,7 +303,28 @@ def short_url(url: str, page_url: str) -> str:
     return url
 
 
-def entry_dict(entry: NetworkEntry, step_names: list[str], secrets) -> dict:
+class EntryRow(TypedDict):
+    """A request as the journey's log and a result's `details` show it."""
+
+    method: str
+    url: str
+    type: str
+    status: int | None
+    failure: str | None
+    error_text: str | None
+    duration_ms: float | None
+    step: str | None
+
+
+class MessageRow(TypedDict):
+    """A console or page error as the journey's log and a result's `details` show it."""
+
+    text: str
+    step: str | None
+    url: NotRequired[str]
+
+
+def entry_dict(entry: NetworkEntry, step_names: list[str], secrets: Iterable[str]) -> EntryRow:
     return {
         "method": entry.method, "url": redact(entry.url, secrets)[:2000], "type": entry.resource_type,
         "status": entry.status, "failure": entry.failure, "error_text": entry.error_text,
@@ -304,8 +332,8 @@ def entry_dict(entry: NetworkEntry, step_names: list[str], secrets) -> dict:
     }
 
 
-def message_dict(message: Message, step_names: list[str], secrets) -> dict:
-    data = {"text": message.text, "step": _step_name(step_names, message.step)}
+def message_dict(message: Message, step_names: list[str], secrets: Iterable[str]) -> MessageRow:
+    data: MessageRow = {"text": message.text, "step": _step_name(step_names, message.step)}
     if message.url:
         data["url"] = redact(message.url, secrets)[:2000]
     return data

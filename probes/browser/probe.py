@@ -28,8 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from functools import partial
 from pathlib import Path
+from types import TracebackType
+
+from playwright.async_api import BrowserContext, Page
 
 from monitor.core.config import Check
 from monitor.core.durations import format_duration, parse_duration
@@ -41,6 +46,7 @@ from probes.browser.artifacts import ArtifactFolder
 from probes.browser.capture import (
     MAX_PROBLEMS,
     Capture,
+    NetworkEntry,
     choose_error_text,
     describe_entry,
     entry_dict,
@@ -49,7 +55,7 @@ from probes.browser.capture import (
     most_related,
 )
 from probes.browser.runtime import BrowserError, BrowserRuntime, first_line
-from probes.browser.settings import BrowserSettings, JourneyOptions
+from probes.browser.settings import BrowserSettings, JourneyOptions, Step
 from probes.browser.steps import (
     PlaywrightError,
     StepFailed,
@@ -106,12 +112,28 @@ class Journey:
         self.failure: str | None = None
         self.failing: int | None = None
         self.playwright_message: str | None = None
-        self.related = None
+        self.related: NetworkEntry | None = None
         self.crashed = False
         self.status_code: int | None = None
-        self.context = self.page = None
+        # Opened by `run`: the context before anything else, the page before the first step.
+        self._context: BrowserContext | None = None
+        self._page: Page | None = None
         self.deadline = 0.0
         self.finished: float | None = None
+
+    @property
+    def context(self) -> BrowserContext:
+        """The run's browser context; `run` opens it before anything uses it."""
+        if self._context is None:
+            raise RuntimeError("the journey has no browser context before run() opens it")
+        return self._context
+
+    @property
+    def page(self) -> Page:
+        """The run's page; `run` opens it before the first step."""
+        if self._page is None:
+            raise RuntimeError("the journey has no page before run() opens it")
+        return self._page
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -121,7 +143,7 @@ class Journey:
         self.deadline = t0 + self.check.timeout
         artifacts: list[str] = []
         try:
-            self.context = await asyncio.wait_for(self.runtime.new_context(), max(0.001, self.remaining()) + 30)
+            self._context = await asyncio.wait_for(self.runtime.new_context(), max(0.001, self.remaining()) + 30)
         except (BrowserError, PlaywrightError, TimeoutError) as exc:
             return self._result(started_at, t0, [], failure=str(exc) if isinstance(exc, BrowserError) else
                                 f"could not start the browser: {first_line(exc)}")
@@ -129,7 +151,7 @@ class Journey:
             try:
                 await self.capture.attach(self.context, self.check.timeout)
                 await self.context.tracing.start(screenshots=True, snapshots=True, title=self.check.name)
-                self.page = await self.context.new_page()
+                self._page = await self.context.new_page()
                 await self._journey()
                 if self.failure is None:
                     await self._final_judge()
@@ -158,12 +180,16 @@ class Journey:
             await self._run_script(self.options.script)
             return
         for step in self.options.steps:
-            if not await self._step(step.name, step.timeout,
-                                    lambda t, s=step: perform(self.page, s, t, url, self.capture)):
+            if not await self._step(step.name, step.timeout, partial(self._perform, step)):
                 return
 
-    async def _step(self, name: str, timeout: float | None, action, judge: bool = True) -> bool:
-        """Run one step; record it; return whether the journey goes on."""
+    async def _perform(self, step: Step, timeout: float) -> int | None:
+        """Do one configured step on the page (relative URLs against the check's `url`)."""
+        return await perform(self.page, step, timeout, self.options.url, self.capture)
+
+    async def _step(self, name: str, timeout: float | None, action: Callable[[float], Awaitable[object]],
+                    judge: bool = True) -> bool:
+        """Run one step, `action(timeout in seconds)`; record it; return whether the journey goes on."""
         index = await self._begin(name)
         started = time.monotonic()
         limit = self.remaining()
@@ -212,10 +238,10 @@ class Journey:
         """What the requests and messages seen since the last judgement say about step `index`."""
         entries, messages = self.capture.take_unjudged()
         if self.options.fail_on_http_errors:
-            problems = http_problems(entries)
-            if problems:
-                self.related = most_related(problems, index)
-                return describe_entry(self.related, self.options.url)
+            related = most_related(http_problems(entries), index)
+            if related is not None:
+                self.related = related
+                return describe_entry(related, self.options.url)
         if self.options.fail_on_console_errors and messages:
             first = messages[0]
             kind = "page error" if first.kind == "page_error" else "console error"
@@ -236,7 +262,8 @@ class Journey:
     async def _explain(self, exc: BaseException, step_timeout: float, from_journey: bool) -> str:
         """The sentence for a step that raised `exc`."""
         if isinstance(exc, JourneyStopped):
-            return self.steps[-1].error if self.steps else "stopped"
+            last_error = self.steps[-1].error if self.steps else None
+            return last_error if last_error is not None else "stopped"
         words = playwright_words(exc) if isinstance(exc, PlaywrightError) else None
         if await self._browser_gone(exc):
             self.crashed = True
@@ -309,16 +336,16 @@ class Journey:
             await self._quiet_call(self.context.tracing.stop())  # record always, keep on failure
             return []
         folder = ArtifactFolder(self.ctx.artifacts_dir, self.check.name)
-        if not self.crashed and self.page is not None:
+        if not self.crashed and self._page is not None:
             # Short: a page stuck mid-navigation has nothing to show and never will.
-            await self._quiet_call(self.page.screenshot(path=folder.file("screenshot.png"), timeout=2000))
+            await self._quiet_call(self._page.screenshot(path=folder.file("screenshot.png"), timeout=2000))
             folder.keep("screenshot.png")
             await self._quiet_call(self.context.tracing.stop(path=folder.file("trace.zip")))
             folder.keep("trace.zip")
         folder.write_json("log.json", self._log(), self.ctx.secrets)
         return folder.files
 
-    def _log(self) -> dict:
+    def _log(self) -> dict[str, object]:
         return {
             "check": self.check.name, "url": self.options.url, "failure": self.failure,
             "steps": [s.__dict__ for s in self.steps],
@@ -328,7 +355,7 @@ class Journey:
                             if m.kind == "page_error"],
         }
 
-    def _result(self, started_at, t0: float, artifacts: list[str], failure: str | None = None) -> Result:
+    def _result(self, started_at: datetime, t0: float, artifacts: list[str], failure: str | None = None) -> Result:
         failure = failure or self.failure
         error_text = None
         if failure is not None and self.failing is not None:
@@ -357,7 +384,7 @@ class Journey:
         )
 
     @staticmethod
-    async def _quiet_call(awaitable) -> None:
+    async def _quiet_call(awaitable: Awaitable[object]) -> None:
         try:
             await asyncio.wait_for(awaitable, ARTIFACT_TIMEOUT)
         except Exception:  # evidence is best effort: a dead page cannot be photographed
@@ -379,7 +406,8 @@ class ScriptStep:
         j.context.set_default_timeout(self.step_timeout * 1000)
         return self
 
-    async def __aexit__(self, exc_type, exc, tb) -> bool:
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> bool:
         j = self.journey
         sentence = None
         if exc is None:

@@ -1,61 +1,35 @@
-"""The browser's processes, found through /proc (Linux), for crash tests and memory figures.
+"""The browser's processes (psutil), for crash tests and memory figures.
 
 Chromium forks a zygote, renderers and helpers under its main process.
 Playwright does not tell us their ids, so the runtime launches the browser
 with a marker switch Chromium ignores (`--synthetic-monitor=<id>`): the main
 process is the one whose command line holds it, and the rest descend from it.
-Elsewhere than Linux these return nothing.
+A process that ends while we look is simply not counted.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-PROC = Path("/proc")
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        return (PROC / str(pid) / "cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return []
-
-
-def _parent(pid: int) -> int | None:
-    try:
-        stat = (PROC / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses; fields resume after the last ")".
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def _pids() -> list[int]:
-    try:
-        return [int(p) for p in os.listdir(PROC) if p.isdigit()]
-    except OSError:
-        return []
+import psutil
 
 
 def processes_with_arg(arg: str) -> list[int]:
     """Processes whose command line holds exactly `arg`."""
-    return [pid for pid in _pids() if arg in _cmdline(pid)]
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if arg in (process.info["cmdline"] or ()):
+            found.append(process.pid)
+    return found
 
 
 def with_descendants(roots: list[int]) -> list[int]:
     """`roots` and every process below them."""
-    children: dict[int, list[int]] = {}
-    for pid in _pids():
-        parent = _parent(pid)
-        if parent is not None:
-            children.setdefault(parent, []).append(pid)
-    found, todo = [], list(roots)
-    while todo:
-        pid = todo.pop()
-        if pid not in found:
-            found.append(pid)
-            todo.extend(children.get(pid, []))
+    found: list[int] = []
+    for pid in roots:
+        try:
+            family = [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
+        except psutil.Error:  # gone, or not ours to see
+            continue
+        found.extend(p for p in family if p not in found)
     return found
 
 
@@ -64,9 +38,7 @@ def rss_bytes(pids: list[int]) -> int:
     total = 0
     for pid in pids:
         try:
-            for line in (PROC / str(pid) / "status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
+            total += psutil.Process(pid).memory_info().rss
+        except psutil.Error:
             continue
     return total

@@ -26,12 +26,16 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from monitor.core.telemetry import NO_TELEMETRY, Telemetry
 from probes.browser import process_tree
 from probes.browser.settings import BrowserSettings
+
+if TYPE_CHECKING:  # Playwright itself is imported at the first launch
+    from playwright.async_api import Browser, BrowserContext, BrowserType, Playwright
 
 log = logging.getLogger("monitor.browser")
 
@@ -106,19 +110,19 @@ class BrowserRuntime:
         self.executable: str | None = None
         self._slots = asyncio.Semaphore(settings.max_concurrency)
         self._lock = asyncio.Lock()
-        self._playwright = None
-        self._browser = None
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
         self._launches = 0
         # Lets us find this browser's processes: Chromium ignores unknown switches.
         self._marker = f"--synthetic-monitor={uuid.uuid4().hex}"
 
     @asynccontextmanager
-    async def slot(self):
+    async def slot(self) -> AsyncIterator[None]:
         """Hold one of the `max_concurrency` journey slots."""
         async with self._slots:
             yield
 
-    async def browser(self):
+    async def browser(self) -> Browser:
         """The connected browser, launching (or relaunching) it when needed."""
         async with self._lock:
             if self._browser is not None and self._browser.is_connected():
@@ -131,8 +135,10 @@ class BrowserRuntime:
             self._browser = await self._launch()
             return self._browser
 
-    async def new_context(self, **options):
-        """A fresh, isolated browser context (its own cookies, storage and cache)."""
+    async def new_context(self, **options: Any) -> BrowserContext:
+        """A fresh, isolated browser context (its own cookies, storage and cache).
+
+        `options` go to Playwright's `Browser.new_context` as they are."""
         browser = await self.browser()
         try:
             return await browser.new_context(**options)
@@ -161,46 +167,47 @@ class BrowserRuntime:
                 await self._quietly(self._playwright.stop())
                 self._playwright = None
 
-    async def _launch(self):
+    async def _launch(self) -> Browser:
         from playwright.async_api import async_playwright
 
         if self._playwright is None:
             self._playwright = await async_playwright().start()
-        chromium = self._playwright.chromium
-        self.executable = find_browser(self.settings.executable_path, _bundled_path(chromium))
-        options = dict(
-            executable_path=self.executable, headless=self.headless,
+        executable = find_browser(self.settings.executable_path, _bundled_path(self._playwright.chromium))
+        self.executable = executable
+        try:
+            browser = await self._launch_with(self._playwright.chromium, executable)
+        except Exception as exc:
+            # A dead Playwright driver cannot launch anything: start a new one once.
+            log.warning("launching %s failed (%s); restarting Playwright", executable, first_line(exc))
+            await self._quietly(self._playwright.stop())
+            self._playwright = await async_playwright().start()
+            try:
+                browser = await self._launch_with(self._playwright.chromium, executable)
+            except Exception as again:
+                raise BrowserError(f"could not launch {executable}: {first_line(again)}") from again
+        self._launches += 1
+        log.info("launched %s (version %s)", executable, browser.version)
+        return browser
+
+    async def _launch_with(self, chromium: BrowserType, executable: str) -> Browser:
+        return await chromium.launch(
+            executable_path=executable, headless=self.headless,
             args=launch_args(self.settings, self._marker),
             # Playwright adds --no-sandbox unless asked for the sandbox; only root needs it off.
             chromium_sandbox=not running_as_root(), timeout=LAUNCH_TIMEOUT_MS,
             handle_sigint=False, handle_sigterm=False, handle_sighup=False,
+            slow_mo=self.slow_mo_ms or None,  # None: Playwright's default, no slowing down
         )
-        if self.slow_mo_ms:
-            options["slow_mo"] = self.slow_mo_ms
-        try:
-            browser = await chromium.launch(**options)
-        except Exception as exc:
-            # A dead Playwright driver cannot launch anything: start a new one once.
-            log.warning("launching %s failed (%s); restarting Playwright", self.executable, first_line(exc))
-            await self._quietly(self._playwright.stop())
-            self._playwright = await async_playwright().start()
-            try:
-                browser = await self._playwright.chromium.launch(**options)
-            except Exception as again:
-                raise BrowserError(f"could not launch {self.executable}: {first_line(again)}") from again
-        self._launches += 1
-        log.info("launched %s (version %s)", self.executable, browser.version)
-        return browser
 
     @staticmethod
-    async def _quietly(awaitable) -> None:
+    async def _quietly(awaitable: Awaitable[object]) -> None:
         try:
             await asyncio.wait_for(awaitable, CLOSE_TIMEOUT)
         except Exception:  # closing what already died is expected to fail
             pass
 
 
-def _bundled_path(chromium) -> str | None:
+def _bundled_path(chromium: BrowserType) -> str | None:
     try:
         return chromium.executable_path
     except Exception:  # Playwright raises when it has no build recorded for this platform

@@ -22,7 +22,7 @@ import ast
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from monitor.core.config import ReadContext
 from monitor.core.config_schema import Table, join, suggest, type_name
@@ -31,6 +31,8 @@ from probes.web_url import read_web_url
 
 ACTIONS = ("goto", "click", "fill", "press", "expect_visible", "expect_text", "expect_response", "wait")
 STEP_KEYS = ("name", "timeout")
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,16 @@ class Step:
     seconds: float | None = None
     response: ResponseMatch | None = None
     timeout: float | None = None
+
+
+def required(value: _T | None, step: Step, what: str) -> _T:
+    """`value`, the `what` field of `step`, which every step whose action uses it has (see `Step`).
+
+    Raises ValueError when it is None: a step that did not come from `read_step`.
+    """
+    if value is None:
+        raise ValueError(f"the {step.action} step {step.name!r} has no {what}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -176,7 +188,7 @@ def default_name(step: Step) -> str:
         where = f"{step.selector} to contain" if step.selector else "the page to contain"
         return f"expect {where} {step.value!r}"
     if a == "expect_response":
-        return f"expect response {step.response.describe()}"
+        return f"expect response {required(step.response, step, 'response').describe()}"
     return f"wait {format_duration(step.seconds or 0)}"
 
 
@@ -203,13 +215,13 @@ def _read_goto(t: Table, action: str) -> Step | None:
     if url is not None and not url.strip():
         t.error(action, 'must not be empty: give a URL or a path such as "/settings"')
         return None
-    return url and Step(action, "", value=url.strip())
+    return Step(action, "", value=url.strip()) if url else None
 
 
 def _read_selector_action(t: Table, action: str) -> Step | None:
     t.known.add(action)
     selector = _selector(t, action, t.raw[action])
-    return selector and Step(action, "", selector=selector)
+    return Step(action, "", selector=selector) if selector else None
 
 
 def _read_fill(t: Table, action: str) -> Step | None:
@@ -233,7 +245,7 @@ def _value_step(t: Table, action: str, field: str, *, short: str, empty: str, de
         if value is not None and not value.strip():
             t.error(action, empty)
             return None
-        return value and Step(action, "", value=value)
+        return Step(action, "", value=value) if value else None
     value = sub.string(field, required=True, allowed=detail)
     selector = None
     if "selector" in sub.raw:

@@ -15,16 +15,22 @@ import importlib.util
 import inspect
 import re
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urljoin
 
 from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
-from playwright.async_api import expect
 
 from monitor.core.durations import format_duration
 from probes.browser.capture import Capture, NetworkEntry, short_url
-from probes.browser.settings import Step
+from probes.browser.settings import Step, required
+
+# A step's action: (page, step, timeout in ms, the check's url, capture) -> the document status of a navigation.
+Action = Callable[[Page, Step, float, str, Capture], Awaitable[int | None]]
+# A Python journey's `async def run(page, ...)`; what it returns is ignored.
+JourneyScript = Callable[..., Awaitable[object]]
 
 
 class StepFailed(Exception):
@@ -46,7 +52,7 @@ def playwright_words(exc: BaseException) -> str:
     return " ".join(head.split())[:500] or type(exc).__name__
 
 
-async def perform(page, step: Step, timeout: float, base_url: str, capture: Capture) -> int | None:
+async def perform(page: Page, step: Step, timeout: float, base_url: str, capture: Capture) -> int | None:
     """Do `step` within `timeout` seconds. Return the document status for a navigation."""
     ms = max(1.0, timeout * 1000)
     within = format_duration(timeout)
@@ -58,7 +64,7 @@ async def perform(page, step: Step, timeout: float, base_url: str, capture: Capt
         raise StepFailed(_timeout_sentence(step, within), playwright_words(exc), timed_out=True) from exc
 
 
-async def open_page(page, url: str, ms: float) -> int | None:
+async def open_page(page: Page, url: str, ms: float) -> int | None:
     """Navigate to `url`; a document answering >= 400 fails."""
     try:
         response = await page.goto(url, timeout=ms, wait_until="load")
@@ -94,37 +100,39 @@ def _timeout_sentence(step: Step, within: str) -> str:
     return f"timed out after {within}"
 
 
-async def _goto(page, step, ms, base_url, capture):
-    return await open_page(page, urljoin(base_url, step.value), ms)
+async def _goto(page: Page, step: Step, ms: float, base_url: str, capture: Capture) -> int | None:
+    return await open_page(page, urljoin(base_url, required(step.value, step, "value")), ms)
 
 
-async def _click(page, step, ms, base_url, capture):
-    await page.locator(step.selector).click(timeout=ms)
+async def _click(page: Page, step: Step, ms: float, base_url: str, capture: Capture) -> None:
+    await page.locator(required(step.selector, step, "selector")).click(timeout=ms)
 
 
-async def _fill(page, step, ms, base_url, capture):
-    await page.locator(step.selector).fill(step.value, timeout=ms)
+async def _fill(page: Page, step: Step, ms: float, base_url: str, capture: Capture) -> None:
+    selector, text = required(step.selector, step, "selector"), required(step.value, step, "value")
+    await page.locator(selector).fill(text, timeout=ms)
 
 
-async def _press(page, step, ms, base_url, capture):
+async def _press(page: Page, step: Step, ms: float, base_url: str, capture: Capture) -> None:
+    key = required(step.value, step, "value")
     if step.selector:
-        await page.locator(step.selector).press(step.value, timeout=ms)
+        await page.locator(step.selector).press(key, timeout=ms)
     else:
-        await page.keyboard.press(step.value)
+        await page.keyboard.press(key)
 
 
-async def _expect_visible(page, step, ms, base_url, capture):
-    await expect(page.locator(step.selector).first).to_be_visible(timeout=ms)
+async def _expect_visible(page: Page, step: Step, ms: float, base_url: str, capture: Capture) -> None:
+    await expect(page.locator(required(step.selector, step, "selector")).first).to_be_visible(timeout=ms)
 
 
-async def _expect_text(page, step, ms, base_url, capture):
+async def _expect_text(page: Page, step: Step, ms: float, base_url: str, capture: Capture) -> None:
     target = page.locator(step.selector).first if step.selector else page.locator("body")
-    await expect(target).to_contain_text(step.value, timeout=ms)
+    await expect(target).to_contain_text(required(step.value, step, "value"), timeout=ms)
 
 
-async def _expect_response(page, step, ms, base_url, capture):
+async def _expect_response(page: Page, step: Step, ms: float, base_url: str, capture: Capture) -> None:
     """Match a response seen since the journey began (not matched before), or wait for one."""
-    want = step.response
+    want = required(step.response, step, "response")
     pattern = glob_to_regex(urljoin(base_url, want.url) if want.url.startswith("/") else want.url)
     deadline = time.monotonic() + ms / 1000
     while True:
@@ -142,11 +150,11 @@ async def _expect_response(page, step, ms, base_url, capture):
         await asyncio.sleep(0.02)
 
 
-async def _wait(page, step, ms, base_url, capture):
-    await asyncio.sleep(min(step.seconds, ms / 1000))
+async def _wait(page: Page, step: Step, ms: float, base_url: str, capture: Capture) -> None:
+    await asyncio.sleep(min(required(step.seconds, step, "seconds"), ms / 1000))
 
 
-_ACTIONS = {
+_ACTIONS: dict[str, Action] = {
     "goto": _goto, "click": _click, "fill": _fill, "press": _press, "expect_visible": _expect_visible,
     "expect_text": _expect_text, "expect_response": _expect_response, "wait": _wait,
 }
@@ -172,14 +180,16 @@ def glob_to_regex(glob: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
-_scripts: dict[tuple[str, int], object] = {}
+_scripts: dict[tuple[str, int], JourneyScript] = {}
 
 
-def load_script(path: Path):
+def load_script(path: Path) -> JourneyScript:
     """The `run` coroutine function of a Python journey, reloaded when the file changes."""
     key = (str(path), path.stat().st_mtime_ns)
     if key not in _scripts:
         spec = importlib.util.spec_from_file_location(f"journey_{abs(hash(key))}", path)
+        if spec is None or spec.loader is None:  # never for a path: it gets the source file loader
+            raise ImportError(f"{path} cannot be loaded as a Python module")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         run = getattr(module, "run", None)
@@ -189,7 +199,7 @@ def load_script(path: Path):
     return _scripts[key]
 
 
-async def call_script(run, page, **available) -> None:
+async def call_script(run: JourneyScript, page: Page, **available: object) -> None:
     """Call `run(page, ...)` with the keyword arguments it declares (`step`, `url`, `expect`)."""
     params = inspect.signature(run).parameters
     takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())

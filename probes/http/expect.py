@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from monitor.core.durations import format_duration
@@ -41,7 +42,7 @@ def first_failure(expect: Expect, *, status: int, body: bytes, truncated: bool,
     return None
 
 
-def json_failure(text: str, expected: dict[str, Any]) -> str | None:
+def json_failure(text: str, expected: Mapping[str, Any]) -> str | None:
     """Check each dotted path of `expected` in the JSON document `text`."""
     try:
         document = json.loads(text)

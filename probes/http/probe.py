@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from typing import Any
 
 import httpx
 
@@ -47,7 +48,7 @@ class PhaseTimer:
         self.phases: dict[str, float] = {}
         self._open: dict[str, float] = {}
 
-    async def __call__(self, event: str, info: dict) -> None:
+    async def __call__(self, event: str, info: dict[str, Any]) -> None:
         phase, edge = _PHASE_EVENTS.get(event, (None, None))
         if phase is None:
             return
@@ -124,6 +125,8 @@ class HttpProbe:
             failure = describe_error(exc, check.timeout)
         duration = (finished or time.perf_counter()) - t0
         if failure is None:
+            # No exception: the response arrived, so its status is known.
+            assert status is not None, "a request that raised nothing has a status"
             days_left = None if cert_expires_at is None else (cert_expires_at - time.time()) / 86400
             failure = first_failure(options.expect, status=status, body=body, truncated=truncated,
                                     duration=duration, cert_days_left=days_left)

@@ -18,17 +18,18 @@ default one quick retry on a dropped connection.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookClient
 
 from alerts.channels.base import Delivery, DeliveryError, Notice
-from alerts.channels.slack.message import build_slack_message
+from alerts.channels.slack.message import SlackMessage, build_slack_message
 from alerts.channels.slack.settings import SlackSettings
 
 log = logging.getLogger("monitor.alerts.slack")
@@ -64,7 +65,8 @@ PERMANENT_API_ERRORS = {
 PERMANENT_WEBHOOK_STATUS = {400, 401, 403, 404, 410}
 
 
-def _temporary_or_permanent(status: int | None, error: str, headers: dict, what: str) -> DeliveryError:
+def _temporary_or_permanent(status: int | None, error: str, headers: Mapping[str, Any] | None,
+                            what: str) -> DeliveryError:
     if status == 429 or error == "ratelimited":
         retry_after = _retry_after(headers)
         return DeliveryError(f"{what}: Slack rate limit (retry after {retry_after or '?'} s)",
@@ -76,7 +78,7 @@ def _temporary_or_permanent(status: int | None, error: str, headers: dict, what:
     return DeliveryError(f"{what}: Slack answered {status}: {error[:200] or 'unknown error'}", reason="api_error")
 
 
-def _retry_after(headers: dict) -> float | None:
+def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
     for name, value in (headers or {}).items():
         if name.lower() == "retry-after":
             value = value[0] if isinstance(value, list) else value
@@ -156,19 +158,21 @@ class SlackChannel:
             # (message deleted, too old) must not block the outbox.
             log.warning("could not update the original Slack message: %s", exc.message)
 
-    def _post(self, message: dict, thread: dict | None, what: str) -> dict:
-        kwargs = {"channel": thread["channel"] if thread else self.settings.channel,
-                  "text": message["text"], "blocks": message["blocks"], "unfurl_links": False}
+    def _post(self, message: SlackMessage, thread: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
+        """Post `message` (as a reply when `thread` is set); return its reference: `{"channel", "ts"}`."""
+        kwargs: dict[str, Any] = {"channel": thread["channel"] if thread else self.settings.channel,
+                                  "text": message["text"], "blocks": message["blocks"], "unfurl_links": False}
         if thread:
             kwargs["thread_ts"] = thread["ts"]
-        data = self._call(what, self.client.chat_postMessage, **kwargs).data
-        return {"channel": data.get("channel") or kwargs["channel"], "ts": data.get("ts")}
+        response = self._call(what, self.client.chat_postMessage, **kwargs)
+        return {"channel": response.get("channel") or kwargs["channel"], "ts": response.get("ts")}
 
-    def _call(self, what: str, method, **kwargs):
+    def _call(self, what: str, method: Callable[..., SlackResponse], **kwargs: Any) -> SlackResponse:
+        """`method(**kwargs)`, with Slack's refusals and network failures turned into a `DeliveryError`."""
         try:
             return method(**kwargs)
         except SlackApiError as exc:
-            response = exc.response
+            response: SlackResponse = exc.response  # untyped in slack_sdk; always the refused call's response
             data = response.data if isinstance(response.data, dict) else {}
             raise _temporary_or_permanent(response.status_code, str(data.get("error") or ""),
                                           response.headers, what) from None
@@ -185,7 +189,7 @@ class SlackWebhookChannel:
                  client: WebhookClient | None = None, token: str | None = None):
         self.public_url = public_url
         self.link_token = token
-        self.client = client or WebhookClient(settings.webhook_url, timeout=TIMEOUT)
+        self.client = client or _webhook_client(settings)
 
     def test(self, notice: Notice) -> str:
         self.send(notice)
@@ -211,7 +215,15 @@ class SlackWebhookChannel:
                             reason="server_error" if response.status_code >= 500 else "api_error")
 
 
-def slack_channel(settings: SlackSettings, public_url: str | None = None, link_token: str | None = None):
+def _webhook_client(settings: SlackSettings) -> WebhookClient:
+    """A client for the settings' webhook, which `read_slack_settings` requires when there is no token."""
+    if settings.webhook_url is None:
+        raise ValueError("[alerts.slack] needs a webhook_url when no token is set")
+    return WebhookClient(settings.webhook_url, timeout=TIMEOUT)
+
+
+def slack_channel(settings: SlackSettings, public_url: str | None = None,
+                  link_token: str | None = None) -> SlackChannel | SlackWebhookChannel:
     """The Slack channel the settings ask for: Web API when a token is set, else the webhook.
 
     `link_token` is the monitor's [monitor] auth_token, which signs artifact links.
