@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from alerts.channels import build_channels
 from alerts.channels.base import Channel
-from alerts.incidents import REMOVED, CheckState, Event, Run, next_state, retire
+from alerts.incidents import REMOVED, CheckState, Event, Run, choose_group, next_state, retire
 from alerts.outbox import Backoff, OutboxWorker
 from alerts.state_store import AlertStore
 from monitor.core.config import Check, Config
@@ -111,8 +111,10 @@ class Alerts:
         # check (nearly every run) skips the query.
         silenced = (not result.ok or state.incident is not None) and check.name in self.recorder.silences(now)
         new, events = next_state(state, Run.from_result(result), check.alerts, now, silenced)
-        new = self.recorder.record(state, new, events, [c.name for c in self.channels], now,
-                                   self.config.alerts.group_window)
+        join = None
+        if new.incident is not None and new.incident.id is None:  # opening now: same words as an open group?
+            join = choose_group(self.recorder.group_heads(), new.incident, self.config.alerts.group_window)
+        new = self.recorder.record(state, new, events, [c.name for c in self.channels], now, join)
         # Written: from here on nothing may raise a database error, or the
         # writer would retry this fold and count the run twice.
         self.states[check.name] = new
@@ -138,8 +140,7 @@ class Alerts:
         # Its own policy left with it: the defaults say whether to tell; a silence still holds.
         tell = self.config.alerts.defaults.send_resolved and check not in self.recorder.silences(now)
         after, events = retire(before, now, tell)
-        self.recorder.record(before, after, events, [c.name for c in self.channels], now,
-                             self.config.alerts.group_window)
+        self.recorder.record(before, after, events, [c.name for c in self.channels], now)
         # Written: nothing below may raise a database error (see on_result).
         self.states.pop(check, None)
         log.info("closed the open incident of %s: %s", check, REMOVED)

@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlite_utils
 
-from alerts.incidents import CheckState, Event, Incident, Run, choose_group, streak_state
+from alerts.incidents import CheckState, Event, Incident, Run, streak_state
 from monitor.core.store import write_transaction
 
 
@@ -92,16 +92,21 @@ class AlertStore:
             states[check] = streak_state(check, runs, open_incidents.get(check))
         return states
 
+    def group_heads(self) -> list[Incident]:
+        """Open incidents that head their group (a new incident may join one)."""
+        return [i for i in self.open_incidents() if i.group_id == i.id]
+
     def open_incidents(self) -> list[Incident]:
         rows = self.db.query("select * from incidents where resolved_at is null order by id")
         return [_incident(row) for row in rows]
 
     def record(self, before: CheckState, after: CheckState, events: list[Event], channels: list[str],
-               now: datetime, group_window: float) -> CheckState:
+               now: datetime, join: Incident | None = None) -> CheckState:
         """Write the incident change and its outbox rows atomically; return `after` with row ids set.
 
-        A new incident joins an open group with the same error text (see
-        `choose_group`); its events then carry the group's id.
+        A new incident joins the group headed by `join` (the caller's choice:
+        `alerts.incidents.choose_group` over `group_heads()`), or heads its own
+        when it is None; its events then carry the group's id.
         """
         if before.incident is None and after.incident is None and not events:
             return after  # a healthy check: nothing to write, so no write lock on every run
@@ -114,10 +119,8 @@ class AlertStore:
                     "resolved_at": ts(closed.resolved_at or now), "closed_reason": resolve.reason if resolve else None})
                 incident = closed
             elif incident is not None and incident.id is None:
-                heads = [i for i in self.open_incidents() if i.group_id == i.id]
-                head = choose_group(heads, incident, group_window)
                 row_id = self._insert_incident(incident)
-                incident = replace(incident, id=row_id, group_id=head.id if head else row_id)
+                incident = replace(incident, id=row_id, group_id=join.id if join else row_id)
                 self.db.table("incidents").update(row_id, {"group_id": incident.group_id})
                 after = replace(after, incident=incident)
             elif incident is not None:

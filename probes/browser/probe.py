@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from types import TracebackType
 
 from playwright.async_api import BrowserContext, Page
 
@@ -192,9 +192,7 @@ class Journey:
         """Run one step, `action(timeout in seconds)`; record it; return whether the journey goes on."""
         index = await self._begin(name)
         started = time.monotonic()
-        limit = self.remaining()
-        from_journey = timeout is None or timeout >= limit
-        step_timeout = max(0.001, min(timeout or limit, limit))
+        step_timeout, from_journey = self._budget(timeout)
         sentence = None
         try:
             async with asyncio.timeout(step_timeout + GRACE):
@@ -209,6 +207,40 @@ class Journey:
             await self._group_end()
         self._end(index, name, started, sentence)
         return sentence is None
+
+    def _budget(self, timeout: float | None) -> tuple[float, bool]:
+        """A step's seconds, and whether the journey's own deadline (not the step's timeout) sets them."""
+        limit = self.remaining()
+        return max(0.001, min(timeout or limit, limit)), timeout is None or timeout >= limit
+
+    @asynccontextmanager
+    async def script_step(self, name: str, timeout: str | float | None = None) -> AsyncIterator[None]:
+        """`async with step("open New chat", timeout="5s"):` inside a Python journey.
+
+        The block is one step: recorded, judged on what the network and the
+        console said meanwhile, and explained when it raises. A step judged
+        failed stops the journey (`JourneyStopped`).
+        """
+        index, started = await self._begin(name), time.monotonic()
+        step_timeout, from_journey = self._budget(parse_duration(timeout) if isinstance(timeout, str) else timeout)
+        self.context.set_default_timeout(step_timeout * 1000)
+        sentence = None
+        try:
+            yield
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            sentence = await self._explain(exc, step_timeout, from_journey)
+            raise
+        else:
+            await self.capture.settle(min(SETTLE_LIMIT, self.remaining()))
+            sentence = self._judge(index)
+        finally:
+            await self._group_end()
+            self._end(index, name, started, sentence)
+            self.context.set_default_timeout(max(1.0, self.remaining() * 1000))
+        if sentence is not None:
+            raise JourneyStopped(sentence)
 
     async def _begin(self, name: str) -> int:
         index = len(self.steps)
@@ -312,7 +344,7 @@ class Journey:
             run = load_script(path)
             self.context.set_default_timeout(max(1.0, self.remaining() * 1000))
             async with asyncio.timeout(max(0.001, self.remaining()) + GRACE):
-                await call_script(run, self.page, step=self._script_step, url=self.options.url, expect=expect)
+                await call_script(run, self.page, step=self.script_step, url=self.options.url, expect=expect)
         except JourneyStopped:
             return
         except Exception as exc:
@@ -325,9 +357,6 @@ class Journey:
             index = await self._begin(name)
             await self.capture.settle(min(SETTLE_LIMIT, self.remaining()))
             self._end(index, name, started, self._judge(index))
-
-    def _script_step(self, name: str, timeout: str | float | None = None) -> ScriptStep:
-        return ScriptStep(self, name, parse_duration(timeout) if isinstance(timeout, str) else timeout)
 
     # -- artifacts and result --
 
@@ -389,35 +418,3 @@ class Journey:
             await asyncio.wait_for(awaitable, ARTIFACT_TIMEOUT)
         except Exception:  # evidence is best effort: a dead page cannot be photographed
             pass
-
-
-class ScriptStep:
-    """`async with step("open New chat", timeout="5s"):` inside a Python journey."""
-
-    def __init__(self, journey: Journey, name: str, timeout: float | None):
-        self.journey, self.name, self.timeout = journey, name, timeout
-
-    async def __aenter__(self) -> ScriptStep:
-        j = self.journey
-        self.index, self.started = await j._begin(self.name), time.monotonic()
-        limit = j.remaining()
-        self.from_journey = self.timeout is None or self.timeout >= limit
-        self.step_timeout = max(0.001, min(self.timeout or limit, limit))
-        j.context.set_default_timeout(self.step_timeout * 1000)
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> bool:
-        j = self.journey
-        sentence = None
-        if exc is None:
-            await j.capture.settle(min(SETTLE_LIMIT, j.remaining()))
-            sentence = j._judge(self.index)
-        elif not isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            sentence = await j._explain(exc, self.step_timeout, self.from_journey)
-        await j._group_end()
-        j._end(self.index, self.name, self.started, sentence)
-        j.context.set_default_timeout(max(1.0, j.remaining() * 1000))
-        if sentence is not None and exc is None:
-            raise JourneyStopped(sentence)
-        return False
