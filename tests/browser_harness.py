@@ -4,8 +4,10 @@
     result = harness.run(journey(url, steps='{ click = "#go" }'))
     harness.close()
 
-Tests use it from a module-scoped fixture, so a module launches Chromium
-once. Nothing of Playwright is mocked.
+Tests use it from the module-scoped `harness` fixture (tests/conftest.py),
+so a module launches Chromium once. It drives an event loop of its own,
+which outlives each test: the module's browser is started on it once.
+Nothing of Playwright is mocked.
 """
 
 from __future__ import annotations

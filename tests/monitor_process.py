@@ -17,16 +17,16 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import httpx
 
+from tests.metrics_text import scrape
+from tests.polling import WaitTimeout, wait_until
 from tests.servers import closed_port
 from tests.slack_server import TOKEN, SlackServer
-from tests.test_server import metric_samples
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "SLACK_BOT_TOKEN": TOKEN, "NO_COLOR": "1"}
@@ -60,6 +60,10 @@ def monitor_command(config: Path, *args: str, timeout: float = 60) -> subprocess
     """`monitor ARGS -c config`, run to its end; output captured as text."""
     return subprocess.run([sys.executable, "-m", "monitor", *args, "-c", str(config)], cwd=config.parent, env=ENV,
                           capture_output=True, text=True, timeout=timeout)
+
+
+class _Exited(Exception):
+    """The monitor exited while a test waited on it."""
 
 
 class MonitorProcess:
@@ -105,19 +109,22 @@ class MonitorProcess:
         self.stop(signal.SIGKILL)
 
     def wait_until(self, predicate: Callable[[], T], what: str, timeout: float = 20.0) -> T:
-        """Poll `predicate` until truthy; fail naming `what`, with the monitor's last words, if it never is."""
-        deadline = time.monotonic() + timeout
-        while True:
+        """Poll `predicate` until truthy; fail naming `what`, with the monitor's last words, if it never is
+        (or the monitor exits first)."""
+        def value_while_running() -> T:
             value = predicate()
-            if value:
-                return value
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                state = f"exited {self.proc.returncode}" if self.proc.poll() is not None else f"{timeout:g}s passed"
-                raise AssertionError(f"waiting for {what}: {state}; the monitor said:\n{self.log()[-3000:]}")
-            time.sleep(0.05)
+            if not value and self.proc.poll() is not None:
+                raise _Exited
+            return value
+
+        try:
+            return wait_until(value_while_running, what, timeout)
+        except (WaitTimeout, _Exited):
+            state = f"exited {self.proc.returncode}" if self.proc.poll() is not None else f"{timeout:g}s passed"
+            raise AssertionError(f"waiting for {what}: {state}; the monitor said:\n{self.log()[-3000:]}") from None
 
     def samples(self) -> dict[tuple[str, frozenset], float]:
-        return metric_samples(httpx.get(f"{self.url}/metrics", timeout=5).text)
+        return scrape(self)
 
     def metric(self, name: str, **labels: str) -> float:
         """The sum of `name`'s samples whose labels include `labels`."""

@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 
+from tests.polling import WaitTimeout, wait_until
 from tests.servers import closed_port
-from tests.service_thread import wait_until
 
 
 class PromQLError(Exception):
@@ -52,17 +51,19 @@ class PrometheusServer:
         self.client = httpx.Client(base_url=self.url, timeout=10)
 
     def __enter__(self) -> PrometheusServer:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {self.logs()}")
-            try:
-                if self.client.get("/-/ready").status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"prometheus not ready after 30s: {self.logs()}")
+        try:
+            wait_until(self._ready, "prometheus to be ready", timeout=30, every=0.1)
+        except WaitTimeout:
+            raise RuntimeError(f"prometheus not ready after 30s: {self.logs()}") from None
+        return self
+
+    def _ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"prometheus exited: {self.logs()}")
+        try:
+            return self.client.get("/-/ready").status_code == 200
+        except httpx.TransportError:
+            return False
 
     def __exit__(self, *exc) -> None:
         self.client.close()
@@ -100,5 +101,5 @@ class PrometheusServer:
         """Poll `predicate()` until truthy; fail with `what` and Prometheus's log after `timeout`."""
         try:
             return wait_until(predicate, what, timeout, every=0.2)
-        except AssertionError as exc:
+        except WaitTimeout as exc:
             raise AssertionError(f"{exc}\n{self.logs()}") from None

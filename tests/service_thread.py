@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from monitor.app.metrics import Metrics
 from monitor.app.server import MonitorServer
 from monitor.app.service import Service
+from tests.polling import wait_until
 
 T = TypeVar("T")
 
@@ -54,14 +54,13 @@ class ServiceThread:
 
     def __enter__(self) -> ServiceThread:
         self.thread.start()
-        deadline = time.monotonic() + 15
-        while not (self.server.url and self.service.scheduler.scheduler.running):
-            if self.error is not None:
-                raise self.error
-            if time.monotonic() > deadline:
-                raise TimeoutError("the service did not start within 15s")
-            time.sleep(0.02)
+        wait_until(self._started, "the service to start", timeout=15, every=0.02)
         return self
+
+    def _started(self) -> bool:
+        if self.error is not None:
+            raise self.error
+        return bool(self.server.url and self.service.scheduler.scheduler.running)
 
     def call(self, fn: Callable[[], T], timeout: float = 10.0) -> T:
         """Run `fn` on the service's event loop and return its result."""
@@ -76,15 +75,3 @@ class ServiceThread:
         self.loop.close()
         if self.error is not None and exc[0] is None:
             raise self.error
-
-
-def wait_until(predicate: Callable[[], T], what: str, timeout: float = 10.0, every: float = 0.05) -> T:
-    """Poll `predicate` until it returns something truthy; fail naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(every)

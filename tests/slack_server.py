@@ -117,15 +117,6 @@ class SlackServer:
         with self.lock:
             return sum(1 for m, s in self.calls if m == method and (status is None or s == status))
 
-    def wait_for(self, predicate, timeout: float = 10.0):
-        """Poll `predicate()` until truthy or `timeout`; return its last value."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value or time.monotonic() > deadline:
-                return value
-            time.sleep(0.02)
-
     # --- the fake --------------------------------------------------------
 
     def _handle(self, path: str, headers: dict, raw: bytes):

@@ -18,8 +18,9 @@ from alerts.channels.base import ChannelKind, Delivery, Notice
 from monitor.app.config import parse_config
 from monitor.core.config import ConfigError, ReadContext
 from monitor.core.config_schema import Table
+from tests.alerts_harness import Harness
 from tests.notices import RELATION
-from tests.test_outbox import Harness, wait
+from tests.polling import eventually
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,9 @@ async def test_the_alerts_part_pages_it_with_the_server_s_words(tmp_path):
         [channel] = h.alerts.channels
         assert isinstance(channel, MemoChannel)
         h.fail(times=2)
-        await wait(lambda: h.pending() == 0)
+        await eventually(lambda: h.pending() == 0, "the firing delivered")
         h.pass_()
-        await wait(lambda: h.pending() == 0)
+        await eventually(lambda: h.pending() == 0, "the resolve delivered")
     firing, resolved = channel.sent
     assert (firing.kind, firing.check, firing.error_text) == ("firing", "threads-api", RELATION)
     assert firing.failure == "expected status 200, got 500"

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from pathlib import Path
 
 from alerts.state_store import AlertStore
 from monitor.app.database import open_store
 from monitor.core.results import utcnow
-from tests.test_outbox import Harness, make_config, wait
+from tests.alerts_harness import Harness, make_config
+from tests.polling import eventually
 
 DUMP_0_1 = Path(__file__).parent / "data" / "monitor-0.1.sql"
 THREAD_0_1 = {"channel": "C0ONCALL", "ts": "1764496800.000100"}
@@ -56,14 +56,11 @@ def test_each_channel_keeps_its_own_thread_of_an_incident(tmp_path):
     assert alerts.thread_of(incident_id, "console") is None
 
 
-def test_the_resolve_of_a_0_1_incident_replies_in_its_slack_thread(tmp_path, slack):
+async def test_the_resolve_of_a_0_1_incident_replies_in_its_slack_thread(tmp_path, slack):
     database_from_0_1(tmp_path)
     config = make_config(tmp_path, slack)
-
-    async def story():
-        async with Harness(config) as h:
-            h.pass_()
-            await wait(lambda: h.pending() == 0)
-    asyncio.run(story())
+    async with Harness(config) as h:
+        h.pass_()
+        await eventually(lambda: h.pending() == 0, "the resolve delivered")
     [reply] = slack.messages
     assert reply.text.startswith("RESOLVED threads-api") and reply.thread_ts == THREAD_0_1["ts"]

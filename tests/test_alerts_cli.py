@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
@@ -11,9 +10,10 @@ from alerts.state_store import AlertStore
 from monitor.app.cli import main
 from monitor.app.database import open_store
 from monitor.core.results import utcnow
+from tests.alerts_harness import Harness, make_config
+from tests.polling import eventually
 from tests.servers import closed_port
-from tests.slack_server import TOKEN, SlackServer
-from tests.test_outbox import Harness, make_config
+from tests.slack_server import TOKEN
 
 
 def write_config(tmp_path, alerts: str = "") -> str:
@@ -37,12 +37,6 @@ def run(capsys, *argv) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
-
-
-@pytest.fixture
-def slack():
-    with SlackServer() as server:
-        yield server
 
 
 def test_silence_for_then_unsilence(tmp_path, capsys):
@@ -107,16 +101,12 @@ def test_alert_test_without_any_channel_is_a_usage_error(tmp_path, capsys):
     assert code == 2 and "no alert channel is configured" in err
 
 
-def test_status_shows_open_incidents_and_undelivered_alerts(tmp_path, capsys, slack):
+async def test_status_shows_open_incidents_and_undelivered_alerts(tmp_path, capsys, slack):
     slack.fail_next("chat.postMessage", "not_in_channel")
     config = make_config(tmp_path, slack)
-
-    async def incident():
-        async with Harness(config) as h:
-            h.fail(times=3)
-            while h.pending():
-                await asyncio.sleep(0.02)
-    asyncio.run(incident())
+    async with Harness(config) as h:
+        h.fail(times=3)
+        await eventually(lambda: h.pending() == 0, "the firing given up")
     code, out, _ = run(capsys, "status", "-c", str(tmp_path / "config.toml"))
     line = next(line for line in out.splitlines() if line.startswith("threads-api"))
     assert "failing (incident since" in line and "3 failed runs" in line

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.polling import WaitTimeout, wait_until
 from tests.servers import TargetServer, send
 from tests.slack_server import TOKEN, SlackServer
 
@@ -46,12 +47,6 @@ def target():
     t = Target()
     with t.server:
         yield t
-
-
-@pytest.fixture
-def slack():
-    with SlackServer() as server:
-        yield server
 
 
 class Monitor:
@@ -127,13 +122,11 @@ def monitor(tmp_path, target, slack):
 
 
 def wait_for(predicate, timeout: float, what: str, monitor: Monitor):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}; monitor output:\n{monitor.log()[-3000:]}")
+    """`wait_until`, with the monitor's output when it times out."""
+    try:
+        return wait_until(predicate, what, timeout, every=0.02)
+    except WaitTimeout as exc:
+        raise AssertionError(f"{exc}; monitor output:\n{monitor.log()[-3000:]}") from None
 
 
 def running(monitor: Monitor) -> None:

@@ -125,6 +125,8 @@ def test_playwrights_trace_viewer_opens_the_kept_trace(demo, capsys):
             line = viewer.stdout.readline()
             assert line, "the trace viewer exited before listening"
         url = re.search(r"http://\S+", line).group(0)
+        # A synchronous test on purpose: `monitor check` above runs its own event loop (asyncio.run), which
+        # cannot start inside a test's running loop; only this last look at the viewer needs one.
         asyncio.run(_viewer_lists_the_steps(url))
     finally:
         os.killpg(viewer.pid, signal.SIGTERM)

@@ -13,7 +13,8 @@ import zipfile
 
 import pytest
 
-from tests.browser_harness import BrowserHarness, journey
+from tests.browser_harness import journey
+from tests.polling import eventually
 from tests.servers import TargetServer, respond, send
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -30,13 +31,6 @@ document.getElementById("go").addEventListener("click", async () => {
 
 NOISY_PAGE = """<!doctype html><p>hi</p>
 <script>console.error("widget exploded"); setTimeout(() => { throw new Error("kaboom"); }, 0);</script>"""
-
-
-@pytest.fixture(scope="module")
-def harness(tmp_path_factory):
-    h = BrowserHarness(tmp_path_factory.mktemp("artifacts"))
-    yield h
-    h.close()
 
 
 def silent_server(status=500, body=None):
@@ -199,10 +193,7 @@ def test_a_killed_browser_fails_that_run_and_the_next_run_relaunches_it(harness)
     with TargetServer({"/hang": hang, "/": respond(200, "<p>hi</p>", "text/html")}) as server:
         async def kill_mid_run():
             run = asyncio.ensure_future(harness.probe().run(journey(server.url + "/hang", timeout="15s")))
-            deadline = time.monotonic() + 10
-            while not entered.is_set():
-                assert time.monotonic() < deadline, "the journey never reached the page"
-                await asyncio.sleep(0.02)
+            await eventually(entered.is_set, "the journey to reach the page", timeout=10)
             pids = harness.runtime.main_pids()
             assert pids
             for pid in pids:
@@ -221,7 +212,7 @@ def test_a_killed_browser_fails_that_run_and_the_next_run_relaunches_it(harness)
     assert harness.telemetry.restarts == restarts + 1
 
 
-def test_no_browser_is_one_clear_failure(tmp_path):
+async def test_no_browser_is_one_clear_failure(tmp_path):
     from probes.base import ProbeContext
     from probes.browser.probe import BrowserProbe
     from probes.browser.runtime import BrowserRuntime
@@ -229,14 +220,10 @@ def test_no_browser_is_one_clear_failure(tmp_path):
 
     runtime = BrowserRuntime(BrowserSettings(executable_path=str(tmp_path / "no-chrome")))
     probe = BrowserProbe(ProbeContext(artifacts_dir=tmp_path), runtime)
-
-    async def once():
-        try:
-            return await probe.run(journey("http://127.0.0.1:9/"))
-        finally:
-            await probe.close()
-
-    result = asyncio.run(once())
+    try:
+        result = await probe.run(journey("http://127.0.0.1:9/"))
+    finally:
+        await probe.close()
     assert not result.ok
     assert result.failure.startswith(f"[browser] executable_path '{tmp_path / 'no-chrome'}' does not exist")
     assert "playwright install chromium" in result.failure and "apt-get install chromium" in result.failure

@@ -10,29 +10,10 @@ from pathlib import Path
 import pytest
 
 from monitor.app.cli import main
+from tests.config_files import threads_and_health_config
 from tests.servers import TargetServer, respond
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def write_config(folder: Path, url: str, extra: str = "") -> Path:
-    path = folder / "config.toml"
-    path.write_text(f"""
-[monitor]
-database = "monitor.db"
-
-[[checks]]
-name = "threads-api"
-url = "{url}/api/threads"
-[checks.expect]
-status = [200]
-
-[[checks]]
-name = "health"
-url = "{url}/api/health"
-{extra}
-""")
-    return path
 
 
 @pytest.fixture
@@ -50,7 +31,7 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 
 
 def test_check_exits_1_and_prints_the_servers_words(tmp_path, capsys, broken_target):
-    config = write_config(tmp_path, broken_target.url)
+    config = threads_and_health_config(tmp_path, broken_target.url)
     code, out, _ = run(capsys, "check", "-c", str(config))
     assert code == 1
     assert 'relation "threads" does not exist' in out
@@ -60,7 +41,7 @@ def test_check_exits_1_and_prints_the_servers_words(tmp_path, capsys, broken_tar
 
 
 def test_check_json_has_the_documented_fields(tmp_path, capsys, broken_target):
-    config = write_config(tmp_path, broken_target.url)
+    config = threads_and_health_config(tmp_path, broken_target.url)
     code, out, _ = run(capsys, "check", "health", "threads-api", "--json", "-c", str(config))
     results = json.loads(out)
     assert code == 1
@@ -73,17 +54,17 @@ def test_check_json_has_the_documented_fields(tmp_path, capsys, broken_target):
 
 def test_check_exits_0_when_all_pass(tmp_path, capsys):
     with TargetServer({"/api/threads": respond(200, []), "/api/health": respond(200, "ok")}) as server:
-        code, out, _ = run(capsys, "check", "-c", str(write_config(tmp_path, server.url)))
+        code, out, _ = run(capsys, "check", "-c", str(threads_and_health_config(tmp_path, server.url)))
     assert code == 0 and "all 2 passed" in out
 
 
 def test_unknown_check_name_is_a_usage_error_with_a_suggestion(tmp_path, capsys, broken_target):
-    code, _, err = run(capsys, "check", "helth", "-c", str(write_config(tmp_path, broken_target.url)))
+    code, _, err = run(capsys, "check", "helth", "-c", str(threads_and_health_config(tmp_path, broken_target.url)))
     assert code == 2 and "no check named 'helth'" in err and "did you mean 'health'?" in err
 
 
 def test_history_and_status_show_stored_runs(tmp_path, capsys, broken_target):
-    config = str(write_config(tmp_path, broken_target.url))
+    config = str(threads_and_health_config(tmp_path, broken_target.url))
     run(capsys, "check", "-c", config)
     code, out, _ = run(capsys, "history", "threads-api", "-c", config)
     assert code == 0 and "FAIL" in out and 'relation "threads" does not exist' in out
@@ -107,12 +88,12 @@ def test_validate_prints_every_problem_and_exits_2(tmp_path, capsys):
 
 
 def test_validate_ok(tmp_path, capsys):
-    code, out, _ = run(capsys, "validate", "-c", str(write_config(tmp_path, "http://127.0.0.1:9")))
+    code, out, _ = run(capsys, "validate", "-c", str(threads_and_health_config(tmp_path, "http://127.0.0.1:9")))
     assert code == 0 and "OK (2 http)" in out
 
 
 def test_config_comes_from_monitor_config_env(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("MONITOR_CONFIG", str(write_config(tmp_path, "http://127.0.0.1:9")))
+    monkeypatch.setenv("MONITOR_CONFIG", str(threads_and_health_config(tmp_path, "http://127.0.0.1:9")))
     code, out, _ = run(capsys, "validate")
     assert code == 0 and "OK" in out
 
@@ -124,7 +105,7 @@ def test_a_secret_never_reaches_the_database_or_the_output(tmp_path, capsys, mon
                                                           "dsn postgres://u:pw12345678@db/x"})(h),
               "/api/health": respond(200, "ok")}
     with TargetServer(routes) as server:
-        path = write_config(tmp_path, server.url)
+        path = threads_and_health_config(tmp_path, server.url)
         path.write_text(path.read_text().replace(
             'url = "' + server.url + '/api/threads"',
             'url = "' + server.url + '/api/threads"\nheaders = { Authorization = "Bearer ${API_TOKEN}" }'))
@@ -152,7 +133,8 @@ def test_check_writes_junit_xml_for_ci(tmp_path, capsys, broken_target):
     import xml.etree.ElementTree as ET
 
     report = tmp_path / "report.xml"
-    code, _, _ = run(capsys, "check", "--junit", str(report), "-c", str(write_config(tmp_path, broken_target.url)))
+    config = threads_and_health_config(tmp_path, broken_target.url)
+    code, _, _ = run(capsys, "check", "--junit", str(report), "-c", str(config))
     suite = ET.parse(report).getroot()
     cases = {c.get("name"): c for c in suite.iter("testcase")}
     assert code == 1 and suite.get("tests") == "2" and suite.get("failures") == "1"

@@ -8,13 +8,13 @@ import httpx
 
 from demo.app import start_server
 from monitor.app.cli import main
-from tests.test_cli import write_config
+from tests.config_files import threads_and_health_config
 
 
 def test_check_fails_on_the_broken_demo_with_the_database_text_and_passes_after_migrate(tmp_path, capsys):
     server, url = start_server(db_path=tmp_path / "demo.db", broken=True)
     try:
-        config = str(write_config(tmp_path, url))
+        config = str(threads_and_health_config(tmp_path, url))
         assert main(["check", "--json", "-c", config]) == 1
         results = {r["check"]: r for r in json.loads(capsys.readouterr().out)}
         assert results["health"]["ok"] is True  # the misleading health check

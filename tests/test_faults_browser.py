@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from tests.browser_harness import BrowserHarness, journey
+from tests.browser_harness import journey
+from tests.polling import wait_until
 from tests.servers import TargetServer, respond
-from tests.service_thread import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -31,13 +31,6 @@ setInterval(() => {
   a.href = "/file?" + n; a.download = "f" + n + ".bin"; document.body.appendChild(a); a.click();
 }, 20);
 </script>"""
-
-
-@pytest.fixture(scope="module")
-def harness(tmp_path_factory):
-    h = BrowserHarness(tmp_path_factory.mktemp("artifacts"))
-    yield h
-    h.close()
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,13 @@ wait out a backward jump nor go out twice after a forward one.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
 
 from monitor.core.results import utcnow
-from tests.test_outbox import Harness, make_config, wait
+from tests.alerts_harness import Harness, make_config
+from tests.polling import eventually
 
 
 class JumpingClock:
@@ -25,18 +25,15 @@ class JumpingClock:
 
 
 @pytest.mark.parametrize("jump", [timedelta(hours=-1), timedelta(hours=1)], ids=["backward", "forward"])
-def test_a_clock_jump_while_slack_is_down_neither_delays_nor_doubles_the_alerts(tmp_path, slack, jump):
+async def test_a_clock_jump_while_slack_is_down_neither_delays_nor_doubles_the_alerts(tmp_path, slack, jump):
     clock = JumpingClock()
     slack.down = True
-
-    async def story():
-        async with Harness(make_config(tmp_path, slack, checks=("a", "b")), clock=clock) as h:
-            h.fail("a", times=2)
-            await wait(lambda: slack.count("chat.postMessage") >= 1)  # a retry is now scheduled
-            clock.offset = jump
-            h.fail("b", times=2, error="another failure")
-            slack.down = False
-            # Backoff tops out at 200 ms here: anything near a minute means the jump is being waited out.
-            await wait(lambda: h.pending() == 0, timeout=10)
-    asyncio.run(story())
+    async with Harness(make_config(tmp_path, slack, checks=("a", "b")), clock=clock) as h:
+        h.fail("a", times=2)
+        await eventually(lambda: slack.count("chat.postMessage") >= 1, "a first try")  # a retry is now scheduled
+        clock.offset = jump
+        h.fail("b", times=2, error="another failure")
+        slack.down = False
+        # Backoff tops out at 200 ms here: anything near a minute means the jump is being waited out.
+        await eventually(lambda: h.pending() == 0, "both firings delivered", timeout=10)
     assert [m.text.split()[1].rstrip(":") for m in slack.top_level()] == ["a", "b"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from monitor.app.database import open_store
+from tests.polling import WaitTimeout, wait_until
 from tests.servers import TargetServer, respond
 
 pytestmark = pytest.mark.slow
@@ -48,12 +50,11 @@ def run_count(db: Path) -> int:
 
 
 def wait_for_runs(db: Path, at_least: int, proc: subprocess.Popen, timeout: float = 20.0) -> int:
-    deadline = time.monotonic() + timeout
-    count = run_count(db)
-    while count < at_least and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-        count = run_count(db)
-    return count
+    """The runs stored once there are `at_least`, or the monitor exited, or `timeout` passed: the caller
+    asserts the count, with the monitor's stderr."""
+    with contextlib.suppress(WaitTimeout):
+        wait_until(lambda: run_count(db) >= at_least or proc.poll() is not None, f"{at_least} stored runs", timeout)
+    return run_count(db)
 
 
 def test_sigkill_during_writes_leaves_a_whole_database_and_the_restart_goes_on(tmp_path):

@@ -16,14 +16,17 @@ import time
 
 import httpx
 import pytest
+import sqlite_utils
 
 from monitor.app.config import load_config
 from monitor.app.database import open_store
 from monitor.app.service import build_service
+from tests.config_files import checks_config
+from tests.metrics_text import scrape
+from tests.polling import wait_until
 from tests.servers import TargetServer, respond
-from tests.service_thread import ServiceThread, wait_until
+from tests.service_thread import ServiceThread
 from tests.slack_server import TOKEN, SlackServer
-from tests.test_server import open_read_only, scrape, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +34,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def running(tmp_path):
     with TargetServer({"/api": respond(200, "ok"), "/web": respond(200, "ok")}) as target:
-        config = load_config(write_config(tmp_path, target.url, names=("api", "web")))
+        config = load_config(checks_config(tmp_path, target.url, names=("api", "web")))
         with ServiceThread(build_service(config)) as running:
             yield running
 
@@ -95,7 +98,7 @@ def test_a_database_locked_by_another_process_for_10s_loses_no_run(running, tmp_
 
 def test_a_monitor_started_while_its_database_is_locked_probes_at_once_and_stores_every_run_after(tmp_path):
     with TargetServer({"/api": respond(200, "ok"), "/web": respond(200, "ok")}) as target:
-        config = load_config(write_config(tmp_path, target.url, names=("api", "web")))
+        config = load_config(checks_config(tmp_path, target.url, names=("api", "web")))
         db = tmp_path / "monitor.db"
         open_store(db).close()  # there from an earlier run
         other = sqlite3.connect(db, timeout=0, isolation_level=None)
@@ -148,6 +151,16 @@ def fill_the_disk(running):
     writer.submit(lambda: writer.db.execute(f"pragma max_page_count = {pages}")).result(10)
     # The writer is retrying by now, so a job would wait behind it: undo on the connection directly.
     return lambda: writer.db.execute("pragma max_page_count = 1073741823")
+
+
+def open_read_only(path) -> sqlite_utils.Database:
+    """A connection where every write fails.
+
+    chmod 0400 would not do: CI runs as root, and root ignores file modes.
+    SQLite's own `mode=ro` flag is enforced for root too.
+    """
+    return sqlite_utils.Database(sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False,
+                                                 isolation_level=None))
 
 
 def mount_read_only(running):

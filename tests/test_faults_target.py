@@ -6,7 +6,6 @@ that the probe came back in bounded time with bounded memory.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import struct
 import threading
@@ -58,18 +57,16 @@ class RawServer:
         self.sock.close()
 
 
-def run_probe(url: str, timeout: str = "2s", extra: str = ""):
+async def run_probe(url: str, timeout: str = "2s", extra: str = ""):
+    """The result of one run of an http check of `url`, and how long the run took."""
     check = parse_config(f'[[checks]]\nname = "t"\nurl = "{url}"\ntimeout = "{timeout}"\n{extra}').check("t")
-
-    async def go():
-        probe = HttpProbe(ProbeContext())
-        try:
-            started = time.monotonic()
-            result = await probe.run(check)
-            return result, time.monotonic() - started
-        finally:
-            await probe.close()
-    return asyncio.run(go())
+    probe = HttpProbe(ProbeContext())
+    try:
+        started = time.monotonic()
+        result = await probe.run(check)
+        return result, time.monotonic() - started
+    finally:
+        await probe.close()
 
 
 def hang_after_accept(server, conn):
@@ -104,20 +101,20 @@ def garbage(server, conn):
     pytest.param(byte_by_byte, "timed out after 1s", 2.0, id="slow-byte-by-byte"),
     pytest.param(garbage, "server closed the connection without a complete response", 2.0, id="not-http"),
 ])
-def test_socket_level_faults_give_one_clear_sentence(serve, failure, within):
+async def test_socket_level_faults_give_one_clear_sentence(serve, failure, within):
     with RawServer(serve) as server:
-        result, elapsed = run_probe(server.url + "/", timeout="1s")
+        result, elapsed = await run_probe(server.url + "/", timeout="1s")
     assert not result.ok
     assert result.failure == failure
     assert elapsed < within
 
 
-def test_a_name_that_does_not_resolve():
-    result, _ = run_probe("http://nothing-here.invalid/")
+async def test_a_name_that_does_not_resolve():
+    result, _ = await run_probe("http://nothing-here.invalid/")
     assert not result.ok and result.failure == "DNS lookup failed: the host name does not resolve"
 
 
-def test_a_never_ending_chunked_body_is_cut_at_the_limit():
+async def test_a_never_ending_chunked_body_is_cut_at_the_limit():
     def endless(handler):
         handler.send_response(200)
         handler.send_header("Transfer-Encoding", "chunked")
@@ -128,8 +125,8 @@ def test_a_never_ending_chunked_body_is_cut_at_the_limit():
 
     with TargetServer({"/": endless}) as server:
         server.httpd.RequestHandlerClass.server_release = server.release
-        result, elapsed = run_probe(server.url + "/", timeout="5s",
-                                    extra='max_body_bytes = 65536\n[checks.expect]\nbody_contains = "never"')
+        result, elapsed = await run_probe(server.url + "/", timeout="5s",
+                                          extra='max_body_bytes = 65536\n[checks.expect]\nbody_contains = "never"')
     assert not result.ok
     assert result.failure == "body did not contain 'never' (within the first 64 KiB read)"
     assert elapsed < 5
@@ -140,9 +137,9 @@ def test_a_never_ending_chunked_body_is_cut_at_the_limit():
     pytest.param(bytes(range(256)) * 4, "application/octet-stream", None, id="binary"),
     pytest.param(b'{"error": "half', "application/json", '{"error": "half', id="invalid-json"),
 ])
-def test_odd_bodies_never_break_the_probe(body, content_type, expected):
+async def test_odd_bodies_never_break_the_probe(body, content_type, expected):
     with TargetServer({"/": lambda h: send(h, 500, body, content_type)}) as server:
-        result, _ = run_probe(server.url + "/")
+        result, _ = await run_probe(server.url + "/")
     assert not result.ok and result.status_code == 500
     if expected is None:
         assert result.error_text is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import tracemalloc
 
@@ -23,86 +22,84 @@ def check_for(url: str, extra: str = "", timeout: str = "2s"):
     return config.check("t")
 
 
-def probe(check, secrets=frozenset()):
-    async def go():
-        p = HttpProbe(ProbeContext(location="test", secrets=secrets))
-        try:
-            return await p.run(check)
-        finally:
-            await p.close()
-    return asyncio.run(go())
+async def probe(check, secrets=frozenset()):
+    p = HttpProbe(ProbeContext(location="test", secrets=secrets))
+    try:
+        return await p.run(check)
+    finally:
+        await p.close()
 
 
-def test_200_passes_with_timings():
+async def test_200_passes_with_timings():
     with TargetServer({"/ok": respond(200, {"status": "ok"})}) as server:
-        result = probe(check_for(server.url + "/ok", '[checks.expect]\njson = { "status" = "ok" }'))
+        result = await probe(check_for(server.url + "/ok", '[checks.expect]\njson = { "status" = "ok" }'))
     assert result.ok, result.failure
     assert result.status_code == 200 and result.failure is None and result.error_text is None
     assert result.duration_ms > 0 and result.location == "test"
     assert {"connect", "processing"} <= set(result.phases)
 
 
-def test_500_json_fails_with_the_servers_exact_words():
+async def test_500_json_fails_with_the_servers_exact_words():
     with TargetServer({"/api/threads": respond(500, INCIDENT_BODY)}) as server:
-        result = probe(check_for(server.url + "/api/threads", "[checks.expect]\nstatus = [200]"))
+        result = await probe(check_for(server.url + "/api/threads", "[checks.expect]\nstatus = [200]"))
     assert not result.ok
     assert result.status_code == 500
     assert result.failure == "expected status 200, got 500"
     assert result.error_text == 'relation "threads" does not exist'
 
 
-def test_a_hanging_server_fails_within_timeout_plus_one_second():
+async def test_a_hanging_server_fails_within_timeout_plus_one_second():
     def hang(handler):
         server.release.wait()
 
     with TargetServer({"/hang": hang}) as server:
         started = time.monotonic()
-        result = probe(check_for(server.url + "/hang", timeout="1s"))
+        result = await probe(check_for(server.url + "/hang", timeout="1s"))
         elapsed = time.monotonic() - started
     assert not result.ok
     assert result.failure == "timed out after 1s"
     assert elapsed < 2.0
 
 
-def test_a_closed_port_fails_with_connection_refused():
-    result = probe(check_for(f"http://127.0.0.1:{closed_port()}/"))
+async def test_a_closed_port_fails_with_connection_refused():
+    result = await probe(check_for(f"http://127.0.0.1:{closed_port()}/"))
     assert not result.ok and result.failure == "connection refused" and result.status_code is None
 
 
-def test_a_self_signed_certificate_fails(tmp_path):
+async def test_a_self_signed_certificate_fails(tmp_path):
     with TargetServer({"/": respond(200, "hi")}, tls=server_context(tmp_path)) as server:
-        result = probe(check_for(server.url + "/"))
+        result = await probe(check_for(server.url + "/"))
     assert not result.ok
     assert result.failure == "TLS certificate is self-signed (not trusted)"
 
 
-def test_an_expired_certificate_says_expired(tmp_path, monkeypatch):
+async def test_an_expired_certificate_says_expired(tmp_path, monkeypatch):
     tls = server_context(tmp_path, expired=True, with_ca=True)
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
     with TargetServer({"/": respond(200, "hi")}, tls=tls) as server:
-        result = probe(check_for(server.url + "/"))
+        result = await probe(check_for(server.url + "/"))
     assert not result.ok and result.failure == "TLS certificate expired"
 
 
-def test_a_trusted_certificate_passes_and_reports_its_expiry(tmp_path, monkeypatch):
+async def test_a_trusted_certificate_passes_and_reports_its_expiry(tmp_path, monkeypatch):
     tls = server_context(tmp_path, with_ca=True)
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
     with TargetServer({"/": respond(200, "hi")}, tls=tls) as server:
-        passing = probe(check_for(server.url + "/"))
-        strict = probe(check_for(server.url + "/", "[checks.expect]\ncert_min_days = 45"))
+        passing = await probe(check_for(server.url + "/"))
+        strict = await probe(check_for(server.url + "/", "[checks.expect]\ncert_min_days = 45"))
     assert passing.ok, passing.failure
     assert 29 < (passing.cert_expires_at - time.time()) / 86400 < 31
     assert not strict.ok and strict.failure.startswith("TLS certificate expires in ")
     assert strict.failure.endswith("days, fewer than cert_min_days 45")
 
 
-def test_verify_tls_false_accepts_a_self_signed_certificate(tmp_path):
+async def test_verify_tls_false_accepts_a_self_signed_certificate(tmp_path):
     with TargetServer({"/": respond(200, "hi")}, tls=server_context(tmp_path)) as server:
-        result = probe(check_for(server.url + "/", "verify_tls = false"))
+        result = await probe(check_for(server.url + "/", "verify_tls = false"))
     assert result.ok, result.failure
 
 
-def test_a_huge_body_is_cut_off_without_growing_memory():
+async def test_a_huge_body_is_cut_off_without_growing_memory():
     chunk = b"x" * (1 << 20)
 
     def huge(handler):
@@ -116,7 +113,7 @@ def test_a_huge_body_is_cut_off_without_growing_memory():
     with TargetServer({"/huge": huge}) as server:
         tracemalloc.start()
         try:
-            result = probe(check_for(server.url + "/huge", timeout="10s"))
+            result = await probe(check_for(server.url + "/huge", timeout="10s"))
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
@@ -125,19 +122,19 @@ def test_a_huge_body_is_cut_off_without_growing_memory():
     assert peak < 32 * 1024 * 1024, f"peak traced memory {peak / 1e6:.0f} MB"
 
 
-def test_a_secret_in_the_body_is_redacted_from_the_error_text():
+async def test_a_secret_in_the_body_is_redacted_from_the_error_text():
     body = {"error": "could not connect to postgres://app:hunter2secret@db:5432/chat"}
     with TargetServer({"/": respond(503, body)}) as server:
-        result = probe(check_for(server.url + "/"))
+        result = await probe(check_for(server.url + "/"))
     assert "hunter2secret" not in result.error_text
     assert "postgres://app:" in result.error_text
 
 
-def test_a_known_secret_sent_back_by_the_server_is_redacted():
+async def test_a_known_secret_sent_back_by_the_server_is_redacted():
     with TargetServer({"/": lambda h: send(h, 401, f'{{"error": "bad token {h.headers["X-Api-Key"]}"}}'.encode())}) \
             as server:
         check = check_for(server.url + "/", 'headers = { X-Api-Key = "k-0123456789abcdef" }')
-        result = probe(check, secrets=frozenset({"k-0123456789abcdef"}))
+        result = await probe(check, secrets=frozenset({"k-0123456789abcdef"}))
     assert result.error_text == "bad token [REDACTED]"
 
 
@@ -148,36 +145,36 @@ def test_a_known_secret_sent_back_by_the_server_is_redacted():
     ('json = { "db.status" = "up" }', '{"db": {"status": "down"}}', "JSON 'db.status' is \"down\", expected \"up\""),
     ('json = { "db.status" = "up" }', "<html>", "body is not valid JSON"),
 ])
-def test_body_expectations(expect, body, failure):
+async def test_body_expectations(expect, body, failure):
     with TargetServer({"/": respond(200, body, "text/plain")}) as server:
-        result = probe(check_for(server.url + "/", f"[checks.expect]\n{expect}"))
+        result = await probe(check_for(server.url + "/", f"[checks.expect]\n{expect}"))
     assert not result.ok and result.failure == failure
 
 
-def test_redirects_are_followed_and_loops_are_reported():
+async def test_redirects_are_followed_and_loops_are_reported():
     routes = {
         "/old": lambda h: send(h, 301, b"", headers={"Location": "/new"}),
         "/new": respond(200, "here"),
         "/loop": lambda h: send(h, 302, b"", headers={"Location": "/loop"}),
     }
     with TargetServer(routes) as server:
-        moved = probe(check_for(server.url + "/old"))
-        loop = probe(check_for(server.url + "/loop"))
+        moved = await probe(check_for(server.url + "/old"))
+        loop = await probe(check_for(server.url + "/loop"))
     assert moved.ok and moved.status_code == 200
     assert not loop.ok and loop.failure == "too many redirects (redirect loop?)"
 
 
-def test_post_sends_the_json_body_and_headers():
+async def test_post_sends_the_json_body_and_headers():
     with TargetServer({"/api/threads": respond(201, {"id": 1})}) as server:
         check = check_for(server.url + "/api/threads",
                           'method = "POST"\njson = { title = "probe" }\nheaders = { X-Probe = "1" }')
-        result = probe(check)
+        result = await probe(check)
         method, _, headers = server.requests[-1]
     assert result.ok and method == "POST"
     assert headers["X-Probe"] == "1" and headers["content-type"] == "application/json"
 
 
-def test_each_probe_opens_a_fresh_connection():
+async def test_each_probe_opens_a_fresh_connection():
     ports = []
 
     def record(handler):
@@ -186,28 +183,22 @@ def test_each_probe_opens_a_fresh_connection():
 
     with TargetServer({"/": record}) as server:
         check = check_for(server.url + "/")
-
-        async def twice():
-            p = HttpProbe(ProbeContext())
-            try:
-                return [await p.run(check), await p.run(check)]
-            finally:
-                await p.close()
-        results = asyncio.run(twice())
+        p = HttpProbe(ProbeContext())
+        try:
+            results = [await p.run(check), await p.run(check)]
+        finally:
+            await p.close()
     assert all(r.ok for r in results)
     assert len(set(ports)) == 2
 
 
-def test_mock_transport_seam_needs_no_network():
+async def test_mock_transport_seam_needs_no_network():
     transport = httpx.MockTransport(lambda request: httpx.Response(502, text="<h1>Bad Gateway</h1>",
                                                                    headers={"content-type": "text/html"}))
     check = check_for("http://example.invalid/")
-
-    async def go():
-        p = HttpProbe(ProbeContext(), transport=transport)
-        try:
-            return await p.run(check)
-        finally:
-            await p.close()
-    result = asyncio.run(go())
+    p = HttpProbe(ProbeContext(), transport=transport)
+    try:
+        result = await p.run(check)
+    finally:
+        await p.close()
     assert not result.ok and result.status_code == 502 and result.error_text == "Bad Gateway"

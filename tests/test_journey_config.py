@@ -224,8 +224,7 @@ def test_url_globs_follow_playwright(glob, url, matches):
 
 # -- artifacts: pending folder -> run id, and retention --
 
-def test_pending_artifacts_move_to_the_run_id_and_retention_deletes_them(tmp_path):
-    import asyncio
+async def test_pending_artifacts_move_to_the_run_id_and_retention_deletes_them(tmp_path):
     from datetime import timedelta
 
     from monitor.app.service import Service
@@ -264,7 +263,7 @@ def test_pending_artifacts_move_to_the_run_id_and_retention_deletes_them(tmp_pat
     three_days_ago = (utcnow() - timedelta(days=3)).timestamp()
     for old_folder in (unclaimed.path, outside):
         os.utime(old_folder, (three_days_ago, three_days_ago))
-    assert asyncio.run(service.prune()) == 1
+    assert await service.prune() == 1
     assert not run_dir.exists() and not unclaimed.path.exists()
     assert (fresh.path / "trace.zip").is_file()  # maybe a run being stored right now
     assert outside.is_dir()

@@ -11,8 +11,8 @@ from monitor.app.config import parse_config
 from monitor.app.runner import Runner
 from monitor.core.store import Store
 from monitor.core.store_writer import StoreWriter
+from tests.polling import eventually
 from tests.servers import TargetServer, respond
-from tests.service_thread import wait_until
 
 
 class Recorder:
@@ -28,7 +28,7 @@ class Exploding:
         raise RuntimeError("listener bug")
 
 
-def test_a_database_that_refuses_writes_is_counted_not_reported_as_the_target_down(tmp_path):
+async def test_a_database_that_refuses_writes_is_counted_not_reported_as_the_target_down(tmp_path):
     Store.open(tmp_path / "monitor.db").close()
     read_only = Store(sqlite_utils.Database(sqlite3.connect(f"file:{tmp_path / 'monitor.db'}?mode=ro", uri=True,
                                                             check_same_thread=False)))
@@ -36,14 +36,11 @@ def test_a_database_that_refuses_writes_is_counted_not_reported_as_the_target_do
     writer = StoreWriter(read_only, on_error=errors.append, on_lost=lost.append, patience=0.3)
     with TargetServer({"/": respond(200, "ok")}) as server:
         config = parse_config(f'[[checks]]\nname = "a"\nurl = "{server.url}/"\n')
-
-        async def go():
-            runner = Runner(config, writer, listeners=[Exploding(), heard], stored_listeners=[stored])
-            try:
-                return await runner.run_check(config.check("a"), wait_stored=True)
-            finally:
-                await runner.close()
-        result = asyncio.run(go())
+        runner = Runner(config, writer, listeners=[Exploding(), heard], stored_listeners=[stored])
+        try:
+            result = await runner.run_check(config.check("a"), wait_stored=True)
+        finally:
+            await runner.close()
     writer.close()
     assert result.ok and result.run_id is None
     assert errors and all(isinstance(e, sqlite3.OperationalError) for e in errors)
@@ -52,7 +49,7 @@ def test_a_database_that_refuses_writes_is_counted_not_reported_as_the_target_do
     assert stored.results == []  # alerts only ever count stored runs
 
 
-def test_a_crashing_probe_becomes_a_failed_run(tmp_path):
+async def test_a_crashing_probe_becomes_a_failed_run(tmp_path):
     class Broken:
         async def run(self, check):
             raise ValueError("bug in probe")
@@ -62,16 +59,13 @@ def test_a_crashing_probe_becomes_a_failed_run(tmp_path):
 
     config = parse_config('[[checks]]\nname = "a"\nurl = "http://127.0.0.1:9/"\n')
     writer = StoreWriter(Store.open(tmp_path / "monitor.db"))
-
-    async def go():
-        return await Runner(config, writer, probes={"http": Broken()}).run_check(config.check("a"), wait_stored=True)
-    result = asyncio.run(go())
+    result = await Runner(config, writer, probes={"http": Broken()}).run_check(config.check("a"), wait_stored=True)
     writer.close()
     assert not result.ok and result.failure == "monitor error: ValueError: bug in probe"
     assert Store.open(tmp_path / "monitor.db").history("a")[0]["failure"] == result.failure
 
 
-def test_probes_go_on_while_the_database_is_locked_and_every_run_lands_after(tmp_path):
+async def test_probes_go_on_while_the_database_is_locked_and_every_run_lands_after(tmp_path):
     """The loop never waits on the disk: ten runs finish during a lock, then all are stored, in order."""
     config = parse_config('[[checks]]\nname = "a"\nurl = "http://127.0.0.1:9/"\n')
     path = tmp_path / "monitor.db"
@@ -89,13 +83,12 @@ def test_probes_go_on_while_the_database_is_locked_and_every_run_lands_after(tmp
         async def close(self):
             pass
 
-    async def go():
-        runner = Runner(config, writer, probes={"http": Instant()}, stored_listeners=[stored])
-        return [await runner.run_check(config.check("a")) for _ in range(10)]
     try:
-        results = asyncio.run(asyncio.wait_for(go(), timeout=3))  # far below one busy timeout
+        async with asyncio.timeout(3):  # far below one busy timeout
+            runner = Runner(config, writer, probes={"http": Instant()}, stored_listeners=[stored])
+            results = [await runner.run_check(config.check("a")) for _ in range(10)]
         assert stored.results == [] and writer.pending() == 10
-        assert "database is locked" in wait_until(writer.health, "the writer to report the lock")
+        assert "database is locked" in await eventually(writer.health, "the writer to report the lock")
     finally:
         other.execute("rollback")
     assert writer.flush(timeout=15)

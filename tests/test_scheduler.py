@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from datetime import UTC, datetime
 
 from monitor.app.config import parse_config
 from monitor.app.scheduler import JOB_PREFIX, CheckScheduler, first_run_offsets
+from tests.polling import eventually
 
 
 def many_checks(n: int, interval: str = "30s"):
@@ -24,22 +24,20 @@ def test_offsets_spread_checks_evenly_across_their_interval():
     assert max(per_second.values()) <= 34  # 1000 / 30, not 1000 in one second
 
 
-def planned(checks, inspect):
+async def planned(checks, inspect):
     """Start a scheduler for `checks`, return inspect(scheduler), stop it."""
-    async def go():
-        async def run(check):
-            return None
-        scheduler = CheckScheduler(run)
-        scheduler.start(checks)
-        try:
-            return inspect(scheduler)
-        finally:
-            scheduler.shutdown()
-    return asyncio.run(go())
+    async def run(check):
+        return None
+    scheduler = CheckScheduler(run)
+    scheduler.start(checks)
+    try:
+        return inspect(scheduler)
+    finally:
+        scheduler.shutdown()
 
 
-def test_a_thousand_scheduled_jobs_start_spread_over_the_interval():
-    starts = planned(many_checks(1000), lambda s: [
+async def test_a_thousand_scheduled_jobs_start_spread_over_the_interval():
+    starts = await planned(many_checks(1000), lambda s: [
         job.next_run_time for job in s.scheduler.get_jobs() if job.id.startswith(JOB_PREFIX)])
     first = min(starts)
     buckets = Counter(int((s - first).total_seconds()) for s in starts)
@@ -48,51 +46,42 @@ def test_a_thousand_scheduled_jobs_start_spread_over_the_interval():
     assert max(buckets.values()) <= 35
 
 
-def test_set_checks_adds_removes_and_replaces_jobs():
-    async def scenario():
-        async def run(check):
-            return None
-        scheduler = CheckScheduler(run)
-        scheduler.start(many_checks(3))
-        try:
-            before = {j.id: j for j in scheduler.scheduler.get_jobs() if j.id.startswith(JOB_PREFIX)}
-            kept = before[JOB_PREFIX + "c0"]
-            scheduler.set_checks(many_checks(2), changed={"c1"})
-            after = {j.id: j for j in scheduler.scheduler.get_jobs() if j.id.startswith(JOB_PREFIX)}
-            return before, after, kept
-        finally:
-            scheduler.shutdown()
-
-    before, after, kept = asyncio.run(scenario())
+async def test_set_checks_adds_removes_and_replaces_jobs():
+    async def run(check):
+        return None
+    scheduler = CheckScheduler(run)
+    scheduler.start(many_checks(3))
+    try:
+        before = {j.id: j for j in scheduler.scheduler.get_jobs() if j.id.startswith(JOB_PREFIX)}
+        kept = before[JOB_PREFIX + "c0"]
+        scheduler.set_checks(many_checks(2), changed={"c1"})
+        after = {j.id: j for j in scheduler.scheduler.get_jobs() if j.id.startswith(JOB_PREFIX)}
+    finally:
+        scheduler.shutdown()
     assert set(before) == {JOB_PREFIX + "c0", JOB_PREFIX + "c1", JOB_PREFIX + "c2"}
     assert set(after) == {JOB_PREFIX + "c0", JOB_PREFIX + "c1"}
     assert after[JOB_PREFIX + "c0"] is kept or after[JOB_PREFIX + "c0"].next_run_time == kept.next_run_time
 
 
-def test_cron_checks_get_a_cron_trigger():
+async def test_cron_checks_get_a_cron_trigger():
     checks = parse_config('[[checks]]\nname = "c"\nurl = "http://x"\ncron = "*/5 * * * *"\n').checks
-    next_run = planned(checks, lambda s: s.scheduler.get_job(JOB_PREFIX + "c").next_run_time)
+    next_run = await planned(checks, lambda s: s.scheduler.get_job(JOB_PREFIX + "c").next_run_time)
     assert next_run.minute % 5 == 0 and next_run.second == 0
     assert next_run > datetime.now(UTC)
 
 
-def test_first_runs_due_while_jobs_are_being_added_still_run_once_not_an_interval_later():
+async def test_first_runs_due_while_jobs_are_being_added_still_run_once_not_an_interval_later():
     # Adding thousands of jobs takes a moment; the first checks' planned first
     # runs pass meanwhile. They must run (a little late), not skip a whole interval.
     checks = many_checks(300, interval="60s")
     ran: list[str] = []
 
-    async def scenario():
-        async def run(check):
-            ran.append(check.name)
-        scheduler = CheckScheduler(run)
-        scheduler.start(checks)
-        try:
-            deadline = asyncio.get_running_loop().time() + 5
-            while "c0" not in ran and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.01)
-        finally:
-            scheduler.shutdown()
-
-    asyncio.run(scenario())
+    async def run(check):
+        ran.append(check.name)
+    scheduler = CheckScheduler(run)
+    scheduler.start(checks)
+    try:
+        await eventually(lambda: "c0" in ran, "c0's first run", timeout=5, every=0.01)
+    finally:
+        scheduler.shutdown()
     assert "c0" in ran

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import http.client
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,26 +14,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-import sqlite_utils
-from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.app.config import load_config
 from monitor.app.service import build_service
 from monitor.core.artifacts import artifact_link
 from monitor.core.config import ConfigError
+from tests.config_files import checks_config
+from tests.metrics_text import metric_samples, scrape
+from tests.polling import wait_until
 from tests.servers import TargetServer, closed_port, respond
-from tests.service_thread import ServiceThread, wait_until
+from tests.service_thread import ServiceThread
 
 TOKEN = "s3cret-monitor-token"
 SECRET = b"TOP SECRET: outside the artifacts folder"
-
-
-def write_config(folder: Path, url: str, names=("api",), monitor: str = "", listen: str = "127.0.0.1:0") -> Path:
-    path = folder / "config.toml"
-    path.write_text(
-        f'[monitor]\ndatabase = "monitor.db"\nartifacts_dir = "artifacts"\nlisten = "{listen}"\n{monitor}\n'
-        + "".join(f'[[checks]]\nname = "{n}"\nurl = "{url}/{n}"\ninterval = "1s"\ntimeout = "2s"\n' for n in names))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +55,7 @@ def shared(tmp_path_factory, target):
     """One running service for the tests that only read from it."""
     folder = tmp_path_factory.mktemp("shared")
     make_artifacts(folder)
-    with ServiceThread(build_service(load_config(write_config(folder, target.url)))) as running:
+    with ServiceThread(build_service(load_config(checks_config(folder, target.url)))) as running:
         yield running
 
 
@@ -72,7 +63,7 @@ def shared(tmp_path_factory, target):
 def running(tmp_path, target):
     """A fresh running service, for tests that change it."""
     make_artifacts(tmp_path)
-    with ServiceThread(build_service(load_config(write_config(tmp_path, target.url)))) as running:
+    with ServiceThread(build_service(load_config(checks_config(tmp_path, target.url)))) as running:
         yield running
 
 
@@ -157,7 +148,7 @@ def basic(password: str) -> str:
 def test_auth_token_guards_artifacts_and_the_status_page(tmp_path, target, protect_metrics):
     make_artifacts(tmp_path)
     monitor = f'auth_token = "{TOKEN}"\nprotect_metrics = {str(protect_metrics).lower()}'
-    config = load_config(write_config(tmp_path, target.url, monitor=monitor))
+    config = load_config(checks_config(tmp_path, target.url, monitor=monitor))
     trace = "api/run-1/trace.zip"
     with ServiceThread(build_service(config)) as running:
         def status(path: str, authorization: str | None = None) -> int:
@@ -183,25 +174,6 @@ def test_auth_token_guards_artifacts_and_the_status_page(tmp_path, target, prote
             assert status(path, f"Bearer {TOKEN}") == 200
 
 
-def metric_samples(text: str) -> dict[tuple[str, frozenset], float]:
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def scrape(running: ServiceThread) -> dict[tuple[str, frozenset], float]:
-    return metric_samples(httpx.get(f"{running.url}/metrics").text)
-
-
-def open_read_only(path: Path) -> sqlite_utils.Database:
-    """What a process gets on a read-only mount: a connection where every write fails.
-
-    chmod 0400 would not do: CI runs as root, and root ignores file modes.
-    SQLite's own `mode=ro` flag is enforced for root too.
-    """
-    return sqlite_utils.Database(sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False,
-                                                 isolation_level=None))
-
-
 @pytest.mark.slow
 def test_healthz_turns_503_when_the_event_loop_is_stuck(running):
     running.server.loop_timeout = 0.3
@@ -216,27 +188,27 @@ def test_healthz_turns_503_when_the_event_loop_is_stuck(running):
 
 
 def test_reload_drops_the_series_of_removed_checks(tmp_path, target):
-    path = write_config(tmp_path, target.url, names=("api", "other"))
+    path = checks_config(tmp_path, target.url, names=("api", "other"))
     with ServiceThread(build_service(load_config(path))) as running:
         def checks_with(name: str) -> set[str]:
             return {dict(labels)["check"] for (metric, labels) in scrape(running) if metric == name}
 
         wait_until(lambda: checks_with("probe_success") == {"api", "other"}, "both checks' first runs")
-        write_config(tmp_path, target.url, names=("api", "new"))
+        checks_config(tmp_path, target.url, names=("api", "new"))
         assert running.call(running.service.reload) is True
         assert checks_with("synthetic_incident_open") == {"api", "new"}
         assert not any(dict(labels).get("check") == "other" for _, labels in scrape(running))
         wait_until(lambda: checks_with("probe_success") == {"api", "new"}, "the new check's first run")
 
 
-def test_a_taken_port_is_a_clear_config_error(tmp_path, target):
+async def test_a_taken_port_is_a_clear_config_error(tmp_path, target):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        service = build_service(load_config(write_config(tmp_path, target.url, listen=f"127.0.0.1:{port}")))
+        service = build_service(load_config(checks_config(tmp_path, target.url, listen=f"127.0.0.1:{port}")))
         with pytest.raises(ConfigError) as error:
-            asyncio.run(service.serve(install_signals=False))
+            await service.serve(install_signals=False)
         service.store.close()
     assert f"monitor.listen: cannot listen on 127.0.0.1:{port}" in str(error.value)
     assert "choose another one" in str(error.value)
@@ -246,7 +218,7 @@ def test_a_taken_port_is_a_clear_config_error(tmp_path, target):
 def test_monitor_run_serves_healthz_and_metrics_and_reloads_on_sighup(tmp_path, target):
     """The real command line: `monitor run` binds [monitor] listen and reports the truth."""
     port = closed_port()
-    path = write_config(tmp_path, target.url, names=("api", "other"), listen=f"127.0.0.1:{port}")
+    path = checks_config(tmp_path, target.url, names=("api", "other"), listen=f"127.0.0.1:{port}")
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "-c", str(path)], cwd=tmp_path,
                             env={**os.environ, "PYTHONPATH": str(root)}, stdout=subprocess.PIPE,
@@ -264,7 +236,7 @@ def test_monitor_run_serves_healthz_and_metrics_and_reloads_on_sighup(tmp_path, 
         wait_until(both_ran, "probe_success of both checks", timeout=20)
         assert httpx.get(f"{url}/healthz").status_code == 200
         # SIGHUP reloads the config; the removed check's series go with it.
-        write_config(tmp_path, target.url, names=("api",), listen=f"127.0.0.1:{port}")
+        checks_config(tmp_path, target.url, names=("api",), listen=f"127.0.0.1:{port}")
         proc.send_signal(signal.SIGHUP)
         wait_until(lambda: 'check="other"' not in httpx.get(f"{url}/metrics").text, "other's series to go")
         assert 'probe_success{check="api"' in httpx.get(f"{url}/metrics").text

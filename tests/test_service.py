@@ -18,26 +18,16 @@ from monitor.app.config import load_config
 from monitor.app.service import Service
 from monitor.core.results import Result, utcnow
 from monitor.core.store import Store
+from tests.config_files import checks_config
+from tests.polling import eventually
 from tests.servers import TargetServer, respond
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def config_file(folder: Path, url: str, names=("a", "b"), interval="1s") -> Path:
-    path = folder / "config.toml"
-    path.write_text('[monitor]\ndatabase = "monitor.db"\nlisten = "127.0.0.1:0"\nretention_days = 1\n' + "".join(
-        f'[[checks]]\nname = "{n}"\nurl = "{url}/{n}"\ninterval = "{interval}"\ntimeout = "2s"\n' for n in names))
-    return path
-
-
-async def until(predicate, timeout: float = 10.0, every: float = 0.05):
-    """Poll `predicate` until it is truthy or the deadline passes; return its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(every)
+def config_file(folder: Path, url: str, names=("a", "b")) -> Path:
+    """Checks every second, runs kept for a day."""
+    return checks_config(folder, url, names=names, monitor="retention_days = 1")
 
 
 def count_runs(store: Store, check: str) -> int:
@@ -61,24 +51,21 @@ def runs_so_far(path: Path, check: str) -> int:
 
 
 @pytest.mark.slow
-def test_checks_run_on_their_interval_and_stop_cleanly(tmp_path):
+async def test_checks_run_on_their_interval_and_stop_cleanly(tmp_path):
     with TargetServer({"/a": respond(200, "ok"), "/b": respond(500, {"error": "down"})}) as server:
         config = load_config(config_file(tmp_path, server.url))
-
-        async def scenario():
-            service = Service(config)
-            task = asyncio.create_task(service.serve(install_signals=False))
-            reached = await until(lambda: count_runs(service.store, "a") >= 3 and count_runs(service.store, "b") >= 3)
-            assert service.unhealthy() == {}
-            # Checkpoints happen in a housekeeping thread, never inside a probe's commit.
-            writer = service.writer
-            assert await writer.call(lambda: writer.db.execute("pragma wal_autocheckpoint").fetchone()[0]) == 0
-            assert service.scheduler.scheduler.get_job("housekeeping:store-watch") is not None
-            service.stop()
-            await task
-            return reached
-
-        assert asyncio.run(scenario())
+        service = Service(config)
+        task = asyncio.create_task(service.serve(install_signals=False))
+        reached = await eventually(lambda: count_runs(service.store, "a") >= 3 and count_runs(service.store, "b") >= 3,
+                                   "three runs of each check")
+        assert service.unhealthy() == {}
+        # Checkpoints happen in a housekeeping thread, never inside a probe's commit.
+        writer = service.writer
+        assert await writer.call(lambda: writer.db.execute("pragma wal_autocheckpoint").fetchone()[0]) == 0
+        assert service.scheduler.scheduler.get_job("housekeeping:store-watch") is not None
+        service.stop()
+        await task
+        assert reached
     store = Store.open(tmp_path / "monitor.db")
     b_runs = store.history("b", limit=50)
     assert all(not r["ok"] and r["error_text"] == "down" for r in b_runs)
@@ -87,48 +74,39 @@ def test_checks_run_on_their_interval_and_stop_cleanly(tmp_path):
     store.close()
 
 
-def test_reload_applies_a_good_config_and_refuses_a_broken_one(tmp_path):
+async def test_reload_applies_a_good_config_and_refuses_a_broken_one(tmp_path):
     with TargetServer({"/a": respond(200, "ok"), "/b": respond(200, "ok"), "/c": respond(200, "ok")}) as server:
         path = config_file(tmp_path, server.url, names=("a", "b"))
         config = load_config(path)
-
-        async def scenario():
-            service = Service(config)
-            task = asyncio.create_task(service.serve(install_signals=False))
-            await until(lambda: service.scheduler.scheduler.running)
-            path.write_text(path.read_text() + "[[checks]]\nname = \"broken\"\nintervall = \"1s\"\n")
-            refused = service.reload()
-            still = [j.id for j in service.scheduler.scheduler.get_jobs() if j.id.startswith("check:")]
-            config_file(tmp_path, server.url, names=("a", "c"))
-            applied = service.reload()
-            ran_c = await until(lambda: count_runs(service.store, "c") >= 1)
-            jobs = sorted(j.id for j in service.scheduler.scheduler.get_jobs() if j.id.startswith("check:"))
-            service.stop()
-            await task
-            return refused, sorted(still), applied, ran_c, jobs
-
-        refused, still, applied, ran_c, jobs = asyncio.run(scenario())
-    assert refused is False and still == ["check:a", "check:b"]
+        service = Service(config)
+        task = asyncio.create_task(service.serve(install_signals=False))
+        await eventually(lambda: service.scheduler.scheduler.running, "the scheduler running")
+        path.write_text(path.read_text() + "[[checks]]\nname = \"broken\"\nintervall = \"1s\"\n")
+        refused = service.reload()
+        still = [j.id for j in service.scheduler.scheduler.get_jobs() if j.id.startswith("check:")]
+        config_file(tmp_path, server.url, names=("a", "c"))
+        applied = service.reload()
+        ran_c = await eventually(lambda: count_runs(service.store, "c") >= 1, "a run of c")
+        jobs = sorted(j.id for j in service.scheduler.scheduler.get_jobs() if j.id.startswith("check:"))
+        service.stop()
+        await task
+    assert refused is False and sorted(still) == ["check:a", "check:b"]
     assert applied is True and ran_c and jobs == ["check:a", "check:c"]
 
 
-def test_prune_removes_runs_older_than_retention(tmp_path):
+async def test_prune_removes_runs_older_than_retention(tmp_path):
     config = load_config(config_file(tmp_path, "http://127.0.0.1:9"))
     old = Result(check="a", type="http", location="local", target="x", ok=True, duration_ms=1,
                  started_at=utcnow() - timedelta(days=3))
-
-    async def scenario():
-        service = Service(config)
-        for _ in range(12):
-            service.store.record(old)
-        service.store.record(Result(check="a", type="http", location="local", target="x", ok=True,
-                                    duration_ms=1, started_at=utcnow()))
-        deleted = await service.prune()
-        left = count_runs(service.store, "a")
-        service.store.close()
-        return deleted, left
-
-    assert asyncio.run(scenario()) == (12, 1)
+    service = Service(config)
+    for _ in range(12):
+        service.store.record(old)
+    service.store.record(Result(check="a", type="http", location="local", target="x", ok=True,
+                                duration_ms=1, started_at=utcnow()))
+    deleted = await service.prune()
+    left = count_runs(service.store, "a")
+    service.store.close()
+    assert (deleted, left) == (12, 1)
 
 
 @pytest.mark.slow

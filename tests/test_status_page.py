@@ -22,8 +22,9 @@ from monitor.app.database import open_store
 from monitor.app.service import build_service
 from monitor.app.status_page import CheckStatus, load_status, render_status_page
 from monitor.core.results import Result, utcnow
+from tests.polling import wait_until
 from tests.servers import TargetServer, respond
-from tests.service_thread import ServiceThread, wait_until
+from tests.service_thread import ServiceThread
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "test-results"

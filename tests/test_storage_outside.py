@@ -62,12 +62,6 @@ def target():
 
 
 @pytest.fixture
-def slack():
-    with SlackServer() as server:
-        yield server
-
-
-@pytest.fixture
 def config(tmp_path, target, slack) -> Path:
     return service_config(tmp_path, target.server.url, passing=50, failing=FAILING, slack=slack)
 

@@ -22,9 +22,11 @@ from monitor.app.service import build_service
 from monitor.core.store import Store
 from monitor.core.store_watch import StoreWatch
 from monitor.core.store_writer import StoreWriter
+from tests.config_files import checks_config
+from tests.metrics_text import scrape
+from tests.polling import wait_until
 from tests.servers import TargetServer, respond
-from tests.service_thread import ServiceThread, wait_until
-from tests.test_server import scrape, write_config
+from tests.service_thread import ServiceThread
 
 
 @pytest.fixture
@@ -34,13 +36,10 @@ def watch(tmp_path):
     writer.close(timeout=1)
 
 
-def rounds(watch: StoreWatch, count: int) -> None:
-    async def run() -> None:
-        for _ in range(count):
-            await watch.tick()
-            await asyncio.to_thread(watch.writer.flush, 5)
-
-    asyncio.run(run())
+async def rounds(watch: StoreWatch, count: int) -> None:
+    for _ in range(count):
+        await watch.tick()
+        await asyncio.to_thread(watch.writer.flush, 5)
 
 
 def detach_the_wal(db_path) -> None:
@@ -54,18 +53,18 @@ def heartbeat(db_path) -> tuple[str, int] | None:
     return Store.open(db_path).look_from_outside()[0]
 
 
-def test_rounds_that_see_their_own_beats_are_healthy(watch, tmp_path):
-    rounds(watch, 3)
+async def test_rounds_that_see_their_own_beats_are_healthy(watch, tmp_path):
+    await rounds(watch, 3)
     assert watch.problem() is None
     assert heartbeat(tmp_path / "monitor.db") == (watch.instance, 3)
 
 
-def test_a_round_that_meets_a_lock_gives_no_verdict(watch, tmp_path):
-    rounds(watch, 1)
+async def test_a_round_that_meets_a_lock_gives_no_verdict(watch, tmp_path):
+    await rounds(watch, 1)
     other = sqlite3.connect(tmp_path / "monitor.db", isolation_level=None, timeout=0)
     other.execute("begin exclusive")
     try:
-        asyncio.run(watch.tick())
+        await watch.tick()
         assert watch.problem() is None
     finally:
         other.rollback()
@@ -73,10 +72,10 @@ def test_a_round_that_meets_a_lock_gives_no_verdict(watch, tmp_path):
 
 
 @pytest.mark.slow
-def test_writes_into_a_deleted_wal_are_reported(watch, tmp_path):
-    rounds(watch, 2)
+async def test_writes_into_a_deleted_wal_are_reported(watch, tmp_path):
+    await rounds(watch, 2)
     detach_the_wal(tmp_path / "monitor.db")
-    rounds(watch, 2)
+    await rounds(watch, 2)
     problem = watch.problem()
     assert problem is not None and ("new connection" in problem), problem
 
@@ -86,7 +85,7 @@ def test_healthz_and_the_metric_go_unhealthy_when_the_wal_is_detached(tmp_path, 
     monkeypatch.setattr("monitor.core.store_watch.EVERY", 0.2)
     monkeypatch.setattr("monitor.app.service.WATCH_EVERY", 0.2)
     with TargetServer({"/api": respond(200, "ok")}) as target:
-        config = load_config(write_config(tmp_path, target.url))
+        config = load_config(checks_config(tmp_path, target.url))
         with ServiceThread(build_service(config)) as running:
             healthy = lambda: scrape(running)[("synthetic_store_healthy", frozenset())]  # noqa: E731
             watch = running.service.store_watch

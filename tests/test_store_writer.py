@@ -149,18 +149,15 @@ def test_closing_while_the_database_refuses_gives_up_what_is_held_and_says_how_m
     assert stored(path) == []
 
 
-def test_a_caller_that_stops_waiting_skips_its_write_and_the_writer_goes_on(path):
+async def test_a_caller_that_stops_waiting_skips_its_write_and_the_writer_goes_on(path):
     with writer_on(path) as writer:
-        async def cancel_while_held():
-            with locked(path):
-                first = writer.submit(insert(writer, "held"))
-                waiting = asyncio.create_task(writer.call(insert(writer, "cancelled")))
-                await asyncio.sleep(0)  # let it start waiting
-                waiting.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await waiting
-            return first
-        first = asyncio.run(cancel_while_held())
+        with locked(path):
+            first = writer.submit(insert(writer, "held"))
+            waiting = asyncio.create_task(writer.call(insert(writer, "cancelled")))
+            await asyncio.sleep(0)  # let it start waiting
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
         assert writer.submit(insert(writer, "after")).result(10) and first.result(10)
     assert stored(path) == ["held", "after"]
 
