@@ -91,7 +91,7 @@ class Alerts:
 
     def on_reload(self, config: Config) -> None:
         # Policies travel with each Check; channel changes need a restart.
-        if config.alerts.channels != self.config.alerts.channels:
+        if config.alerts.destinations != self.config.alerts.destinations:
             log.warning("[alerts] channels changed; they take effect after a restart")
         self.config = config
         self._configured = frozenset(c.name for c in config.checks)
@@ -114,12 +114,17 @@ class Alerts:
         join = None
         if new.incident is not None and new.incident.id is None:  # opening now: same words as an open group?
             join = choose_group(self.recorder.group_heads(), new.incident, self.config.alerts.group_window)
-        new = self.recorder.record(state, new, events, [c.name for c in self.channels], now, join)
+        new = self.recorder.record(state, new, events, self._routed(check), now, join)
         # Written: from here on nothing may raise a database error, or the
         # writer would retry this fold and count the run twice.
         self.states[check.name] = new
         self.telemetry.incident_state(check.name, new.incident is not None, new.failures)
         self._announce(events)
+
+    def _routed(self, check: Check) -> list[str]:
+        """The destinations `check`'s notices go to, of those running (a destination added needs a restart)."""
+        running = {c.name for c in self.channels}
+        return [name for name in self.config.destinations_of(check) if name in running]
 
     def _retire_removed_checks(self) -> None:
         """Close the open incidents of checks no longer configured (on the writer's thread), one job each."""
@@ -140,7 +145,9 @@ class Alerts:
         # Its own policy left with it: the defaults say whether to tell; a silence still holds.
         tell = self.config.alerts.defaults.send_resolved and check not in self.recorder.silences(now)
         after, events = retire(before, now, tell)
-        self.recorder.record(before, after, events, [c.name for c in self.channels], now)
+        # Its route left with it: tell the destinations that heard of the incident.
+        told = self.recorder.channels_told(incident.id)
+        self.recorder.record(before, after, events, [c.name for c in self.channels if c.name in told], now)
         # Written: nothing below may raise a database error (see on_result).
         self.states.pop(check, None)
         log.info("closed the open incident of %s: %s", check, REMOVED)

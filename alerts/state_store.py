@@ -92,6 +92,11 @@ class AlertStore:
             states[check] = streak_state(check, runs, open_incidents.get(check))
         return states
 
+    def channels_told(self, incident_id: int | None) -> set[str]:
+        """The channels the incident's notices were written for."""
+        rows = self.db.execute("select distinct channel from outbox where incident_id = ?", [incident_id])
+        return {channel for (channel,) in rows.fetchall()}
+
     def group_heads(self) -> list[Incident]:
         """Open incidents that head their group (a new incident may join one)."""
         return [i for i in self.open_incidents() if i.group_id == i.id]

@@ -38,9 +38,8 @@ def read_memo_settings(t: Table, ctx: ReadContext) -> MemoSettings:
 
 
 class MemoChannel:
-    name = "memo"
-
-    def __init__(self, settings: MemoSettings):
+    def __init__(self, settings: MemoSettings, name: str):
+        self.name = name
         self.settings = settings
         self.sent: list[Notice] = []
 
@@ -54,7 +53,7 @@ class MemoChannel:
 
 
 MEMO = ChannelKind(name="memo", read=read_memo_settings,
-                   build=lambda settings, ctx: MemoChannel(settings))
+                   build=lambda settings, ctx: MemoChannel(settings, ctx.name))
 
 
 @pytest.fixture(autouse=True)
@@ -70,7 +69,8 @@ def config_with(tmp_path, table: str):
 
 def test_a_registered_channel_reads_its_table_and_declares_its_secret(tmp_path):
     config = config_with(tmp_path, '[alerts.memo]\nlabel = "oncall"\napi_key = "${MEMO_KEY}"\n')
-    assert config.alerts.channels == {"memo": MemoSettings("oncall", "memo-key-123456")}
+    assert [(d.name, d.kind, d.settings) for d in config.alerts.destinations.values()] == [
+        ("memo", "memo", MemoSettings("oncall", "memo-key-123456"))]
     assert "memo-key-123456" in config.secrets
 
 

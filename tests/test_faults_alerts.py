@@ -50,7 +50,7 @@ async def test_200_different_failures_in_a_429_storm_each_arrive_once_in_order(t
 
 
 def slow_slack_channel(config, timeout: float) -> SlackChannel:
-    settings = config.alerts.channels["slack"]
+    settings = config.alerts.destinations["slack"].settings
     return SlackChannel(settings, client=WebClient(token=settings.token, base_url=settings.api_url,
                                                    timeout=timeout))
 

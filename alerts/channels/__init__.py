@@ -16,7 +16,8 @@ FALLBACK_CHANNELS = ("console",)
 
 
 def build_channels(config: Config, kinds: dict[str, ChannelKind] | None = None) -> list[Channel]:
-    """One channel per `[alerts.NAME]` table the config turned on, in the config's order."""
+    """One channel per destination (`[alerts.NAME]`) the config turned on, in the config's order."""
     kinds = CHANNEL_KINDS if kinds is None else kinds
-    ctx = ChannelContext(public_url=config.monitor.public_url, link_token=config.monitor.auth_token)
-    return [kinds[name].build(settings, ctx) for name, settings in config.alerts.channels.items()]
+    return [kinds[d.kind].build(d.settings, ChannelContext(name=d.name, public_url=config.monitor.public_url,
+                                                            link_token=config.monitor.auth_token))
+            for d in config.alerts.destinations.values()]

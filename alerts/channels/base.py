@@ -132,12 +132,13 @@ class Channel(Protocol):
 class ChannelContext:
     """What building a channel may need besides its own settings."""
 
+    name: str  # the destination's: [alerts.NAME]; the outbox's, the metrics' and the CLI's name for it
     public_url: str | None = None  # [monitor] public_url, for links in messages
     link_token: str | None = None  # [monitor] auth_token, which signs artifact links
 
 
 @dataclass(frozen=True)
 class ChannelKind:
-    name: str  # its table: [alerts.NAME]; also the outbox's channel name
+    name: str  # the kind: `kind = "NAME"` in a destination's table, or the table's own name
     read: ChannelReader
     build: Callable[[Any, ChannelContext], Channel]

@@ -32,9 +32,8 @@ def read_console_settings(t: Table, ctx: ReadContext) -> ConsoleSettings | None:
 
 
 class ConsoleChannel:
-    name = "console"
-
-    def __init__(self, stream: TextIO | None = None):
+    def __init__(self, stream: TextIO | None = None, name: str = "console"):
+        self.name = name
         self._stream = stream
 
     def send(self, notice: Notice) -> Delivery:
@@ -72,7 +71,7 @@ def format_notice(n: Notice) -> str:
 
 
 def _build(settings: ConsoleSettings, ctx: ChannelContext) -> Channel:
-    return ConsoleChannel()
+    return ConsoleChannel(name=ctx.name)
 
 
 KIND = ChannelKind(name="console", read=read_console_settings, build=_build)

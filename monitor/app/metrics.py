@@ -258,7 +258,7 @@ class Metrics(Telemetry):
                     self._rendered[check.name] = render_check(series)
         # Counters of the configured channels start at 0, so rate() and
         # increase() have a series to work on before the first alert.
-        for channel in config.alerts.channels:
+        for channel in config.alerts.destinations:
             for kind in ALERT_KINDS:
                 self._alerts_sent.labels(channel, kind)
             for reason in DELIVERY_FAILURE_REASONS:

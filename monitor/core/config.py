@@ -31,6 +31,11 @@ from monitor.core.config_schema import NAME_PATTERN, ConfigError, ConfigIssue, I
 from monitor.core.interpolate import interpolate
 
 DEFAULT_CONFIG = "config.toml"
+MAX_RETRIES = 5
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+# Labels the monitor sets on its series and alerts; a check's own labels cannot take them over.
+RESERVED_LABELS = frozenset({"alertname", "check", "type", "location", "target", "job", "instance", "le",
+                             "quantile", "result", "step", "phase", "channel", "kind"})
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,8 @@ class AlertPolicy:
     success_threshold: int = 1
     reminder_interval: float | None = 3600.0
     send_resolved: bool = True
+    # The destinations ([alerts.NAME]) its notices go to; None: every configured destination.
+    channels: tuple[str, ...] | None = None
 
 
 class CheckSettings(Protocol):
@@ -60,6 +67,10 @@ class Check:
     interval: float | None = None
     cron: str | None = None
     alerts: AlertPolicy = field(default_factory=AlertPolicy)
+    # Who owns it, how bad it is (team = "chat", severity = "page"): on every notice, alert and the metrics' info.
+    labels: Mapping[str, str] = field(default_factory=dict)
+    # A failed run is tried again at once, up to this many times, before it counts as a failure.
+    retries: int = 0
 
     @property
     def target(self) -> str:
@@ -72,11 +83,20 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Destination:
+    """One place notices go: the `[alerts.NAME]` table, read by the channel kind it names (`kind`, else NAME)."""
+
+    name: str
+    kind: str
+    settings: Any  # as the kind's reader returned them (alerts/channels/)
+
+
+@dataclass(frozen=True)
 class AlertSettings:
     defaults: AlertPolicy = field(default_factory=AlertPolicy)
     group_window: float = 30.0
-    # Channel name ([alerts.NAME]) -> its settings, as its reader returned them (alerts/channels/).
-    channels: Mapping[str, Any] = field(default_factory=dict)
+    # Destination name -> the destination, in the config's order.
+    destinations: Mapping[str, Destination] = field(default_factory=dict)
     # Delivery retries: doubling from retry_backoff up to retry_backoff_max.
     retry_backoff: float = 1.0
     retry_backoff_max: float = 300.0
@@ -117,6 +137,11 @@ class Config:
                 return check
         raise KeyError(name)
 
+    def destinations_of(self, check: Check) -> tuple[str, ...]:
+        """The destinations `check`'s notices go to, in the config's order."""
+        routed = check.alerts.channels
+        return tuple(name for name in self.alerts.destinations if routed is None or name in routed)
+
 
 @dataclass
 class ReadContext:
@@ -145,7 +170,7 @@ class ConfigKinds:
     checks: Mapping[str, CheckReader]
     sections: Mapping[str, SectionReader] = field(default_factory=dict)
     channels: Mapping[str, ChannelReader] = field(default_factory=dict)
-    # Channels read with an empty table when [alerts] configures no channel at all (the console).
+    # Channels read with an empty table when [alerts] configures no destination at all (the console).
     fallback_channels: tuple[str, ...] = ()
 
 
@@ -176,7 +201,7 @@ def parse_config(text: str, kinds: ConfigKinds, *, path: str | os.PathLike[str] 
     monitor = _read_monitor(root.table("monitor"), ctx)
     sections = {name: read(root.table(name), ctx) for name, read in kinds.sections.items()}
     alerts = _read_alerts(root.table("alerts"), kinds, ctx)
-    checks = _read_checks(root, alerts.defaults, kinds, ctx)
+    checks = _read_checks(root, alerts, kinds, ctx)
     root.reject_unknown()
     if issues.items:
         raise ConfigError(str(path), issues.items)
@@ -221,6 +246,13 @@ def _read_policy(t: Table, defaults: AlertPolicy) -> AlertPolicy:
         reminder = None
     else:
         reminder = t.duration("reminder_interval", reminder)
+    channels = defaults.channels
+    if "channels" in t.raw:
+        names = t.get("channels", [], kind=list, allowed='an array of destination names, e.g. ["slack"]')
+        if all(isinstance(n, str) for n in names):
+            channels = tuple(names)
+        else:
+            t.error("channels", 'must be an array of destination names, e.g. ["slack"]')
     return AlertPolicy(
         failure_threshold=t.integer("failure_threshold", defaults.failure_threshold, minimum=1)
         or defaults.failure_threshold,
@@ -228,35 +260,62 @@ def _read_policy(t: Table, defaults: AlertPolicy) -> AlertPolicy:
         or defaults.success_threshold,
         reminder_interval=reminder,
         send_resolved=t.boolean("send_resolved", defaults.send_resolved),
+        channels=channels,
     )
 
 
 def _read_alerts(t: Table, kinds: ConfigKinds, ctx: ReadContext) -> AlertSettings:
     policy = _read_policy(t, AlertPolicy())
-    named = [name for name in kinds.channels if name in t.raw]
-    fallback = not named
-    channels = {}
-    for name in named or kinds.fallback_channels:
-        settings = kinds.channels[name](t.table(name), ctx)
-        if settings is not None:
-            channels[name] = settings
-    if fallback:  # read from empty tables: mark them known, so [alerts] stays strict about the rest
-        t.known.update(kinds.fallback_channels)
+    destinations = _read_destinations(t, kinds, ctx)
+    _check_routes(t, policy.channels, destinations)
     settings = AlertSettings(defaults=policy, group_window=t.duration("group_window", 30.0, positive=False) or 0.0,
-                             channels=channels,
+                             destinations=destinations,
                              retry_backoff=t.duration("retry_backoff", 1.0) or 1.0,
                              retry_backoff_max=t.duration("retry_backoff_max", 300.0) or 300.0)
     t.reject_unknown()
     return settings
 
 
-def _read_checks(root: Table, defaults: AlertPolicy, kinds: ConfigKinds, ctx: ReadContext) -> list[Check]:
+def _read_destinations(t: Table, kinds: ConfigKinds, ctx: ReadContext) -> dict[str, Destination]:
+    """Every sub-table of [alerts] is a destination; with none, the fallback channels (the console)."""
+    names = [key for key, value in t.raw.items() if isinstance(value, dict)]
+    fallback = not names
+    destinations = {}
+    for name in names or kinds.fallback_channels:
+        table = t.table(name)
+        kind = table.string("kind", name) or name
+        if kind not in kinds.channels:
+            known = ", ".join(kinds.channels)
+            if "kind" in table.raw:
+                table.error("kind", f"unknown channel kind {kind!r}; the kinds are {known}")
+            else:
+                t.error(name, f"is not a channel kind ({known}): for a destination of your own name, say which "
+                              f'kind it is, e.g. kind = "{next(iter(kinds.channels), "slack")}"')
+            continue
+        settings = kinds.channels[kind](table, ctx)
+        if settings is not None:
+            destinations[name] = Destination(name, kind, settings)
+    if fallback:  # read from empty tables: mark them known, so [alerts] stays strict about the rest
+        t.known.update(kinds.fallback_channels)
+    return destinations
+
+
+def _check_routes(t: Table, routes: tuple[str, ...] | None, destinations: Mapping[str, Destination]) -> None:
+    """Every destination a route names is configured (a typo would silently page nobody)."""
+    for index, name in enumerate(routes or ()):
+        if name not in destinations:
+            t.issues.add(join(t.at("channels"), index),
+                         f"no destination {name!r}; configured: {', '.join(destinations) or 'none'} "
+                         f"(each [alerts.NAME] table is one)")
+
+
+def _read_checks(root: Table, alerts: AlertSettings, kinds: ConfigKinds, ctx: ReadContext) -> list[Check]:
     raw_checks = root.get("checks", [], kind=list, allowed="an array of tables: [[checks]]")
     checks: list[Check] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(raw_checks):
         t = Table(raw, join("checks", index), root.issues)
-        check = _read_check(t, defaults, kinds, ctx)
+        check = _read_check(t, alerts, kinds, ctx)
         if check is None:
             continue
         if check.name in seen:
@@ -268,7 +327,7 @@ def _read_checks(root: Table, defaults: AlertPolicy, kinds: ConfigKinds, ctx: Re
     return checks
 
 
-def _read_check(t: Table, defaults: AlertPolicy, kinds: ConfigKinds, ctx: ReadContext) -> Check | None:
+def _read_check(t: Table, alerts: AlertSettings, kinds: ConfigKinds, ctx: ReadContext) -> Check | None:
     errors_before = len(t.issues.items)
     name = t.string("name", required=True, allowed='a name such as "threads-api"')
     if name is not None and not NAME_PATTERN.match(name):
@@ -284,14 +343,35 @@ def _read_check(t: Table, defaults: AlertPolicy, kinds: ConfigKinds, ctx: ReadCo
     elif interval is None and "interval" not in t.raw:
         interval = 60.0
     alerts_table = t.table("alerts")
-    policy = _read_policy(alerts_table, defaults)
+    policy = _read_policy(alerts_table, alerts.defaults)
+    if "channels" in alerts_table.raw:
+        _check_routes(alerts_table, policy.channels, alerts.destinations)
     alerts_table.reject_unknown()
+    labels = _read_labels(t)
+    retries = t.integer("retries", 0, minimum=0, maximum=MAX_RETRIES) or 0
     settings = kinds.checks[kind](t, ctx) if kind in kinds.checks else None
     t.reject_unknown()
     if len(t.issues.items) > errors_before or name is None or settings is None:
         return None
     return Check(name=name, type=kind, timeout=timeout, settings=settings, interval=interval, cron=cron,
-                 alerts=policy)
+                 alerts=policy, labels=labels, retries=retries)
+
+
+def _read_labels(t: Table) -> dict[str, str]:
+    """`labels = { team = "chat" }`: Prometheus label names (not ours), string values."""
+    labels = {}
+    for key, value in t.get("labels", {}, kind=dict, allowed='a table such as { team = "chat" }').items():
+        where = join(t.at("labels"), key)
+        if not LABEL_NAME.fullmatch(key) or key.startswith("__"):
+            t.issues.add(where, "is not a valid label name: use letters, digits and _, not starting with a digit "
+                                "or __")
+        elif key in RESERVED_LABELS:
+            t.issues.add(where, f"is set by the monitor itself; reserved: {', '.join(sorted(RESERVED_LABELS))}")
+        elif not isinstance(value, str):
+            t.issues.add(where, f'must be a string, e.g. {key} = "{value}"')
+        else:
+            labels[key] = value
+    return labels
 
 
 def _validate_cron(t: Table, cron: str) -> None:
@@ -304,4 +384,5 @@ def _validate_cron(t: Table, cron: str) -> None:
 
 
 __all__ = ["AlertPolicy", "AlertSettings", "Check", "CheckSettings", "Config", "ConfigError", "ConfigKinds",
+           "Destination",
            "MonitorSettings", "ReadContext", "load_config", "parse_config", "suggest"]

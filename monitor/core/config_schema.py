@@ -147,7 +147,7 @@ class Table:
                 maximum: int | None = None, required: bool = False) -> int | None:
         """An integer (not a boolean) within the bounds given, or `default`."""
         value = self.get(key, default, kind=int, required=required)
-        if value is None or value is default:
+        if value is None or key not in self.raw:  # absent: the default, which is within bounds
             return value
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"

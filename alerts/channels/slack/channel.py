@@ -97,10 +97,9 @@ def _network_error(exc: Exception, url: str) -> DeliveryError:
 class SlackChannel:
     """Slack Web API with a bot token: threads per incident, updates on resolve."""
 
-    name = "slack"
-
     def __init__(self, settings: SlackSettings, public_url: str | None = None, client: WebClient | None = None,
-                 token: str | None = None):
+                 token: str | None = None, name: str = "slack"):
+        self.name = name
         self.settings = settings
         self.public_url = public_url
         self.link_token = token
@@ -183,10 +182,9 @@ class SlackChannel:
 class SlackWebhookChannel:
     """An incoming webhook: one message per notice, no threads or updates."""
 
-    name = "slack"
-
     def __init__(self, settings: SlackSettings, public_url: str | None = None,
-                 client: WebhookClient | None = None, token: str | None = None):
+                 client: WebhookClient | None = None, token: str | None = None, name: str = "slack"):
+        self.name = name
         self.public_url = public_url
         self.link_token = token
         self.client = client or _webhook_client(settings)
@@ -222,12 +220,12 @@ def _webhook_client(settings: SlackSettings) -> WebhookClient:
     return WebhookClient(settings.webhook_url, timeout=TIMEOUT)
 
 
-def slack_channel(settings: SlackSettings, public_url: str | None = None,
-                  link_token: str | None = None) -> SlackChannel | SlackWebhookChannel:
+def slack_channel(settings: SlackSettings, public_url: str | None = None, link_token: str | None = None,
+                  name: str = "slack") -> SlackChannel | SlackWebhookChannel:
     """The Slack channel the settings ask for: Web API when a token is set, else the webhook.
 
     `link_token` is the monitor's [monitor] auth_token, which signs artifact links.
     """
     if settings.token:
-        return SlackChannel(settings, public_url, token=link_token)
-    return SlackWebhookChannel(settings, public_url, token=link_token)
+        return SlackChannel(settings, public_url, token=link_token, name=name)
+    return SlackWebhookChannel(settings, public_url, token=link_token, name=name)
