@@ -19,6 +19,7 @@ Times are timezone-aware datetimes; `now` is when the run finished.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -42,12 +43,13 @@ class Run:
     facts: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_result(cls, result: Result) -> Run:
+    def from_result(cls, result: Result, labels: Mapping[str, str] | None = None) -> Run:
+        """The run as the state machine needs it; `labels` are the check's, carried to every notice."""
         facts = {"status_code": result.status_code, "method": result.method, "target": result.target,
                  "location": result.location, "type": result.type, "failing_step": result.failing_step,
-                 "artifacts": list(result.artifacts), "run_id": result.run_id}
+                 "artifacts": list(result.artifacts), "run_id": result.run_id, "labels": dict(labels or {})}
         return cls(ok=result.ok, at=result.started_at, failure=result.failure, error_text=result.error_text,
-                   facts={k: v for k, v in facts.items() if v not in (None, [])})
+                   facts={k: v for k, v in facts.items() if v not in (None, [], {})})
 
 
 @dataclass(frozen=True)

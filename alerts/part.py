@@ -110,7 +110,7 @@ class Alerts:
         # Silences only matter to a failing check or an open incident: a healthy
         # check (nearly every run) skips the query.
         silenced = (not result.ok or state.incident is not None) and check.name in self.recorder.silences(now)
-        new, events = next_state(state, Run.from_result(result), check.alerts, now, silenced)
+        new, events = next_state(state, Run.from_result(result, check.labels), check.alerts, now, silenced)
         join = None
         if new.incident is not None and new.incident.id is None:  # opening now: same words as an open group?
             join = choose_group(self.recorder.group_heads(), new.incident, self.config.alerts.group_window)

@@ -3,13 +3,14 @@ in `CHANNEL_KINDS`; see the README's "Adding a channel"."""
 
 from __future__ import annotations
 
-from alerts.channels import console, slack
+from alerts.channels import console, slack, webhook
 from alerts.channels.base import Channel, ChannelContext, ChannelKind
 from monitor.core.config import Config
 
 CHANNEL_KINDS: dict[str, ChannelKind] = {kind.name: kind for kind in (
     slack.KIND,
     console.KIND,
+    webhook.KIND,
 )}
 # Read with an empty table when [alerts] names no channel: alerts then show on the monitor's stdout.
 FALLBACK_CHANNELS = ("console",)

@@ -42,11 +42,13 @@ class Facts:
     failing_step: str | None = None
     artifacts: tuple[str, ...] = ()  # paths under artifacts_dir
     run_id: int | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)  # the check's: team = "chat", severity = "page"
 
     @classmethod
     def from_mapping(cls, facts: Mapping[str, Any]) -> Facts:
         known = {k: v for k, v in facts.items() if k in cls.__dataclass_fields__}
-        return cls(**{**known, "artifacts": tuple(known.get("artifacts") or ())})
+        return cls(**{**known, "artifacts": tuple(known.get("artifacts") or ()),
+                      "labels": dict(known.get("labels") or {})})
 
 
 @dataclass(frozen=True)

@@ -152,7 +152,7 @@ def _row(s: CheckStatus, now: datetime, links: Links) -> str:
     files = " ".join(f'<a href="{e(href)}">{e(label)}</a>' for path in s.artifacts for label, href in links(path))
     css = s.state.replace(" ", "-")
     target = f'<div class="target">{e(run["target"])}</div>' if run.get("target") else ""
-    return (f'<tr class="{css}" data-check="{e(s.name)}"><td>{e(s.name)}{target}</td>'
+    return (f'<tr id="check-{e(s.name)}" class="{css}" data-check="{e(s.name)}"><td>{e(s.name)}{target}</td>'
             f'<td><span class="badge {css}">{e(s.state)}</span>{note}</td><td class="num">{last}</td>'
             f'<td class="num">{status}</td><td class="num">{duration}</td><td>{failure}</td><td>{files}</td></tr>')
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from alerts.channels.base import GroupMember, Notice
-from monitor.core.artifacts import artifact_link
+from alerts.channels.links import artifact_links, replay_command
 from monitor.core.durations import format_duration
 
 SECTION_LIMIT = 3000  # characters of a section block's text
@@ -133,17 +133,10 @@ def _facts(n: Notice) -> list[str]:
 
 
 def _links(n: Notice, public_url: str | None, token: str | None) -> str:
-    parts = []
-    if public_url:
-        base = _url_safe(public_url.rstrip("/"))
-        for path in n.facts.artifacts:
-            label = "trace" if path.endswith(".zip") else "screenshot" if path.endswith(".png") else \
-                escape(path.rsplit("/", 1)[-1])
-            # Signed when the server wants a token: a Slack click cannot send one.
-            parts.append(f"<{artifact_link(path, base_url=base, token=token)}|{label}>")
-    # A check removed from the config cannot be replayed.
-    if n.facts.run_id is not None and n.kind != "test" and not n.reason:
-        parts.append(f"replay: `monitor replay {code(n.check)} --run {int(n.facts.run_id)}`")
+    parts = [f"<{_url_safe(link.url)}|{escape(link.label)}>" for link in artifact_links(n, public_url, token)]
+    replay = replay_command(n)
+    if replay:
+        parts.append(f"replay: `{code(replay)}`")
     return " · ".join(parts)
 
 
