@@ -66,7 +66,8 @@ class HookServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
-    def answer(self, status: int, *, times: int = 1, body: bytes = b"{}", headers: dict[str, str] | None = None) -> None:
+    def answer(self, status: int, *, times: int = 1, body: bytes = b"{}",
+               headers: dict[str, str] | None = None) -> None:
         """Answer the next `times` POSTs with `status`."""
         with self._lock:
             self._script.extend([Answer(status, body, headers or {})] * times)
