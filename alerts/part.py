@@ -18,12 +18,12 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
 from alerts.channels import build_channels
-from alerts.channels.base import Channel
+from alerts.channels.base import Channel, DeliveryError, Notice, Refreshing
 from alerts.incidents import REMOVED, CheckState, Event, Run, choose_group, next_state, retire
 from alerts.outbox import Backoff, OutboxWorker
 from alerts.state_store import AlertStore
@@ -67,6 +67,10 @@ class Alerts:
         self._tasks = [asyncio.create_task(w.run(), name=f"outbox:{w.channel.name}") for w in self.workers]
         service.health["alerts"] = self.health
         service.every("housekeeping:alerts", self.prune, seconds=3600, first_in=60)
+        for channel in self.channels:
+            if isinstance(channel, Refreshing):  # at start too: a restart must not let its alerts lapse
+                service.every(f"alerts:refresh:{channel.name}", partial(self._refresh, channel),
+                              seconds=channel.resend_every, first_in=0.0)
         open_incidents = [s.check for s in self.states.values() if s.incident]
         if open_incidents:
             log.info("continuing open incidents: %s", ", ".join(open_incidents))
@@ -120,6 +124,15 @@ class Alerts:
         self.states[check.name] = new
         self.telemetry.incident_state(check.name, new.incident is not None, new.failures)
         self._announce(events)
+
+    async def _refresh(self, channel: Refreshing) -> None:
+        """Hand `channel` every incident it was told of that is open or resolved lately (read on the loop)."""
+        now = self.clock()
+        payloads = self.store.told_incidents(channel.name, now - timedelta(seconds=channel.resolved_for), now)
+        try:
+            await asyncio.to_thread(channel.refresh, [Notice.from_payload(p) for p in payloads])
+        except DeliveryError as exc:  # the next round tries again; a notice of its own is retried by the outbox
+            log.warning("could not re-send the alerts of %s: %s", channel.name, exc.message)
 
     def _routed(self, check: Check) -> list[str]:
         """The destinations `check`'s notices go to, of those running (a destination added needs a restart)."""

@@ -97,6 +97,21 @@ class AlertStore:
         rows = self.db.execute("select distinct channel from outbox where incident_id = ?", [incident_id])
         return {channel for (channel,) in rows.fetchall()}
 
+    def told_incidents(self, channel: str, resolved_since: datetime, now: datetime) -> list[dict[str, Any]]:
+        """A payload (as the outbox holds them) for every incident `channel` was paged about that is open, or
+        resolved since `resolved_since`: what a state-mirroring channel re-sends."""
+        rows = self.db.query(
+            "select * from incidents i where (i.resolved_at is null or i.resolved_at >= ?) and exists "
+            "(select 1 from outbox o where o.incident_id = i.id and o.channel = ? and o.kind = 'firing' "
+            "and o.delivered_at is not null) order by i.id", [ts(resolved_since), channel])
+        payloads = []
+        for row in rows:
+            incident = _incident(row)
+            kind = "firing" if incident.resolved_at is None else "resolved"
+            event = Event(kind, incident.check, now, incident, row.get("closed_reason"))
+            payloads.append(event_payload(event, incident.id, incident.group_id))
+        return payloads
+
     def group_heads(self) -> list[Incident]:
         """Open incidents that head their group (a new incident may join one)."""
         return [i for i in self.open_incidents() if i.group_id == i.id]

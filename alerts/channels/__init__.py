@@ -3,7 +3,7 @@ in `CHANNEL_KINDS`; see the README's "Adding a channel"."""
 
 from __future__ import annotations
 
-from alerts.channels import console, pagerduty, slack, webhook
+from alerts.channels import alertmanager, console, pagerduty, slack, webhook
 from alerts.channels.base import Channel, ChannelContext, ChannelKind
 from monitor.core.config import Config
 
@@ -12,6 +12,7 @@ CHANNEL_KINDS: dict[str, ChannelKind] = {kind.name: kind for kind in (
     console.KIND,
     webhook.KIND,
     pagerduty.KIND,
+    alertmanager.KIND,
 )}
 # Read with an empty table when [alerts] names no channel: alerts then show on the monitor's stdout.
 FALLBACK_CHANNELS = ("console",)

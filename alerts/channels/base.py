@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from monitor.core.config import ChannelReader
 
@@ -128,6 +128,18 @@ class Channel(Protocol):
         """Send the `test` notice for `monitor alert-test`; return where it went ("to #oncall"), or raise a
         `DeliveryError` that says what to fix (the token, the channel, the network)."""
         ...
+
+
+@runtime_checkable
+class Refreshing(Channel, Protocol):
+    """A channel that mirrors state rather than sending messages (Alertmanager). Besides each notice, it is
+    handed, every `resend_every` seconds and at start, a notice for every incident it was told of that is
+    open, or resolved within the last `resolved_for` seconds."""
+
+    resend_every: float
+    resolved_for: float
+
+    def refresh(self, notices: list[Notice]) -> None: ...
 
 
 @dataclass(frozen=True)
