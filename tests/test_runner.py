@@ -94,3 +94,56 @@ async def test_probes_go_on_while_the_database_is_locked_and_every_run_lands_aft
     assert writer.flush(timeout=15)
     writer.close()
     assert [r.run_id for r in stored.results] == [r.run_id for r in results] == list(range(1, 11))
+
+
+class Flaky:
+    """Fails with the missing-table error `failures` times, then answers 200."""
+
+    def __init__(self, failures: int):
+        self.left = failures
+        self.requests = 0
+
+    def __call__(self, handler) -> None:
+        self.requests += 1
+        if self.left > 0:
+            self.left -= 1
+            respond(500, {"error": 'relation "threads" does not exist'})(handler)
+        else:
+            respond(200, "[]")(handler)
+
+
+async def run_once(tmp_path, route: Flaky, retries: int):
+    heard = Recorder()
+    writer = StoreWriter(Store.open(tmp_path / "monitor.db"))
+    with TargetServer({"/api": route}) as server:
+        config = parse_config(f'[[checks]]\nname = "a"\nurl = "{server.url}/api"\nretries = {retries}\n')
+        runner = Runner(config, writer, listeners=[heard])
+        try:
+            result = await runner.run_check(config.check("a"), wait_stored=True)
+        finally:
+            await runner.close()
+    writer.close()
+    return result, heard.results, Store.open(tmp_path / "monitor.db").history("a")
+
+
+async def test_a_run_that_passes_on_a_retry_counts_once_as_passed_and_keeps_the_first_failure(tmp_path):
+    route = Flaky(failures=1)
+    result, heard, stored = await run_once(tmp_path, route, retries=2)
+    assert route.requests == 2 and result.ok and heard == [result]
+    [row] = stored
+    assert row["ok"] and row["details"]["retried"][0]["error_text"] == 'relation "threads" does not exist'
+    assert row["details"]["retried"][0]["status_code"] == 500
+
+
+async def test_a_run_failing_every_try_is_one_failed_run_with_its_earlier_tries(tmp_path):
+    route = Flaky(failures=10)
+    result, heard, stored = await run_once(tmp_path, route, retries=2)
+    assert route.requests == 3 and not result.ok and len(heard) == 1
+    [row] = stored
+    assert len(row["details"]["retried"]) == 2 and row["error_text"] == 'relation "threads" does not exist'
+
+
+async def test_without_retries_a_failure_is_not_tried_again(tmp_path):
+    route = Flaky(failures=1)
+    result, _, stored = await run_once(tmp_path, route, retries=0)
+    assert route.requests == 1 and not result.ok and "retried" not in stored[0]["details"]

@@ -19,12 +19,12 @@ PENDING_PREFIX = "pending-"
 
 def final_paths(paths: list[str], run_id: int) -> dict[str, str]:
     """Pending folder -> final folder, for each pending folder among `paths` (relative, posix)."""
-    moves = {}
-    for rel in paths:
-        folder = PurePosixPath(rel).parent
-        if folder.name.startswith(PENDING_PREFIX):
-            moves[str(folder)] = str(folder.parent / str(run_id))
-    return moves
+    return {str(folder): str(folder.parent / str(run_id)) for folder in _pending_folders(paths)}
+
+
+def _pending_folders(paths: list[str]) -> list[PurePosixPath]:
+    folders = [PurePosixPath(rel).parent for rel in paths]
+    return list(dict.fromkeys(f for f in folders if f.name.startswith(PENDING_PREFIX)))
 
 
 def remove_unclaimed(root: Path, older_than: float) -> int:
@@ -47,6 +47,14 @@ def remove_unclaimed(root: Path, older_than: float) -> int:
         except OSError:  # claimed or removed meanwhile, or not ours to delete: the next prune looks again
             continue
     return removed
+
+
+def discard_artifacts(root: Path, paths: list[str]) -> None:
+    """Delete the pending folders holding `paths` (a try that is not the run: nothing will claim them)."""
+    for folder in _pending_folders(paths):
+        target = (Path(root) / folder).resolve()
+        if target.is_relative_to(Path(root).resolve()) and target.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
 
 
 def claim_artifacts(root: Path, run_id: int, paths: list[str]) -> list[str]:

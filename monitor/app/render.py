@@ -55,9 +55,19 @@ def details(row: Row, style: Style) -> str:
     if not row["ok"] and row.get("error_text"):
         lines.append(f"    server said: {style.bold(one_line(row['error_text'], 500))}")
     lines += captured_lines(row.get("details") or {}, style)
+    lines += retried_lines(row.get("details") or {}, style)
     for path in row.get("artifacts") or []:
         lines.append(f"    artifact: {safe(path)}")
     return "\n".join(lines)
+
+
+def retried_lines(details: Mapping[str, Any], style: Style, indent: str = "    ") -> list[str]:
+    """The tries before the run (`retries` in the config), each with its failure and the server's words."""
+    lines = []
+    for number, attempt in enumerate(details.get("retried") or [], 1):
+        said = f": {one_line(attempt['error_text'], 200)}" if attempt.get("error_text") else ""
+        lines.append(f"{indent}{style.yellow('↻')} try {number} failed: {one_line(attempt.get('failure'), 200)}{said}")
+    return lines
 
 
 def captured_lines(details: Mapping[str, Any], style: Style, indent: str = "    ") -> list[str]:

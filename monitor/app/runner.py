@@ -19,7 +19,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Protocol
 
-from monitor.app.artifact_claim import claim_artifacts
+from monitor.app.artifact_claim import claim_artifacts, discard_artifacts
 from monitor.core.config import Check, Config
 from monitor.core.redact import redact
 from monitor.core.results import Result, utcnow
@@ -57,7 +57,7 @@ class Runner:
         command prints.
         """
         async with self._limit:
-            result = await self._probe(check)
+            result = await self._probe_retrying(check)
         for listener in self.listeners:
             _tell(listener, check, result)
         log_result(result)
@@ -83,6 +83,27 @@ class Runner:
     async def close(self) -> None:
         for probe in self.probes.values():
             await probe.close()
+
+    async def _probe_retrying(self, check: Check) -> Result:
+        """Probe `check`; while it fails, at once again, up to `check.retries` times. The last try is the run.
+
+        The tries before it are kept in `details["retried"]` (their failure
+        and the server's words), so a run that passed on a retry still shows
+        the failure that a single try would have paged for. Their artifacts
+        are not kept: the run's are its last try's.
+        """
+        result = await self._probe(check)
+        earlier: list[Result] = []
+        while not result.ok and len(earlier) < check.retries:
+            earlier.append(result)
+            result = await self._probe(check)
+        if earlier:
+            result.details["retried"] = [{"started_at": r.started_at.isoformat(), "failure": r.failure,
+                                          "error_text": r.error_text, "status_code": r.status_code}
+                                         for r in earlier]
+            for r in earlier:
+                discard_artifacts(self.config.monitor.artifacts_dir, r.artifacts)
+        return result
 
     async def _probe(self, check: Check) -> Result:
         try:
