@@ -225,3 +225,17 @@ def test_secrets_in_the_target_url_never_reach_a_label():
     assert "tok-1234567890" not in metrics.exposition().decode()
     assert [dict(labels)["target"] for labels in values(metrics, "probe_success")] == [
         "https://x.example.com/v1?key=[REDACTED]"]
+
+
+def test_a_checks_own_labels_are_one_info_series_not_on_every_sample():
+    config = parse_config('[[checks]]\nname = "api"\nurl = "http://x/api"\n'
+                          'labels = { team = "chat", severity = "page \\"now\\"" }\n'
+                          '[[checks]]\nname = "web"\nurl = "http://x/web"\n')
+    metrics = Metrics(CollectorRegistry(), config)
+    metrics.on_result(config.check("api"), result(target="http://x/api"))
+    assert values(metrics, "synthetic_check_labels") == {
+        (("check", "api"), ("severity", 'page "now"'), ("team", "chat")): 1.0, (("check", "web"),): 1.0}
+    assert all("team" not in dict(labels) for labels in values(metrics, "probe_success"))
+    relabeled = parse_config('[[checks]]\nname = "api"\nurl = "http://x/api"\nlabels = { team = "payments" }\n')
+    metrics.on_reload(relabeled)
+    assert values(metrics, "synthetic_check_labels") == {(("check", "api"), ("team", "payments")): 1.0}

@@ -16,6 +16,7 @@ Per check, over time:
     synthetic_journey_step_duration_seconds{check,step}         gauge (latest run)
     synthetic_check_consecutive_failures{check}, synthetic_incident_open{check},
     synthetic_check_last_run_timestamp_seconds{check}           gauges
+    synthetic_check_labels{check, <the check's own labels>}     gauge, always 1 (for joins)
 The monitor itself (in the injected registry):
     synthetic_alerts_sent_total{channel,kind}, synthetic_alert_delivery_failures_total{channel,reason},
     synthetic_alert_outbox_pending, synthetic_scheduler_lag_seconds (histogram),
@@ -39,6 +40,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -85,6 +87,8 @@ CHECK_FAMILIES = (
     Family("synthetic_check_consecutive_failures", "gauge", "Failed runs in a row, up to the latest one."),
     Family("synthetic_incident_open", "gauge", "Whether the check has an open incident (1) or not (0)."),
     Family("synthetic_check_last_run_timestamp_seconds", "gauge", "Unix time the latest run started."),
+    Family("synthetic_check_labels", "gauge",
+           "Always 1; the labels are the check's own (team, severity...), for joins: one series per check."),
 )
 
 
@@ -118,6 +122,7 @@ class CheckSeries:
     incident_open: bool = False
     latest: Result | None = None
     target: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)  # the check's own, from the config
 
     def add(self, result: Result, target: str) -> None:
         seconds = round(result.duration_ms / 1000, 6)
@@ -175,6 +180,8 @@ def render_check(s: CheckSeries) -> dict[str, bytes]:
         add(histogram, base, s.duration_sum, "_sum")
         add(histogram, base, s.duration_count, "_count")
     add("synthetic_incident_open", check, 1 if s.incident_open else 0)
+    own = "".join(f',{name}="{escape_label(value)}"' for name, value in sorted(s.labels.items()))
+    add("synthetic_check_labels", check + own, 1)
     return {family: "".join(text).encode() for family, text in lines.items()}
 
 
@@ -227,7 +234,7 @@ class Metrics(Telemetry):
             series = self._series.get(check.name)
             if series is None or (series.type, series.location) != (result.type, result.location):
                 series = CheckSeries(check.name, result.type, result.location,
-                                     incident_open=bool(series and series.incident_open))
+                                     incident_open=bool(series and series.incident_open), labels=check.labels)
                 self._series[check.name] = series
             # Probes redact the target already; a crashed probe's stand-in Result may not have.
             series.add(result, redact(result.target, self._secrets))
@@ -252,10 +259,12 @@ class Metrics(Telemetry):
                 del self._series[name]
                 del self._rendered[name]
             for check in config.checks:
-                if check.name not in self._series:
+                series = self._series.get(check.name)
+                if series is None:
                     series = CheckSeries(check.name, check.type, config.monitor.location)
                     self._series[check.name] = series
-                    self._rendered[check.name] = render_check(series)
+                series.labels = check.labels
+                self._rendered[check.name] = render_check(series)
         # Counters of the configured channels start at 0, so rate() and
         # increase() have a series to work on before the first alert.
         for channel in config.alerts.destinations:
