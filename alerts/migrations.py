@@ -63,3 +63,11 @@ def a003_threads_per_channel(db: sqlite_utils.Database) -> None:
          "ref": json.dumps({"channel": row["slack_channel"], "ts": row["slack_ts"]})}
         for row in db.query("select id, slack_channel, slack_ts from incidents where slack_ts is not null"))
     db.table("incidents").transform(drop={"slack_channel", "slack_ts"})
+
+
+@alert_migrations()
+def a004_silences_per_destination(db: sqlite_utils.Database) -> None:
+    """A silence holds one destination (its name) or all of them (''), so its key is (check, destination)."""
+    silences = db.table("silences")
+    silences.add_column("channel", str, not_null_default="")
+    silences.transform(pk=("check_name", "channel"))

@@ -118,7 +118,7 @@ class Alerts:
         join = None
         if new.incident is not None and new.incident.id is None:  # opening now: same words as an open group?
             join = choose_group(self.recorder.group_heads(), new.incident, self.config.alerts.group_window)
-        new = self.recorder.record(state, new, events, self._routed(check), now, join)
+        new = self.recorder.record(state, new, events, self._routed(check, now) if events else [], now, join)
         # Written: from here on nothing may raise a database error, or the
         # writer would retry this fold and count the run twice.
         self.states[check.name] = new
@@ -134,10 +134,12 @@ class Alerts:
         except DeliveryError as exc:  # the next round tries again; a notice of its own is retried by the outbox
             log.warning("could not re-send the alerts of %s: %s", channel.name, exc.message)
 
-    def _routed(self, check: Check) -> list[str]:
-        """The destinations `check`'s notices go to, of those running (a destination added needs a restart)."""
+    def _routed(self, check: Check, now: datetime) -> list[str]:
+        """The destinations `check`'s notices go to now: of those running (a destination added needs a restart),
+        less those silenced for it (`monitor silence NAME --channel DEST` drops that destination's notices)."""
         running = {c.name for c in self.channels}
-        return [name for name in self.config.destinations_of(check) if name in running]
+        muted = {channel for (name, channel) in self.recorder.channel_silences(now) if name == check.name}
+        return [name for name in self.config.destinations_of(check) if name in running and name not in muted]
 
     def _retire_removed_checks(self) -> None:
         """Close the open incidents of checks no longer configured (on the writer's thread), one job each."""

@@ -25,6 +25,8 @@ import sqlite_utils
 from alerts.incidents import CheckState, Event, Incident, Run, streak_state
 from monitor.core.store import write_transaction
 
+# The `channel` of a silence that holds every destination.
+ALL_CHANNELS = ""
 
 def ts(moment: datetime | None) -> str | None:
     if moment is None:
@@ -259,20 +261,32 @@ class AlertStore:
 
     # --- silences --------------------------------------------------------
 
-    def silence(self, check: str, until: datetime, now: datetime) -> None:
-        self.db.table("silences").upsert({"check_name": check, "until": ts(until), "created_at": ts(now)},
-                                   pk="check_name")
+    def silence(self, check: str, until: datetime, now: datetime, channel: str = ALL_CHANNELS) -> None:
+        """Hold `check`'s notices until `until`: all of them, or only those to the destination `channel`."""
+        self.db.table("silences").upsert({"check_name": check, "channel": channel, "until": ts(until),
+                                          "created_at": ts(now)}, pk=("check_name", "channel"))
 
-    def unsilence(self, check: str) -> bool:
-        """Lift the silence of `check`; return whether there was one."""
+    def unsilence(self, check: str, channel: str | None = None) -> bool:
+        """Lift the silences of `check` (only the one of `channel` when given); return whether there were any."""
         with write_transaction(self.db):
-            cursor = self.db.execute("delete from silences where check_name = ?", [check])
+            if channel is None:
+                cursor = self.db.execute("delete from silences where check_name = ?", [check])
+            else:
+                cursor = self.db.execute("delete from silences where check_name = ? and channel = ?",
+                                         [check, channel])
         return cursor.rowcount > 0
 
     def silences(self, now: datetime) -> dict[str, datetime]:
-        """Active silences: check -> until when."""
-        rows = self.db.execute("select check_name, until from silences where until > ?", [ts(now)]).fetchall()
+        """Active silences of whole checks: check -> until when."""
+        rows = self.db.execute("select check_name, until from silences where until > ? and channel = ?",
+                               [ts(now), ALL_CHANNELS]).fetchall()
         return {check: parse_required_ts(until, "silences.until") for check, until in rows}
+
+    def channel_silences(self, now: datetime) -> dict[tuple[str, str], datetime]:
+        """Active silences of one destination: (check, destination) -> until when."""
+        rows = self.db.execute("select check_name, channel, until from silences where until > ? and channel != ?",
+                               [ts(now), ALL_CHANNELS]).fetchall()
+        return {(check, channel): parse_required_ts(until, "silences.until") for check, channel, until in rows}
 
 
 def event_payload(event: Event, incident_id: int | None, group_id: int | None) -> dict[str, Any]:

@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 from alerts.channels import build_channels
 from alerts.channels.base import DeliveryError, Notice
-from alerts.state_store import AlertStore, parse_ts
+from alerts.state_store import ALL_CHANNELS, AlertStore, parse_ts
 from monitor.app import cli_support as cli
 from monitor.app.database import open_store
-from monitor.core.config import Config
+from monitor.core.config import Config, suggest
 from monitor.core.durations import DURATION_HINT, format_duration, parse_duration
 from monitor.core.results import utcnow
 from monitor.core.store import Store
@@ -45,34 +45,48 @@ def silence_until(args: argparse.Namespace, now: datetime) -> datetime:
 def cmd_silence(args: argparse.Namespace) -> int:
     config = cli.config_from(args)
     cli.select_checks(config, [args.name])
+    channel = _destination(config, args.channel)
     now = utcnow()
     until = silence_until(args, now)
     store = open_store(config.monitor.database)
     try:
-        AlertStore(store.db).silence(args.name, until, now)
+        AlertStore(store.db).silence(args.name, until, now, channel or ALL_CHANNELS)
     finally:
         store.close()
-    print(f"silenced {args.name} until {until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC "
-          f"({format_duration((until - now).total_seconds())}); it keeps running and recording, "
-          f"notifications are held. Undo: monitor unsilence {args.name}")
+    held = f"its notices to {channel} are dropped" if channel else "notifications are held"
+    undo = f"monitor unsilence {args.name}" + (f" --channel {channel}" if channel else "")
+    print(f"silenced {args.name}{' on ' + channel if channel else ''} until {until.astimezone(UTC):%Y-%m-%d %H:%M:%S} "
+          f"UTC ({format_duration((until - now).total_seconds())}); it keeps running and recording, {held}. "
+          f"Undo: {undo}")
     return cli.EXIT_OK
 
 
 def cmd_unsilence(args: argparse.Namespace) -> int:
     config = cli.config_from(args)
     cli.select_checks(config, [args.name])
+    channel = _destination(config, args.channel)
     store = open_store(config.monitor.database)
     try:
-        lifted = AlertStore(store.db).unsilence(args.name)
+        lifted = AlertStore(store.db).unsilence(args.name, channel)
     finally:
         store.close()
-    print(f"{args.name}: notifications are on again" if lifted else f"{args.name} was not silenced")
+    where = f" on {channel}" if channel else ""
+    print(f"{args.name}: notifications{where} are on again" if lifted else f"{args.name} was not silenced{where}")
     return cli.EXIT_OK
+
+
+def _destination(config: Config, name: str | None) -> str | None:
+    """`name` when it is a configured destination (or None); else a usage error listing them."""
+    if name is not None and name not in config.alerts.destinations:
+        raise cli.UsageError(f"no destination {name!r} in {config.path}{suggest(name, config.alerts.destinations)}")
+    return name
 
 
 def cmd_alert_test(args: argparse.Namespace) -> int:
     config = cli.config_from(args)
-    channels = build_channels(config)
+    for name in args.destinations:
+        _destination(config, name)
+    channels = [c for c in build_channels(config) if not args.destinations or c.name in args.destinations]
     if not channels:
         raise cli.UsageError("no alert channel is configured: add [alerts.slack] (see the README's Alerts "
                              "section) or [alerts.console] enabled = true")
@@ -100,6 +114,9 @@ def status_states(config: Config, store: Store) -> dict[str, str]:
                                   f"{incident.runs_failed} failed runs)")
     for check, until in alerts.silences(now).items():
         note = f"silenced until {until:%Y-%m-%d %H:%M} UTC"
+        states[check] = f"{states[check]}, {note}" if check in states else note
+    for (check, channel), until in alerts.channel_silences(now).items():
+        note = f"silenced on {channel} until {until:%Y-%m-%d %H:%M} UTC"
         states[check] = f"{states[check]}, {note}" if check in states else note
     for failure in alerts.permanent_failures():
         failed_at = parse_ts(failure["failed_at"])

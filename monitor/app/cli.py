@@ -58,16 +58,21 @@ def _json_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
-def _name_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", metavar="NAME")
-
-
 def _silence_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", metavar="NAME")
+    _unsilence_args(p)
     when = p.add_mutually_exclusive_group(required=True)
     when.add_argument("--for", dest="duration", metavar="DURATION", help='how long, e.g. "2h" or "30m"')
     when.add_argument("--until", metavar="TIME", help="until an ISO time, e.g. 2026-05-01T18:00 (UTC unless "
                                                      "it names an offset)")
+
+
+def _unsilence_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--channel", metavar="DEST", help="only this destination ([alerts.DEST]); default: all of them")
+
+
+def _destinations_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("destinations", nargs="*", metavar="DEST", help="destinations to test (default: all)")
 
 
 def _replay_args(p: argparse.ArgumentParser) -> None:
@@ -97,9 +102,9 @@ COMMANDS: tuple[tuple[str, Handler, str, Arguments | None], ...] = (
                                   "show a stored run and open its trace (--run ID)", _replay_args),
     ("silence", alert_commands.cmd_silence, "hold a check's notifications for a while (it keeps running)",
      _silence_args),
-    ("unsilence", alert_commands.cmd_unsilence, "send a check's notifications again", _name_arg),
+    ("unsilence", alert_commands.cmd_unsilence, "send a check's notifications again", _unsilence_args),
     ("alert-test", alert_commands.cmd_alert_test, "send a test message through every configured alert channel",
-     None),
+     _destinations_arg),
     ("backup", commands.cmd_backup, "copy the database to a new FILE, safely while `monitor run` writes",
      _file_arg("the backup to create (never overwritten)")),
     ("restore", commands.cmd_restore, "replace the database with the backup FILE (`monitor run` must be stopped)",

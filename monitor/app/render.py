@@ -100,10 +100,11 @@ def status_table(checks: Iterable[Check], latest: Mapping[str, Row], style: Styl
     rows = []
     for check in checks:
         run = latest.get(check.name)
-        if run is None:
-            rows.append([check.name, style.dim("never run"), "-", ""])
+        said = (states or {}).get(check.name)
+        if run is None:  # a silence can come before the first run
+            rows.append([check.name, style.yellow(said) if said else style.dim("never run"), "-", ""])
             continue
-        state = (states or {}).get(check.name) or ("passing" if run["ok"] else "failing")
+        state = said or ("passing" if run["ok"] else "failing")
         coloured = style.green(state) if state == "passing" else style.red(state) \
             if state.startswith("failing") else style.yellow(state)
         rows.append([check.name, coloured, ago(run["started_at"], now), _explanation(run, style)])
