@@ -83,10 +83,10 @@ def test_without_routes_every_destination_hears_every_check():
 
 @pytest.mark.parametrize("text, says", [
     ('[alerts.payments]\ntoken = "x"\nchannel = "#p"\n',
-     'alerts.payments: is not a channel kind (slack, console): for a destination of your own name, say which '
-     'kind it is, e.g. kind = "slack"'),
+     'alerts.payments: is not a channel kind (slack, console, webhook, pagerduty, alertmanager): for a destination '
+     'of your own name, say which kind it is, e.g. kind = "slack"'),
     ('[alerts.payments]\nkind = "slak"\ntoken = "x"\nchannel = "#p"\n',
-     "alerts.payments.kind: unknown channel kind 'slak'; the kinds are slack, console"),
+     "alerts.payments.kind: unknown channel kind 'slak'; the kinds are slack, console, webhook, pagerduty"),
     ('[alerts]\nchannels = ["slak"]\n[alerts.slack]\ntoken = "x"\nchannel = "#p"\n',
      "alerts.channels[0]: no destination 'slak'; configured: slack (each [alerts.NAME] table is one)"),
     ('[alerts.slack]\ntoken = "x"\nchannel = "#p"\n' + CHECK + '[checks.alerts]\nchannels = ["pager"]\n',
