@@ -91,11 +91,17 @@ def _file_arg(help: str) -> Arguments:
     return arguments
 
 
+def _shard_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--shard", metavar="K/N", help="run share K of N of the checks (overrides [monitor] shard)")
+
+
 # Every command, in the order `monitor --help` shows them: name, handler, what it does, its arguments.
 COMMANDS: tuple[tuple[str, Handler, str, Arguments | None], ...] = (
-    ("run", commands.cmd_run, "run the checks on their schedules until stopped (SIGHUP reloads the config)", None),
+    ("run", commands.cmd_run, "run the checks on their schedules until stopped (SIGHUP reloads the config)",
+     _shard_arg),
     ("check", commands.cmd_check, "run checks once, now; exit 1 if any fails (a post-deploy gate)", _check_args),
-    ("validate", commands.cmd_validate, "check the config file and print every problem; exit 2 if any", None),
+    ("validate", commands.cmd_validate, "check the config file and print every problem; exit 2 if any; with "
+                                        "--shard, list the checks of that shard", _shard_arg),
     ("history", commands.cmd_history, "show the latest stored runs of a check", _history_args),
     ("status", commands.cmd_status, "one line per check: state, last run, last error text", _json_arg),
     ("replay", replay.cmd_replay, "run a browser journey now, printing each step live, and keep its trace; or "

@@ -9,6 +9,7 @@ from typing import TextIO
 from monitor.app.config import load_config
 from monitor.app.logs import setup_logging
 from monitor.core.config import DEFAULT_CONFIG, Check, Config, suggest
+from monitor.core.sharding import Share
 from monitor.core.terminal import Style
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -19,8 +20,14 @@ class UsageError(Exception):
 
 
 def config_from(args: argparse.Namespace) -> Config:
+    """The config the command names (`-c`, $MONITOR_CONFIG, ./config.toml), as its shard sees it (`--shard`)."""
     path = getattr(args, "config", None) or os.environ.get("MONITOR_CONFIG") or DEFAULT_CONFIG
     config = load_config(path)
+    if getattr(args, "shard", None):
+        try:
+            config = config.for_shard(Share.parse(args.shard))
+        except ValueError as exc:
+            raise UsageError(f"--shard {exc}") from None
     setup_logging(getattr(args, "log_format", "text"), secrets=config.secrets)
     return config
 
@@ -35,5 +42,9 @@ def select_checks(config: Config, names: list[str]) -> list[Check]:
     known = [c.name for c in config.checks]
     unknown = [n for n in names if n not in known]
     if unknown:
+        elsewhere = config.shard_of(unknown[0])
+        if elsewhere is not None:
+            raise UsageError(f"{unknown[0]!r} runs in shard {elsewhere}; this monitor runs shard "
+                             f"{config.monitor.shard} (use --shard {elsewhere}, or the monitor of that shard)")
         raise UsageError(f"no check named {unknown[0]!r} in {config.path}{suggest(unknown[0], known)}")
     return [config.check(n) for n in names]

@@ -20,16 +20,19 @@ from monitor.app.database import MIGRATIONS, open_store
 from monitor.app.render import details, history_table, result_dict, result_row, results_header, status_table
 from monitor.core.config import Check, Config
 from monitor.core.results import Result, utcnow
-from monitor.core.terminal import table
+from monitor.core.terminal import safe, table
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     config = config_from(args)
     kinds: dict[str, int] = {}
-    for check in config.checks:
+    for check in config.all_checks:
         kinds[check.type] = kinds.get(check.type, 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "no checks"
     print(f"{config.path}: OK ({summary})")
+    if not config.monitor.shard.whole:
+        names = ", ".join(c.name for c in config.checks) or "none"
+        print(f"shard {config.monitor.shard} runs {len(config.checks)} of {len(config.all_checks)}: {safe(names)}")
     return EXIT_OK
 
 

@@ -23,12 +23,13 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from monitor.core.config_schema import NAME_PATTERN, ConfigError, ConfigIssue, Issues, Table, join, suggest
 from monitor.core.interpolate import interpolate
+from monitor.core.sharding import Share, owner, select
 
 DEFAULT_CONFIG = "config.toml"
 MAX_RETRIES = 5
@@ -113,6 +114,10 @@ class MonitorSettings:
     public_url: str | None = None
     auth_token: str | None = None
     protect_metrics: bool = False
+    # The share of the checks this monitor runs ("2/3"); every one by default.
+    shard: Share = field(default_factory=Share)
+    # Processes that run the checks on this machine (each a share of them), under one supervisor.
+    workers: int = 1
 
     @property
     def listen_host_port(self) -> tuple[str, int]:
@@ -130,6 +135,21 @@ class Config:
     sections: Mapping[str, Any] = field(default_factory=dict)
     # Literal secret values (tokens, auth headers) to redact from any output.
     secrets: frozenset[str] = frozenset()
+    # Every check of the file, this shard's and the others' (`checks` holds this shard's).
+    all_checks: tuple[Check, ...] = ()
+
+    def for_shard(self, shard: Share) -> Config:
+        """The config as the monitor running `shard` of the checks sees it (`--shard` overrides the file)."""
+        everything = self.all_checks or self.checks
+        mine = set(select([c.name for c in everything], shard))
+        return replace(self, monitor=replace(self.monitor, shard=shard), all_checks=everything,
+                       checks=tuple(c for c in everything if c.name in mine))
+
+    def shard_of(self, name: str) -> Share | None:
+        """The shard that runs check `name` (of this config's shard count), or None for a name not in the file."""
+        if all(c.name != name for c in self.all_checks or self.checks):
+            return None
+        return Share(owner(name, self.monitor.shard.count), self.monitor.shard.count)
 
     def check(self, name: str) -> Check:
         for check in self.checks:
@@ -206,7 +226,8 @@ def parse_config(text: str, kinds: ConfigKinds, *, path: str | os.PathLike[str] 
     if issues.items:
         raise ConfigError(str(path), issues.items)
     ctx.secret(monitor.auth_token)
-    return Config(path, monitor, alerts, tuple(checks), sections, frozenset(ctx.secrets))
+    config = Config(path, monitor, alerts, tuple(checks), sections, frozenset(ctx.secrets), tuple(checks))
+    return config.for_shard(monitor.shard)
 
 
 def _read_monitor(t: Table, ctx: ReadContext) -> MonitorSettings:
@@ -225,6 +246,8 @@ def _read_monitor(t: Table, ctx: ReadContext) -> MonitorSettings:
         public_url=(t.string("public_url") or "").rstrip("/") or None,
         auth_token=t.string("auth_token") or None,
         protect_metrics=t.boolean("protect_metrics", d.protect_metrics),
+        shard=_read_shard(t),
+        workers=_read_workers(t),
     )
     if settings.database.resolve().is_relative_to(settings.artifacts_dir.resolve()):
         # The status server serves every file under artifacts_dir: it would publish the database, and
@@ -237,6 +260,22 @@ def _read_monitor(t: Table, ctx: ReadContext) -> MonitorSettings:
                           "cookies: set [monitor] auth_token, or listen on 127.0.0.1")
     t.reject_unknown()
     return settings
+
+
+def _read_shard(t: Table) -> Share:
+    text = t.string("shard", "1/1")
+    try:
+        return Share.parse(text)
+    except ValueError as exc:
+        t.error("shard", f"{exc}: this monitor runs share K of N monitors that split the checks")
+        return Share()
+
+
+def _read_workers(t: Table) -> int:
+    if t.raw.get("workers") == "auto":
+        t.known.add("workers")
+        return os.cpu_count() or 1
+    return t.integer("workers", 1, minimum=1, maximum=64)
 
 
 def _read_policy(t: Table, defaults: AlertPolicy) -> AlertPolicy:
