@@ -164,18 +164,20 @@ def _announce(state: CheckState, kind: str, now: datetime, silenced: bool) -> tu
     return replace(state, incident=incident), [Event(kind, state.check, now, sent)]
 
 
-def retire(state: CheckState, now: datetime, send_resolved: bool = True) -> tuple[CheckState, list[Event]]:
-    """Close the open incident of a check that is no longer configured.
+def retire(state: CheckState, now: datetime, send_resolved: bool = True,
+           reason: str = REMOVED) -> tuple[CheckState, list[Event]]:
+    """Close the open incident of a check that this monitor no longer runs.
 
-    Nothing will ever run it again, so its incident would stay open, and its
-    FIRING message unanswered, for ever. It closes now; an announced one says
-    why in a resolved notice (not "passing again": nobody knows).
+    Nothing here will ever run it again, so its incident would stay open, and
+    its FIRING message unanswered, for ever. It closes now; an announced one
+    says why (`reason`: removed from the config, moved to another shard) in a
+    resolved notice (not "passing again": nobody knows).
     """
     incident = state.incident
     if incident is None:
         return state, []
     closed = replace(incident, resolved_at=now)
-    events = [Event(RESOLVED, state.check, now, closed, reason=REMOVED)] \
+    events = [Event(RESOLVED, state.check, now, closed, reason=reason)] \
         if incident.notified_at is not None and send_resolved else []
     return CheckState(state.check), events
 

@@ -159,13 +159,15 @@ class Alerts:
         now = self.clock()
         # Its own policy left with it: the defaults say whether to tell; a silence still holds.
         tell = self.config.alerts.defaults.send_resolved and check not in self.recorder.silences(now)
-        after, events = retire(before, now, tell)
+        shard = self.config.shard_of(check)
+        reason = f"the check moved to shard {shard}" if shard is not None else REMOVED
+        after, events = retire(before, now, tell, reason)
         # Its route left with it: tell the destinations that heard of the incident.
         told = self.recorder.channels_told(incident.id)
         self.recorder.record(before, after, events, [c.name for c in self.channels if c.name in told], now)
         # Written: nothing below may raise a database error (see on_result).
         self.states.pop(check, None)
-        log.info("closed the open incident of %s: %s", check, REMOVED)
+        log.info("closed the open incident of %s: %s", check, reason)
         self._announce(events)
 
     def _announce(self, events: list[Event]) -> None:

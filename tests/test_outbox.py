@@ -341,6 +341,20 @@ async def test_removing_a_failing_check_closes_its_incident_in_its_thread_once(t
     assert firing.updates[-1]["text"].startswith("CLOSED threads-api")
 
 
+async def test_a_check_that_moves_to_another_shard_closes_its_incident_saying_where_it_went(tmp_path, slack):
+    from monitor.core.sharding import Share, owner
+
+    config = make_config(tmp_path, slack, checks=("threads-api", "health"))
+    elsewhere = next(k for k in (1, 2) if owner("threads-api", 2) != k)  # the shard that does not run it
+    async with Harness(config) as h:
+        h.fail(times=2)
+        await eventually(lambda: slack.top_level(), "the firing")
+        h.alerts.on_reload(config.for_shard(Share(elsewhere, 2)))
+        await eventually(lambda: h.pending() == 0 and slack.replies(slack.top_level()[0].ts), "the close")
+    [closed] = slack.replies(slack.top_level()[0].ts)
+    assert closed.text.startswith(f"CLOSED threads-api: the check moved to shard {owner('threads-api', 2)}/2")
+
+
 async def test_a_restart_without_a_failing_check_closes_its_incident(tmp_path, slack):
     async with Harness(make_config(tmp_path, slack, checks=("threads-api", "health"))) as h:  # failing
         h.fail(times=2)
