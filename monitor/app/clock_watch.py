@@ -20,11 +20,17 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from monitor.app.service import Service
+    from monitor.app.scheduler import CheckScheduler
     from monitor.core.config import Config
+
+
+class Scheduled(Protocol):
+    """What the watch needs of the service (or a worker process): its check scheduler."""
+
+    scheduler: CheckScheduler
 
 log = logging.getLogger("monitor.scheduler")
 
@@ -43,7 +49,7 @@ class ClockWatch:
         self.replans = 0
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self, service: Service) -> None:
+    async def start(self, service: Scheduled) -> None:
         self._scheduler = service.scheduler.scheduler
         self._task = asyncio.create_task(self._watch())
 

@@ -174,7 +174,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = config_from(args)
 
     async def serve() -> None:
-        await build_service(config).serve()
+        await build_service(config, getattr(args, "log_format", "text")).serve()
 
     try:
         # Before anything is opened: a second service must not touch the first one's database.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future
 from functools import partial
 from typing import Protocol
 
@@ -35,19 +36,83 @@ class ResultListener(Protocol):
     def on_result(self, check: Check, result: Result) -> None: ...
 
 
+class Prober:
+    """The probes and the concurrency limit of one process: `probe(check)` gives the run's `Result`.
+
+    A run is the last of up to `check.retries + 1` tries (see `probe`). In
+    `monitor run` with worker processes, each worker has a prober of its
+    own and hands its results to the supervisor's runner (monitor/app/workers.py).
+    """
+
+    def __init__(self, config: Config, *, probes: dict[str, Probe] | None = None,
+                 telemetry: Telemetry = NO_TELEMETRY):
+        self.config = config
+        self.probes = probes if probes is not None else build_probes(probe_context(config, telemetry))
+        self._limit = asyncio.Semaphore(config.monitor.max_concurrency)
+
+    async def probe(self, check: Check) -> Result:
+        """Probe `check`; while it fails, at once again, up to `check.retries` times. The last try is the run.
+
+        The tries before it are kept in `details["retried"]` (their failure
+        and the server's words), so a run that passed on a retry still shows
+        the failure that a single try would have paged for. Their artifacts
+        are not kept: the run's are its last try's.
+        """
+        async with self._limit:
+            result = await self._probe(check)
+            earlier: list[Result] = []
+            while not result.ok and len(earlier) < check.retries:
+                earlier.append(result)
+                result = await self._probe(check)
+        if earlier:
+            result.details["retried"] = [{"started_at": r.started_at.isoformat(), "failure": r.failure,
+                                          "error_text": r.error_text, "status_code": r.status_code}
+                                         for r in earlier]
+            for r in earlier:
+                discard_artifacts(self.config.monitor.artifacts_dir, r.artifacts)
+        return result
+
+    async def close(self) -> None:
+        for probe in self.probes.values():
+            await probe.close()
+
+    async def _probe(self, check: Check) -> Result:
+        try:
+            return await self.probes[check.type].run(check)
+        except Exception as exc:  # a probe bug is reported as a failed run, not a crash
+            log.exception("probe %s crashed on %s", check.type, check.name)
+            return Result(check=check.name, type=check.type, location=self.config.monitor.location,
+                          target=check.target, started_at=utcnow(), duration_ms=0.0, ok=False,
+                          failure=redact(f"monitor error: {type(exc).__name__}: {exc}", self.config.secrets))
+
+
 class Runner:
-    """Owns the probes and the global concurrency limit of one monitor process."""
+    """One process's way from a check to a stored run: its prober, then `accept` (listeners, the store writer)."""
 
     def __init__(self, config: Config, writer: StoreWriter, *, probes: dict[str, Probe] | None = None,
                  listeners: list[ResultListener] | None = None,
                  stored_listeners: list[ResultListener] | None = None,
                  telemetry: Telemetry = NO_TELEMETRY):
-        self.config = config
         self.writer = writer
-        self.probes = probes if probes is not None else build_probes(probe_context(config, telemetry))
+        self.prober = Prober(config, probes=probes, telemetry=telemetry)
         self.listeners = list(listeners or [])
         self.stored_listeners = list(stored_listeners or [])
-        self._limit = asyncio.Semaphore(config.monitor.max_concurrency)
+
+    @property
+    def config(self) -> Config:
+        return self.prober.config
+
+    @config.setter
+    def config(self, config: Config) -> None:
+        self.prober.config = config
+
+    @property
+    def probes(self) -> dict[str, Probe]:
+        return self.prober.probes
+
+    @probes.setter
+    def probes(self, probes: dict[str, Probe]) -> None:
+        self.prober.probes = probes
 
     async def run_check(self, check: Check, *, wait_stored: bool = False) -> Result:
         """Probe `check` once, announce the result, queue it for storing, and return it.
@@ -56,18 +121,21 @@ class Runner:
         that `run_id` and the final artifact paths are set: what a one-off
         command prints.
         """
-        async with self._limit:
-            result = await self._probe_retrying(check)
-        for listener in self.listeners:
-            _tell(listener, check, result)
-        log_result(result)
-        stored = self.writer.submit(*self._store_steps(check, result))
+        result = await self.prober.probe(check)
+        stored = self.accept(check, result)
         if wait_stored:
             try:
                 await asyncio.wrap_future(stored)
             except Exception:  # the writer logged and counted it; the result itself stands
                 pass
         return result
+
+    def accept(self, check: Check, result: Result) -> Future[object]:
+        """Tell the listeners of a run probed here or in a worker, log it, and queue it for storing."""
+        for listener in self.listeners:
+            _tell(listener, check, result)
+        log_result(result)
+        return self.writer.submit(*self._store_steps(check, result))
 
     async def run_many(self, checks: list[Check], on_done: Callable[[Result], None] | None = None, *,
                        wait_stored: bool = False) -> list[Result]:
@@ -81,38 +149,7 @@ class Runner:
         return list(await asyncio.gather(*(one(c) for c in checks)))
 
     async def close(self) -> None:
-        for probe in self.probes.values():
-            await probe.close()
-
-    async def _probe_retrying(self, check: Check) -> Result:
-        """Probe `check`; while it fails, at once again, up to `check.retries` times. The last try is the run.
-
-        The tries before it are kept in `details["retried"]` (their failure
-        and the server's words), so a run that passed on a retry still shows
-        the failure that a single try would have paged for. Their artifacts
-        are not kept: the run's are its last try's.
-        """
-        result = await self._probe(check)
-        earlier: list[Result] = []
-        while not result.ok and len(earlier) < check.retries:
-            earlier.append(result)
-            result = await self._probe(check)
-        if earlier:
-            result.details["retried"] = [{"started_at": r.started_at.isoformat(), "failure": r.failure,
-                                          "error_text": r.error_text, "status_code": r.status_code}
-                                         for r in earlier]
-            for r in earlier:
-                discard_artifacts(self.config.monitor.artifacts_dir, r.artifacts)
-        return result
-
-    async def _probe(self, check: Check) -> Result:
-        try:
-            return await self.probes[check.type].run(check)
-        except Exception as exc:  # a probe bug is reported as a failed run, not a crash
-            log.exception("probe %s crashed on %s", check.type, check.name)
-            return Result(check=check.name, type=check.type, location=self.config.monitor.location,
-                          target=check.target, started_at=utcnow(), duration_ms=0.0, ok=False,
-                          failure=redact(f"monitor error: {type(exc).__name__}: {exc}", self.config.secrets))
+        await self.prober.close()
 
     def _store_steps(self, check: Check, result: Result) -> list[Callable[[], object]]:
         """The writer's steps for one run, each safe to retry on its own: the run row, its

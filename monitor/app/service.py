@@ -34,6 +34,7 @@ from monitor.app.config import load_config
 from monitor.app.database import open_store
 from monitor.app.runner import ResultListener, Runner
 from monitor.app.scheduler import CheckScheduler
+from monitor.app.workers import WorkerPool
 from monitor.core.config import Check, Config, ConfigError
 from monitor.core.results import Result, utcnow
 from monitor.core.store import Store, retention_cutoff
@@ -65,7 +66,7 @@ class Service:
                  stored_listeners: list[ResultListener] | None = None,
                  parts: list[ServicePart] | None = None,
                  telemetry: Telemetry = NO_TELEMETRY,
-                 shutdown_grace: float = 10.0):
+                 shutdown_grace: float = 10.0, log_format: str = "text"):
         self.config = config
         self.telemetry = telemetry
         self.store = store or open_store(config.monitor.database)
@@ -81,6 +82,11 @@ class Service:
             "scheduler": self._scheduler_health,
             "database": self.database_health,
         }
+        # With workers, they run the checks (monitor/app/workers.py) and this process stores what they send.
+        self.pool = WorkerPool(config, config.monitor.workers, accept=self.runner.accept, telemetry=telemetry,
+                               log_format=log_format) if config.monitor.workers > 1 else None
+        if self.pool is not None:
+            self.health["workers"] = self.pool.health
         self._inflight: set[asyncio.Task[Result]] = set()
 
     async def serve(self, *, install_signals: bool = True) -> None:
@@ -95,11 +101,15 @@ class Service:
         # Checkpoints fsync the database: the store watch does them in a thread, so the loop never waits
         # on the disk. Not awaited: a database locked at start must not hold probing back.
         self.writer.submit(self.writer.store.take_over_checkpoints)
-        self.scheduler.start(self.config.checks)
+        self.scheduler.start(self.config.checks if self.pool is None else [])
+        if self.pool is not None:
+            self.pool.start()
         self.every("housekeeping:retention", self.prune, seconds=3600, first_in=60)
         self.every("housekeeping:store-watch", self.store_watch.tick, seconds=WATCH_EVERY)
-        log.info("monitoring %d checks from %s (location %s)", len(self.config.checks),
-                 self.config.path, self.config.monitor.location)
+        log.info("monitoring %d checks from %s (location %s%s%s)", len(self.config.checks),
+                 self.config.path, self.config.monitor.location,
+                 "" if self.config.monitor.shard.whole else f", shard {self.config.monitor.shard}",
+                 "" if self.pool is None else f", {self.pool.count} workers")
         try:
             await self.stopping.wait()
         finally:
@@ -117,7 +127,8 @@ class Service:
         """Re-read the config; apply it only when valid. Return whether it was applied."""
         path = path or self.config.path
         try:
-            new = load_config(path)
+            # This service's shard stays (a --shard given at start, or the file's at start: see below).
+            new = load_config(path).for_shard(self.config.monitor.shard)
         except ConfigError as exc:
             log.error("reload refused, still running the previous config:\n%s", exc)
             return False
@@ -127,7 +138,10 @@ class Service:
             log.warning("[monitor] settings changed; they take effect after a restart")
         self.config = new
         self.runner.config = new
-        self.scheduler.set_checks(new.checks, changed=changed)
+        if self.pool is None:
+            self.scheduler.set_checks(new.checks, changed=changed)
+        else:
+            self.pool.reload(new)
         for part in self.parts:
             part.on_reload(new)
         log.info("reloaded %s: %d checks", path, len(new.checks))
@@ -181,6 +195,8 @@ class Service:
 
     async def _shutdown(self) -> None:
         self.scheduler.shutdown()
+        if self.pool is not None:  # their runs in flight end and are accepted meanwhile
+            await self.pool.stop(self.shutdown_grace)
         if self._inflight:
             log.info("waiting up to %gs for %d running checks", self.shutdown_grace, len(self._inflight))
             done, pending = await asyncio.wait(set(self._inflight), timeout=self.shutdown_grace)
@@ -212,7 +228,7 @@ def _remove_artifact(root: Path, rel: str) -> None:
             pass
 
 
-def build_service(config: Config) -> Service:
+def build_service(config: Config, log_format: str = "text") -> Service:
     """The service `monitor run` starts: every part wired to the config."""
     from prometheus_client import CollectorRegistry
 
@@ -228,7 +244,8 @@ def build_service(config: Config) -> Service:
     alerts = Alerts(config, store=AlertStore(store.db), writer=writer, telemetry=metrics)
     # Alerts count stored runs (and need their ids); metrics want each result at once.
     return Service(config, store=store, writer=writer, telemetry=metrics, listeners=[metrics],
-                   stored_listeners=[alerts], parts=[alerts, metrics, MonitorServer(metrics), ClockWatch()])
+                   stored_listeners=[alerts], parts=[alerts, metrics, MonitorServer(metrics), ClockWatch()],
+                   log_format=log_format)
 
 
 def service_writer(path: str, telemetry: Telemetry) -> StoreWriter:
