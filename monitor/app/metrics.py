@@ -17,6 +17,7 @@ Per check, over time:
     synthetic_check_consecutive_failures{check}, synthetic_incident_open{check},
     synthetic_check_last_run_timestamp_seconds{check}           gauges
     synthetic_check_labels{check, <the check's own labels>}     gauge, always 1 (for joins)
+    synthetic_check_min_failing_locations{check}                gauge, its quorum
 The monitor itself (in the injected registry):
     synthetic_alerts_sent_total{channel,kind}, synthetic_alert_delivery_failures_total{channel,reason},
     synthetic_alert_outbox_pending, synthetic_scheduler_lag_seconds (histogram),
@@ -89,6 +90,8 @@ CHECK_FAMILIES = (
     Family("synthetic_check_last_run_timestamp_seconds", "gauge", "Unix time the latest run started."),
     Family("synthetic_check_labels", "gauge",
            "Always 1; the labels are the check's own (team, severity...), for joins: one series per check."),
+    Family("synthetic_check_min_failing_locations", "gauge",
+           "How many locations must fail the check before it pages through Alertmanager (its quorum)."),
 )
 
 
@@ -123,6 +126,7 @@ class CheckSeries:
     latest: Result | None = None
     target: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)  # the check's own, from the config
+    quorum: int = 1  # its min_failing_locations
 
     def add(self, result: Result, target: str) -> None:
         seconds = round(result.duration_ms / 1000, 6)
@@ -182,6 +186,7 @@ def render_check(s: CheckSeries) -> dict[str, bytes]:
     add("synthetic_incident_open", check, 1 if s.incident_open else 0)
     own = "".join(f',{name}="{escape_label(value)}"' for name, value in sorted(s.labels.items()))
     add("synthetic_check_labels", check + own, 1)
+    add("synthetic_check_min_failing_locations", check, s.quorum)
     return {family: "".join(text).encode() for family, text in lines.items()}
 
 
@@ -234,7 +239,8 @@ class Metrics(Telemetry):
             series = self._series.get(check.name)
             if series is None or (series.type, series.location) != (result.type, result.location):
                 series = CheckSeries(check.name, result.type, result.location,
-                                     incident_open=bool(series and series.incident_open), labels=check.labels)
+                                     incident_open=bool(series and series.incident_open), labels=check.labels,
+                                     quorum=check.alerts.min_failing_locations)
                 self._series[check.name] = series
             # Probes redact the target already; a crashed probe's stand-in Result may not have.
             series.add(result, redact(result.target, self._secrets))
@@ -264,6 +270,7 @@ class Metrics(Telemetry):
                     series = CheckSeries(check.name, check.type, config.monitor.location)
                     self._series[check.name] = series
                 series.labels = check.labels
+                series.quorum = check.alerts.min_failing_locations
                 self._rendered[check.name] = render_check(series)
         # Counters of the configured channels start at 0, so rate() and
         # increase() have a series to work on before the first alert.

@@ -49,6 +49,9 @@ class AlertPolicy:
     send_resolved: bool = True
     # The destinations ([alerts.NAME]) its notices go to; None: every configured destination.
     channels: tuple[str, ...] | None = None
+    # Page through Alertmanager only when at least this many locations fail the check (a shipped Prometheus
+    # rule compares it with probe_success across locations; Alertmanager inhibits below it).
+    min_failing_locations: int = 1
 
 
 class CheckSettings(Protocol):
@@ -300,6 +303,7 @@ def _read_policy(t: Table, defaults: AlertPolicy) -> AlertPolicy:
         reminder_interval=reminder,
         send_resolved=t.boolean("send_resolved", defaults.send_resolved),
         channels=channels,
+        min_failing_locations=t.integer("min_failing_locations", defaults.min_failing_locations, minimum=1),
     )
 
 
