@@ -75,11 +75,11 @@ def evaluate(prometheus: PrometheusServer, expr: str) -> list:
 
 
 def watched_series(expr: str) -> str:
-    """What an alert expression watches: absent(X) -> X, `X > 3` -> X, else the expression."""
+    """What an alert expression watches: absent(X) -> X, `X > 3` -> X, `X < on (l) Y` -> X, else the expression."""
     absent = re.fullmatch(r"absent\((.+)\)", expr.strip())
     if absent:
         return absent.group(1)
-    compared = re.fullmatch(r"(.+?)\s*(==|!=|>=|<=|>|<)\s*[\d.\s*+e-]+", expr.strip(), re.S)
+    compared = re.fullmatch(r"(.+?)\s*(==|!=|>=|<=|>|<)\s*([\d.\s*+e-]+|on\s*\(.+)", expr.strip(), re.S)
     return compared.group(1) if compared else expr
 
 
