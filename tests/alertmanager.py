@@ -5,7 +5,8 @@
         am.alerts()                                         # GET /api/v2/alerts
 
 `peers` (the cluster addresses of the other members) makes it gossip with
-them; without, clustering is off.
+them; without, clustering is off. Peers that must know each other from the
+start get their `cluster_address` handed in (`free_address()`).
 """
 
 from __future__ import annotations
@@ -24,25 +25,30 @@ from tests.servers import closed_port
 DASHBOARDS = Path(__file__).resolve().parent.parent / "dashboards"
 
 
-def shipped_config(folder: Path, slack_webhook_url: str) -> Path:
-    """The shipped config and template, pointed at `folder` and a loopback Slack, grouping in a second."""
+def free_address() -> str:
+    return f"127.0.0.1:{closed_port()}"
+
+
+def shipped_config(folder: Path, slack_webhook_url: str, group_wait: str = "1s") -> Path:
+    """The shipped config and template, pointed at `folder` and a loopback Slack, grouping in `group_wait`."""
     config = yaml.safe_load((DASHBOARDS / "alertmanager.yml").read_text())
     (folder / "slack-webhook-url").write_text(slack_webhook_url)
     shutil.copy(DASHBOARDS / "alertmanager-slack.tmpl", folder / "alertmanager-slack.tmpl")
     config["global"]["slack_api_url_file"] = str(folder / "slack-webhook-url")
     config["templates"] = [str(folder / "alertmanager-slack.tmpl")]
-    config["route"].update(group_wait="1s", group_interval="1s", repeat_interval="1h")
+    config["route"].update(group_wait=group_wait, group_interval="1s", repeat_interval="1h")
     path = folder / "alertmanager.yml"
     path.write_text(yaml.safe_dump(config))
     return path
 
 
 class AlertmanagerServer:
-    def __init__(self, folder: Path, config: Path, peers: list[str] = (), name: str = "am"):
+    def __init__(self, folder: Path, config: Path, peers: list[str] = (), name: str = "am",
+                 cluster_address: str | None = None):
         self.folder = folder / name
         self.folder.mkdir(parents=True, exist_ok=True)
         self.url = f"http://127.0.0.1:{closed_port()}"
-        self.cluster_address = f"127.0.0.1:{closed_port()}"
+        self.cluster_address = cluster_address or f"127.0.0.1:{closed_port()}"
         cluster = [f"--cluster.listen-address={self.cluster_address}", "--cluster.peer-timeout=1s",
                    "--cluster.gossip-interval=100ms", "--cluster.pushpull-interval=1s",
                    *(f"--cluster.peer={peer}" for peer in peers)] if peers else ["--cluster.listen-address="]

@@ -39,12 +39,14 @@ def failing_said(i: int) -> str:
 
 
 def service_config(folder: Path, target_url: str, *, passing: int = 50, failing: int = 0, flapping: int = 0,
-                   interval: str = "1s", slack: SlackServer | None = None, extra: str = "") -> Path:
+                   interval: str = "1s", slack: SlackServer | None = None, extra: str = "",
+                   alerts: str = "") -> Path:
     """A config of `passing` checks of GET {target}/ok, `failing` of GET {target}/broken/N and `flapping`
-    of GET {target}/flap/N, each every `interval`."""
+    of GET {target}/flap/N, each every `interval`; `extra` goes in [monitor], `alerts` in [alerts] (keys first,
+    then tables: more destinations)."""
     listen = f"127.0.0.1:{closed_port()}"
     text = f'[monitor]\ndatabase = "monitor.db"\nartifacts_dir = "artifacts"\nlisten = "{listen}"\n{extra}\n'
-    text += '[alerts]\nfailure_threshold = 2\nreminder_interval = "off"\nretry_backoff = "100ms"\n'
+    text += f'[alerts]\nfailure_threshold = 2\nreminder_interval = "off"\nretry_backoff = "100ms"\n{alerts}\n'
     if slack is not None:
         text += f'[alerts.slack]\ntoken = "${{SLACK_BOT_TOKEN}}"\nchannel = "#oncall"\napi_url = "{slack.api_url}"\n'
     checks = ([(f"ok-{i}", "/ok") for i in range(passing)] + [(f"broken-{i}", f"/broken/{i}") for i in range(failing)]

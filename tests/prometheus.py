@@ -32,7 +32,8 @@ def prometheus_binary() -> str:
 
 
 class PrometheusServer:
-    def __init__(self, folder: Path, jobs: dict[str, list[str]], rule_files: list[Path] = ()):
+    def __init__(self, folder: Path, jobs: dict[str, list[str]], rule_files: list[Path] = (),
+                 alertmanagers: list[str] = ()):
         self.folder = folder
         config = {
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
@@ -40,6 +41,8 @@ class PrometheusServer:
             "scrape_configs": [{"job_name": job, "static_configs": [{"targets": targets}]}
                                for job, targets in jobs.items()],
         }
+        if alertmanagers:  # "host:port" of each peer
+            config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]}
         # JSON is YAML, so no YAML writer is needed.
         (folder / "prometheus.yml").write_text(json.dumps(config, indent=2))
         self.url = f"http://127.0.0.1:{closed_port()}"
