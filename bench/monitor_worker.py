@@ -1,7 +1,8 @@
 """`monitor run` in a process of its own, measured over a window.
 
 The parent passes a JSON spec: groups of identical HTTP checks (name prefix,
-URL, how many, interval), a warm-up and a measuring window. The worker writes
+URL, how many, interval), a warm-up and a measuring window, and optionally
+`workers` (CPU is then counted over the worker processes too). The worker writes
 the config file, builds the service exactly as `monitor run` does
 (`build_service`: scheduler, runner, store and whatever parts this build has,
 metrics included when present), logs like `monitor run` (to /dev/null), and
@@ -18,12 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-from bench.procs import cpu_seconds, free_port
+from bench.procs import free_port, tree_cpu_seconds
 
 
 def config_text(spec: dict) -> str:
     lines = ["[monitor]", f'database = "{spec["database"]}"', f'listen = "127.0.0.1:{free_port()}"',
-             f'max_concurrency = {spec.get("max_concurrency", 100)}', ""]
+             f'max_concurrency = {spec.get("max_concurrency", 100)}', f'workers = {spec.get("workers", 1)}', ""]
     for group in spec["groups"]:
         for i in range(group["count"]):
             lines += ["[[checks]]", f'name = "{group["prefix"]}-{i}"', f'url = "{group["url"]}"',
@@ -48,9 +49,9 @@ async def measure(spec: dict) -> dict:
     serving = asyncio.create_task(service.serve(install_signals=False))
     try:
         await asyncio.sleep(spec["warmup"])
-        first_id, cpu0, t0 = _max_id(service.store), cpu_seconds(), time.monotonic()
+        first_id, cpu0, t0 = _max_id(service.store), tree_cpu_seconds(), time.monotonic()
         await asyncio.sleep(spec["window"])
-        last_id, cpu1, t1 = _max_id(service.store), cpu_seconds(), time.monotonic()
+        last_id, cpu1, t1 = _max_id(service.store), tree_cpu_seconds(), time.monotonic()
         durations = {}
         for group in spec["groups"]:
             rows = service.store.db.execute(
