@@ -251,14 +251,17 @@ class WorkerPool:
     def _read(self, index: int, handle: _Handle) -> None:
         """On its own thread: worker `index`'s messages, until its pipe closes (it stopped or died)."""
         assert self._loop is not None
-        while True:
-            try:
-                message = handle.conn.recv()
-            except (EOFError, OSError):
-                break
-            self._loop.call_soon_threadsafe(self._on_message, handle, message)
-        handle.process.join()
-        self._loop.call_soon_threadsafe(self._exited, index, handle)
+        try:
+            while True:
+                try:
+                    message = handle.conn.recv()
+                except (EOFError, OSError):
+                    break
+                self._loop.call_soon_threadsafe(self._on_message, handle, message)
+            handle.process.join()
+            self._loop.call_soon_threadsafe(self._exited, index, handle)
+        except RuntimeError:  # the service's loop has closed: it stopped, and nobody needs to hear of it
+            return
 
     def _on_message(self, handle: _Handle, message: tuple[Any, ...]) -> None:
         handle.heard = time.monotonic()
