@@ -36,8 +36,14 @@ def runs_per_check(db) -> dict[str, int]:
 
 def workers_of(monitor: MonitorProcess) -> list[int]:
     """The monitor's worker processes (multiprocessing's spawned children, not its resource tracker)."""
-    children = psutil.Process(monitor.pid).children()
-    return [child.pid for child in children if "spawn_main" in " ".join(child.cmdline())]
+    found = []
+    for child in psutil.Process(monitor.pid).children():
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                found.append(child.pid)
+        except psutil.Error:  # gone, or a zombie the supervisor has not reaped yet: not a running worker
+            continue
+    return found
 
 
 def test_two_workers_run_each_check_once_per_interval_and_a_killed_one_comes_back(tmp_path, target):
