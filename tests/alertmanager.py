@@ -12,14 +12,12 @@ start get their `cluster_address` handed in (`free_address()`).
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
-from tests.polling import WaitTimeout, wait_until
+from tests.loopback_binary import LoopbackBinary
 from tests.servers import closed_port
 
 DASHBOARDS = Path(__file__).resolve().parent.parent / "dashboards"
@@ -42,37 +40,18 @@ def shipped_config(folder: Path, slack_webhook_url: str, group_wait: str = "1s")
     return path
 
 
-class AlertmanagerServer:
+class AlertmanagerServer(LoopbackBinary):
     def __init__(self, folder: Path, config: Path, peers: list[str] = (), name: str = "am",
                  cluster_address: str | None = None):
-        self.folder = folder / name
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.url = f"http://127.0.0.1:{closed_port()}"
-        self.cluster_address = cluster_address or f"127.0.0.1:{closed_port()}"
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        super().__init__(folder / name, "alertmanager")
+        self.cluster_address = cluster_address or free_address()
         cluster = [f"--cluster.listen-address={self.cluster_address}", "--cluster.peer-timeout=1s",
                    "--cluster.gossip-interval=100ms", "--cluster.pushpull-interval=1s",
                    *(f"--cluster.peer={peer}" for peer in peers)] if peers else ["--cluster.listen-address="]
-        self.log = (self.folder / "alertmanager.log").open("w")
-        self.process = subprocess.Popen(
-            [shutil.which("prometheus-alertmanager") or "prometheus-alertmanager", f"--config.file={config}",
-             f"--storage.path={self.folder / 'data'}", f"--web.listen-address={self.url.removeprefix('http://')}",
-             "--log.level=warn", *cluster], stdout=self.log, stderr=subprocess.STDOUT)
-        self.client = httpx.Client(base_url=self.url, timeout=10)
-
-    def __enter__(self) -> AlertmanagerServer:
-        try:
-            wait_until(self._ready, "alertmanager to be ready", timeout=30, every=0.1)
-        except WaitTimeout:
-            raise RuntimeError(f"alertmanager not ready after 30s: {self.logs()}") from None
-        return self
-
-    def _ready(self) -> bool:
-        if self.process.poll() is not None:
-            raise RuntimeError(f"alertmanager exited: {self.logs()}")
-        try:
-            return self.client.get("/-/ready").status_code == 200
-        except httpx.TransportError:
-            return False
+        self.start([shutil.which("prometheus-alertmanager") or "prometheus-alertmanager", f"--config.file={config}",
+                    f"--storage.path={self.folder / 'data'}", f"--web.listen-address={self.listen_address}",
+                    "--log.level=warn", *cluster])
 
     def alerts(self, **filters: str) -> list[dict[str, Any]]:
         """GET /api/v2/alerts (active, silenced and inhibited ones by default, as Alertmanager lists them)."""
@@ -80,17 +59,3 @@ class AlertmanagerServer:
         response.raise_for_status()
         alerts: list[dict[str, Any]] = response.json()
         return alerts
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.close()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
-
-    def logs(self) -> str:
-        self.log.flush()
-        return (self.folder / "alertmanager.log").read_text()[-3000:]

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
-import httpx
-
+from tests.loopback_binary import LoopbackBinary
 from tests.polling import WaitTimeout, wait_until
-from tests.servers import closed_port
 
 
 class PromQLError(Exception):
@@ -31,10 +28,10 @@ def prometheus_binary() -> str:
     return path
 
 
-class PrometheusServer:
+class PrometheusServer(LoopbackBinary):
     def __init__(self, folder: Path, jobs: dict[str, list[str]], rule_files: list[Path] = (),
                  alertmanagers: list[str] = ()):
-        self.folder = folder
+        super().__init__(folder, "prometheus")
         config = {
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(p) for p in rule_files],
@@ -45,42 +42,9 @@ class PrometheusServer:
             config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]}
         # JSON is YAML, so no YAML writer is needed.
         (folder / "prometheus.yml").write_text(json.dumps(config, indent=2))
-        self.url = f"http://127.0.0.1:{closed_port()}"
-        self.log = (folder / "prometheus.log").open("w")
-        self.process = subprocess.Popen(
-            [prometheus_binary(), f"--config.file={folder / 'prometheus.yml'}",
-             f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address={self.url.removeprefix('http://')}",
-             "--log.level=warn"], stdout=self.log, stderr=subprocess.STDOUT)
-        self.client = httpx.Client(base_url=self.url, timeout=10)
-
-    def __enter__(self) -> PrometheusServer:
-        try:
-            wait_until(self._ready, "prometheus to be ready", timeout=30, every=0.1)
-        except WaitTimeout:
-            raise RuntimeError(f"prometheus not ready after 30s: {self.logs()}") from None
-        return self
-
-    def _ready(self) -> bool:
-        if self.process.poll() is not None:
-            raise RuntimeError(f"prometheus exited: {self.logs()}")
-        try:
-            return self.client.get("/-/ready").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def __exit__(self, *exc) -> None:
-        self.client.close()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
-
-    def logs(self) -> str:
-        self.log.flush()
-        return (self.folder / "prometheus.log").read_text()[-3000:]
+        self.start([prometheus_binary(), f"--config.file={folder / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address={self.listen_address}",
+                    "--log.level=warn"])
 
     def api(self, path: str, **params) -> dict | list:
         body = self.client.get(f"/api/v1/{path}", params=params).json()

@@ -89,3 +89,22 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class BreakableTarget:
+    """`path` answers 500 with `{"error": said}` while `broken`, else 200 `[]`: a target a test breaks and fixes.
+
+        target = BreakableTarget("/api/threads", 'relation "threads" does not exist')
+        with target.server: ...
+    """
+
+    def __init__(self, path: str, said: str, broken: bool = False):
+        self.said = said
+        self.broken = broken
+        self.server = TargetServer({path: self._answer})
+
+    def _answer(self, handler: BaseHTTPRequestHandler) -> None:
+        if self.broken:
+            send(handler, 500, json.dumps({"error": self.said}).encode())
+        else:
+            send(handler, 200, b"[]")

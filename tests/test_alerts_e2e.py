@@ -6,7 +6,6 @@ Every check runs each second with failure_threshold 2, as the issue's
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.polling import WaitTimeout, wait_until
-from tests.servers import TargetServer, send
+from tests.servers import BreakableTarget
 from tests.slack_server import TOKEN, SlackServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,23 +27,10 @@ SAID_ESCAPED = 'relation "threads" does not exist &lt;!channel&gt; &amp; &lt;@U1
 pytestmark = pytest.mark.slow
 
 
-class Target:
-    """GET /api/threads: 200 [] while fixed, 500 with the server's hostile words while broken."""
-
-    def __init__(self):
-        self.broken = False
-        self.server = TargetServer({"/api/threads": self._threads})
-
-    def _threads(self, handler) -> None:
-        if self.broken:
-            send(handler, 500, json.dumps({"error": SAID}).encode())
-        else:
-            send(handler, 200, b"[]")
-
-
 @pytest.fixture
 def target():
-    t = Target()
+    """GET /api/threads: 200 [] while fixed, 500 with the server's hostile words while broken."""
+    t = BreakableTarget("/api/threads", SAID)
     with t.server:
         yield t
 

@@ -12,7 +12,6 @@ quorum rule and inhibit rule) and pages once, naming both, when both fail.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from tests.alertmanager import AlertmanagerServer, free_address, shipped_config
 from tests.monitor_process import MonitorProcess, service_config
 from tests.polling import wait_until
 from tests.prometheus import PrometheusServer
-from tests.servers import TargetServer, send
+from tests.servers import BreakableTarget
 
 pytestmark = pytest.mark.slow
 
@@ -30,23 +29,14 @@ RELATION = 'relation "threads" does not exist'
 RULES = Path(__file__).resolve().parent.parent / "dashboards" / "prometheus-rules.yml"
 
 
-class Target:
-    """/broken/0 answers 500 with the missing-table error while `broken`, else 200."""
-
-    def __init__(self, broken: bool = True):
-        self.broken = broken
-        self.server = TargetServer({"/broken/0": self._route})
-
-    def _route(self, handler) -> None:
-        if self.broken:
-            send(handler, 500, json.dumps({"error": RELATION}).encode())
-        else:
-            send(handler, 200, b"[]")
+def broken_threads(broken: bool = True) -> BreakableTarget:
+    """What the monitors' one check (`broken-0`) probes: the missing-table error while broken."""
+    return BreakableTarget("/broken/0", RELATION, broken)
 
 
 @pytest.fixture
 def target():
-    t = Target()
+    t = broken_threads()
     with t.server:
         yield t
 
@@ -110,7 +100,7 @@ def test_without_gossip_the_same_pair_pages_twice(tmp_path, slack, target):
 
 
 def test_a_quorum_of_two_locations_keeps_one_failing_location_quiet_and_pages_once_for_both(tmp_path, slack):
-    eu, us = Target(broken=True), Target(broken=False)
+    eu, us = broken_threads(True), broken_threads(False)
     # group_wait outlasts Prometheus' scrape and rule evaluation (1 s each here), as the shipped config says.
     config = shipped_config(tmp_path, slack.webhook_url, group_wait="6s")
     with eu.server, us.server, AlertmanagerServer(tmp_path, config) as am:
