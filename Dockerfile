@@ -3,10 +3,15 @@
 #   docker run -v monitor-data:/data -e TARGET_URL=https://chat.example.com synthetic-monitor
 # Mount your own config at /app/config.toml (or set MONITOR_CONFIG). The database
 # and artifacts live in the /data volume.
-FROM python:3.12-slim-bookworm
+# BASE: any Debian bookworm with `python` and `pip` on PATH; scripts/prove-image builds one
+# from Debian's packages (debootstrap) and passes it here.
+ARG BASE=python:3.12-slim-bookworm
+FROM ${BASE}
 
+# libatomic1: Playwright's bundled Node.js driver links it, and slim images lack it (without it every journey
+# fails with "Connection closed while reading from the driver"; scripts/prove-image found it).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends chromium fonts-liberation \
+    && apt-get install -y --no-install-recommends chromium fonts-liberation libatomic1 \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

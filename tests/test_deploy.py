@@ -103,5 +103,9 @@ def test_the_dockerfile_runs_as_a_user_with_a_data_volume_and_a_healthcheck():
     assert users and users[-1] != ["root"]
     assert any(word == "VOLUME" and "/data" in rest[0] for word, *rest in instructions)
     assert "HEALTHCHECK" in text and "/healthz" in text
+    # The public base by default; scripts/prove-image passes a debootstrapped one instead.
+    assert ["ARG", "BASE=python:3.12-slim-bookworm"] in instructions and ["FROM", "${BASE}"] in instructions
+    # Playwright's Node.js driver dies at start without libatomic1, which slim images lack (the proof found it).
+    assert "libatomic1" in text and "chromium" in text
     unit = (DEPLOY / "synthetic-monitor.service").read_text()
     assert "DynamicUser=" in unit or "User=" in unit
