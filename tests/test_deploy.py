@@ -48,6 +48,8 @@ def test_compose_wires_monitor_prometheus_and_grafana_from_files_that_exist(comp
         assert all(port.startswith("127.0.0.1:") for port in service.get("ports", [])), name
     assert set(compose["volumes"]) == {"monitor-data", "prometheus-data", "grafana-data"}
     assert "monitor-data:/data" in services["monitor"]["volumes"]
+    # Non-root Chromium needs a user namespace for its sandbox, which Docker's default seccomp profile refuses.
+    assert {"no-new-privileges:true", "seccomp=unconfined"} <= set(services["monitor"]["security_opt"])
     grafana = mounts(services["grafana"])
     dashboard_folder = yaml.safe_load(
         grafana["/etc/grafana/provisioning/dashboards/synthetic-monitor.yml"].read_text()
