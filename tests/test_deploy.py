@@ -111,3 +111,126 @@ def test_the_dockerfile_runs_as_a_user_with_a_data_volume_and_a_healthcheck():
     assert "libatomic1" in text and "chromium" in text
     unit = (DEPLOY / "synthetic-monitor.service").read_text()
     assert "DynamicUser=" in unit or "User=" in unit
+
+
+# deploy/compose-scale-out.yml: two locations, an HA pair, a 2-peer Alertmanager cluster, Prometheus, Grafana.
+
+@pytest.fixture(scope="module")
+def scale_out() -> dict:
+    return yaml.safe_load((DEPLOY / "compose-scale-out.yml").read_text())
+
+
+def monitor_services(compose: dict) -> dict[str, dict]:
+    return {name: s for name, s in compose["services"].items() if s.get("image") == "synthetic-monitor:latest"}
+
+
+def flag(service: dict, name: str) -> list[str]:
+    """The values of `--name=value` in a service's command."""
+    return [arg.split("=", 1)[1] for arg in service.get("command", []) if arg.startswith(f"--{name}=")]
+
+
+def lay_out(mounted: dict[str, Path], folder: Path, under: str) -> None:
+    """Copy the files mounted under the container folder `under` into `folder`, as the container sees them."""
+    for target, source in mounted.items():
+        if target.startswith(under + "/"):
+            shutil.copy(source, folder / Path(target).name)
+
+
+def test_scale_out_wires_two_locations_an_ha_pair_and_two_alertmanagers_from_files_that_exist(scale_out):
+    services = scale_out["services"]
+    monitors = monitor_services(scale_out)
+    assert set(monitors) == {"monitor-eu-1", "monitor-eu-2", "monitor-us"}
+    assert set(services) == {*monitors, "alertmanager-1", "alertmanager-2", "prometheus", "grafana"}
+    for name, service in services.items():
+        for source in mounts(service).values():
+            assert source.is_file(), f"{name} mounts {source}, which does not exist"
+        assert all(port.startswith("127.0.0.1:") for port in service.get("ports", [])), name
+    host_ports = [port.rsplit(":", 1)[0] for s in services.values() for port in s.get("ports", [])]
+    assert len(host_ports) == len(set(host_ports)), "two services publish the same host port"
+    # Every monitor reads the same config; the locations are eu (twice: the HA pair) and us.
+    locations = sorted(m["environment"]["MONITOR_LOCATION"] for m in monitors.values())
+    assert locations == ["eu", "eu", "us"]
+    for name, monitor in monitors.items():
+        assert mounts(monitor)["/etc/synthetic-monitor/monitor.toml"] == DEPLOY / "monitor-scale-out.toml", name
+        assert monitor["environment"]["MONITOR_CONFIG"] == "/etc/synthetic-monitor/monitor.toml"
+        assert {"no-new-privileges:true", "seccomp=unconfined"} <= set(monitor["security_opt"]), name
+    # Each monitor has a database of its own: a SQLite file is never shared between monitors.
+    data = [v.split(":")[0] for m in monitors.values() for v in m["volumes"] if v.endswith(":/data")]
+    assert len(data) == 3 and len(set(data)) == 3 and set(data) <= set(scale_out["volumes"])
+    grafana = mounts(services["grafana"])
+    assert grafana == mounts(yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())["services"]["grafana"])
+
+
+def test_scale_out_alertmanager_peers_name_each_other_and_read_the_webhook_secret(scale_out):
+    services = scale_out["services"]
+    peers = {name: services[name] for name in ("alertmanager-1", "alertmanager-2")}
+    config = yaml.safe_load((ROOT / "dashboards" / "alertmanager.yml").read_text())
+    for name, peer in peers.items():
+        assert mounts(peer)["/etc/alertmanager/alertmanager.yml"] == ROOT / "dashboards" / "alertmanager.yml"
+        assert flag(peer, "config.file") == ["/etc/alertmanager/alertmanager.yml"]
+        # The template sits where the config's `templates` look for it.
+        for template in config["templates"]:
+            assert template in mounts(peer), f"{name} does not mount {template}"
+        [listen] = flag(peer, "cluster.listen-address")
+        [other] = set(peers) - {name}
+        assert flag(peer, "cluster.peer") == [f"{other}:{listen.rsplit(':', 1)[1]}"], name
+        [secret] = peer["secrets"]
+        assert secret["target"] == config["global"]["slack_api_url_file"]
+        assert secret["source"] in scale_out["secrets"]
+        assert any(v.endswith(":/alertmanager") for v in peer["volumes"]) and flag(peer, "storage.path") == [
+            "/alertmanager"]
+
+
+def test_scale_out_monitor_configs_load_with_their_location_and_push_to_every_peer(scale_out):
+    peers = {f"http://{name}:9093" for name in ("alertmanager-1", "alertmanager-2")}
+    stand_ins = {"TARGET_URL": "https://chat.example.com", "MONITOR_AUTH_TOKEN": "t" * 32}
+    for name, monitor in monitor_services(scale_out).items():
+        # The compose file's environment, its ${VAR:?...} values as the user would set them.
+        env = {key: stand_ins.get(key, value) for key, value in monitor["environment"].items()}
+        assert set(stand_ins) <= set(env), name
+        config = load_config(mounts(monitor)["/etc/synthetic-monitor/monitor.toml"], env=env)
+        assert config.monitor.location == monitor["environment"]["MONITOR_LOCATION"], name
+        assert config.monitor.listen == "0.0.0.0:9108" and str(config.monitor.database) == "/data/monitor.db"
+        assert set(config.alerts.destinations["alertmanager"].settings.urls) == peers, name
+    # A monitor started without its location is refused, not run as "local".
+    with pytest.raises(ConfigError) as refused:
+        load_config(DEPLOY / "monitor-scale-out.toml", env={"MONITOR_DATA_DIR": "/data", **stand_ins})
+    assert "MONITOR_LOCATION" in str(refused.value)
+
+
+@pytest.mark.slow
+def test_scale_out_prometheus_scrapes_every_monitor_alerts_both_peers_and_promtool_agrees(scale_out, tmp_path):
+    services = scale_out["services"]
+    prometheus_mounts = mounts(services["prometheus"])
+    config = yaml.safe_load(prometheus_mounts["/etc/prometheus/prometheus.yml"].read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    targets = {t for c in jobs["synthetic-monitor"]["static_configs"] for t in c["targets"]}
+    assert targets == {f"{name}:9108" for name in monitor_services(scale_out)}
+    [alerting] = config["alerting"]["alertmanagers"]
+    assert {t for c in alerting["static_configs"] for t in c["targets"]} == {"alertmanager-1:9093",
+                                                                                "alertmanager-2:9093"}
+    assert prometheus_mounts["/etc/prometheus/prometheus-rules.yml"] == ROOT / "dashboards" / "prometheus-rules.yml"
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (scripts/setup --test installs it)")
+    lay_out(prometheus_mounts, tmp_path, "/etc/prometheus")
+    done = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_scale_out_alertmanager_config_and_template_pass_amtool(scale_out, tmp_path):
+    amtool = shutil.which("amtool")
+    if amtool is None:
+        pytest.skip("amtool is not installed (scripts/setup --test installs prometheus-alertmanager)")
+    peer = scale_out["services"]["alertmanager-1"]
+    lay_out(mounts(peer), tmp_path, "/etc/alertmanager")
+    # Point the config's absolute paths at the laid-out folder, so amtool reads the real template.
+    config_file = tmp_path / "alertmanager.yml"
+    config_file.write_text(config_file.read_text().replace("/etc/alertmanager/", f"{tmp_path}/"))
+    (tmp_path / "slack-webhook-url").write_text("https://hooks.slack.com/services/T0/B0/x\n")
+    done = subprocess.run([amtool, "check-config", str(config_file)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 templates" in done.stdout and "SUCCESS" in done.stdout
