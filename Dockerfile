@@ -23,9 +23,12 @@ COPY demo ./demo
 RUN pip install --no-cache-dir .
 COPY config.toml ./
 
-RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin monitor \
-    && mkdir -p /data && chown monitor /data && chmod 0700 /data
-USER monitor
+# Numeric ids, the same on every base: Kubernetes' runAsNonRoot can only verify a numeric USER, and fsGroup
+# 10001 then makes a volume writable by this group.
+RUN groupadd --system --gid 10001 monitor \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /data --shell /usr/sbin/nologin monitor \
+    && mkdir -p /data && chown 10001:10001 /data && chmod 0700 /data
+USER 10001:10001
 VOLUME ["/data"]
 ENV MONITOR_CONFIG=/app/config.toml \
     MONITOR_DATA_DIR=/data \
