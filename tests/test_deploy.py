@@ -234,3 +234,130 @@ def test_scale_out_alertmanager_config_and_template_pass_amtool(scale_out, tmp_p
     done = subprocess.run([amtool, "check-config", str(config_file)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 templates" in done.stdout and "SUCCESS" in done.stdout
+
+
+# deploy/kubernetes/: a StatefulSet sharded by pod ordinal, its Services and ConfigMap, and, for the Prometheus
+# Operator, a ServiceMonitor and a PrometheusRule holding the shipped rules. The built-in kinds are validated
+# against Kubernetes' own JSON schemas (kubernetes-validate ships them, for every release it supports).
+
+KUBERNETES = DEPLOY / "kubernetes"
+OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}  # monitoring.coreos.com: no schema in kubernetes-validate
+
+
+@pytest.fixture(scope="module")
+def manifests() -> dict[str, dict]:
+    """Kind/name -> document, from every manifest under deploy/kubernetes/."""
+    found = {}
+    for path in sorted(KUBERNETES.glob("*.yaml")) + sorted((KUBERNETES / "prometheus-operator").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                found[f"{doc['kind']}/{doc['metadata']['name']}"] = doc
+    return found
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def test_kubernetes_manifests_pass_the_kubernetes_schemas_strictly(manifests):
+    from kubernetes_validate import utils as kubernetes_validate  # a test extra: pyproject.toml
+
+    versions = kubernetes_validate.all_versions()
+    assert {kind.split("/")[0] for kind in manifests} == {"ConfigMap", "Service", "StatefulSet", *OPERATOR_KINDS}
+    for name, doc in manifests.items():
+        if doc["kind"] in OPERATOR_KINDS:
+            assert doc["apiVersion"] == "monitoring.coreos.com/v1", name
+            continue
+        # The oldest and the newest release it knows; strict: an unknown or misspelt field is an error.
+        for version in (versions[0], versions[-1]):
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as error:
+                pytest.fail(f"{name} is not a valid {doc['kind']} for Kubernetes {version}: {error.message} "
+                            f"at {'.'.join(map(str, error.path))}")
+
+
+def test_the_statefulset_shards_by_ordinal_and_its_services_monitor_and_config_fit_together(manifests):
+    sts = manifests["StatefulSet/synthetic-monitor"]["spec"]
+    pod = sts["template"]["spec"]
+    [container] = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["MONITOR_SHARDS"]["value"] == str(sts["replicas"]), "MONITOR_SHARDS must equal replicas"
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert "--shard" in container["command"][-1] and container["command"][-1].startswith("exec monitor run")
+    labels = sts["template"]["metadata"]["labels"]
+    assert selects(sts["selector"]["matchLabels"], labels)
+    # The governing Service is headless; the metrics Service, which the ServiceMonitor picks alone, reaches
+    # every pod on the container's metrics port, and is named as the rules' job.
+    headless = manifests[f"Service/{sts['serviceName']}"]["spec"]
+    assert headless["clusterIP"] == "None" and selects(headless["selector"], labels)
+    services = {name: doc for name, doc in manifests.items() if name.startswith("Service/")}
+    monitor_selector = manifests["ServiceMonitor/synthetic-monitor"]["spec"]["selector"]["matchLabels"]
+    [scraped] = [name for name, doc in services.items() if selects(monitor_selector, doc["metadata"]["labels"])]
+    assert scraped == "Service/synthetic-monitor"  # the job label under the Operator: the rules match it
+    metrics = services[scraped]["spec"]
+    assert selects(metrics["selector"], labels) and metrics["publishNotReadyAddresses"] is True
+    [port] = container["ports"]
+    assert [p["targetPort"] for p in metrics["ports"]] == [port["name"]] == ["metrics"]
+    [endpoint] = manifests["ServiceMonitor/synthetic-monitor"]["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in metrics["ports"]}
+    # Volumes: the ConfigMap where MONITOR_CONFIG points, a claim per pod at MONITOR_DATA_DIR.
+    mounts_at = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    [config_volume] = [v for v in pod["volumes"] if v["name"] == mounts_at["/etc/synthetic-monitor"]]
+    assert f"ConfigMap/{config_volume['configMap']['name']}" in manifests
+    assert env["MONITOR_CONFIG"]["value"] == "/etc/synthetic-monitor/monitor.toml"
+    [claim] = sts["volumeClaimTemplates"]
+    assert mounts_at[env["MONITOR_DATA_DIR"]["value"]] == claim["metadata"]["name"]
+    # Non-root with the image's numeric ids, no privilege escalation, no capabilities.
+    assert pod["securityContext"]["runAsUser"] == pod["securityContext"]["fsGroup"] == 10001
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def test_the_configmap_config_loads_with_the_statefulsets_environment(manifests, tmp_path):
+    [container] = manifests["StatefulSet/synthetic-monitor"]["spec"]["template"]["spec"]["containers"]
+    # Values that come from the cluster (the pod's name, the Secret) as the cluster would give them.
+    env = {e["name"]: e.get("value", "synthetic-monitor-0" if e["name"] == "POD_NAME" else "t" * 32)
+           for e in container["env"]}
+    config_file = tmp_path / "monitor.toml"
+    config_file.write_text(manifests["ConfigMap/synthetic-monitor-config"]["data"]["monitor.toml"])
+    config = load_config(config_file, env=env)
+    assert config.monitor.location == env["MONITOR_LOCATION"]
+    assert int(config.monitor.listen.rsplit(":", 1)[1]) == container["ports"][0]["containerPort"]
+    assert str(config.monitor.database) == "/data/monitor.db" and config.monitor.auth_token == "t" * 32
+    assert len(config.alerts.destinations["alertmanager"].settings.urls) >= 2  # every peer, not one
+    assert config.checks[0].target == "https://chat.example.com/api/health"
+
+
+def test_the_prometheusrule_holds_exactly_the_shipped_rules(manifests):
+    shipped = yaml.safe_load((ROOT / "dashboards" / "prometheus-rules.yml").read_text())
+    assert manifests["PrometheusRule/synthetic-monitor"]["spec"] == shipped, (
+        "deploy/kubernetes/prometheus-operator/prometheusrule.yaml differs from dashboards/prometheus-rules.yml: "
+        "run scripts/sync-prometheusrule")
+
+
+@pytest.mark.slow
+def test_the_shard_comes_from_the_pod_ordinal(manifests, tmp_path):
+    # The container's own command, run by /bin/sh as in the image; `monitor` here only prints what it was given.
+    [container] = manifests["StatefulSet/synthetic-monitor"]["spec"]["template"]["spec"]["containers"]
+    assert container["command"][:2] == ["/bin/sh", "-c"]
+    fake = tmp_path / "monitor"
+    fake.write_text('#!/bin/sh\necho "$@"\n')
+    fake.chmod(0o755)
+    for pod, shard in [("synthetic-monitor-0", "1/3"), ("synthetic-monitor-2", "3/3"), ("sm-a-b-11", "12/3")]:
+        done = subprocess.run(container["command"], capture_output=True, text=True, timeout=10,
+                              env={"PATH": f"{tmp_path}:/usr/bin:/bin", "POD_NAME": pod, "MONITOR_SHARDS": "3"})
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["run", "--shard", shard], pod
+
+
+@pytest.mark.slow
+def test_promtool_checks_the_prometheusrules_rules(manifests, tmp_path):
+    # What the Operator hands Prometheus: the spec, as a rule file.
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (scripts/setup --test installs it)")
+    rules = tmp_path / "synthetic-monitor.yml"
+    rules.write_text(yaml.safe_dump(manifests["PrometheusRule/synthetic-monitor"]["spec"]))
+    done = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout + done.stderr
