@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -336,18 +337,35 @@ def test_the_prometheusrule_holds_exactly_the_shipped_rules(manifests):
 
 
 @pytest.mark.slow
-def test_the_shard_comes_from_the_pod_ordinal(manifests, tmp_path):
-    # The container's own command, run by /bin/sh as in the image; `monitor` here only prints what it was given.
-    [container] = manifests["StatefulSet/synthetic-monitor"]["spec"]["template"]["spec"]["containers"]
+def test_each_pod_runs_the_shard_of_its_ordinal_and_the_pods_share_every_check_once(manifests, tmp_path):
+    # Each pod's own command under /bin/sh, as in the image, with `monitor run` turned into `monitor validate`
+    # (same arguments): the real CLI then says which checks that pod's --shard runs.
+    sts = manifests["StatefulSet/synthetic-monitor"]
+    [container] = sts["spec"]["template"]["spec"]["containers"]
     assert container["command"][:2] == ["/bin/sh", "-c"]
-    fake = tmp_path / "monitor"
-    fake.write_text('#!/bin/sh\necho "$@"\n')
-    fake.chmod(0o755)
-    for pod, shard in [("synthetic-monitor-0", "1/3"), ("synthetic-monitor-2", "3/3"), ("sm-a-b-11", "12/3")]:
-        done = subprocess.run(container["command"], capture_output=True, text=True, timeout=10,
-                              env={"PATH": f"{tmp_path}:/usr/bin:/bin", "POD_NAME": pod, "MONITOR_SHARDS": "3"})
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.split() == ["run", "--shard", shard], pod
+    config_file = tmp_path / "monitor.toml"
+    config_file.write_text(manifests["ConfigMap/synthetic-monitor-config"]["data"]["monitor.toml"])
+    monitor = tmp_path / "bin" / "monitor"
+    monitor.parent.mkdir()
+    real = Path(sys.executable).parent / "monitor"  # the venv's, beside the Python running the tests
+    monitor.write_text(f'#!/bin/sh\n[ "$1" = run ] && shift\nexec {real} validate -c {config_file} "$@"\n')
+    monitor.chmod(0o755)
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    env.update(PATH=f"{monitor.parent}:/usr/bin:/bin", MONITOR_AUTH_TOKEN="t" * 32, MONITOR_DATA_DIR=str(tmp_path))
+    replicas = sts["spec"]["replicas"]
+    runs: dict[str, list[str]] = {}
+    for ordinal in range(replicas):
+        pod = f"{sts['metadata']['name']}-{ordinal}"
+        done = subprocess.run(container["command"], capture_output=True, text=True, timeout=60,
+                              env={**env, "POD_NAME": pod})
+        assert done.returncode == 0, done.stdout + done.stderr
+        # "shard 1/3 runs 1 of 1: health"
+        [line] = [line for line in done.stdout.splitlines() if line.startswith("shard ")]
+        assert line.startswith(f"shard {ordinal + 1}/{replicas} runs "), (pod, line)
+        names = line.split(": ", 1)[1]
+        runs[pod] = [] if names == "none" else names.split(", ")
+    every = [name for names in runs.values() for name in names]
+    assert sorted(every) == sorted(check.name for check in load_config(config_file, env=env).checks), runs
 
 
 @pytest.mark.slow
