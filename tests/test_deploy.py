@@ -182,7 +182,7 @@ def test_scale_out_alertmanager_peers_name_each_other_and_read_the_webhook_secre
             "/alertmanager"]
 
 
-def test_scale_out_monitor_configs_load_with_their_location_and_push_to_every_peer(scale_out):
+def test_scale_out_monitor_configs_load_with_their_location_and_push_to_every_peer(scale_out, tmp_path):
     peers = {f"http://{name}:9093" for name in ("alertmanager-1", "alertmanager-2")}
     stand_ins = {"TARGET_URL": "https://chat.example.com", "MONITOR_AUTH_TOKEN": "t" * 32}
     for name, monitor in monitor_services(scale_out).items():
@@ -193,6 +193,14 @@ def test_scale_out_monitor_configs_load_with_their_location_and_push_to_every_pe
         assert config.monitor.location == monitor["environment"]["MONITOR_LOCATION"], name
         assert config.monitor.listen == "0.0.0.0:9108" and str(config.monitor.database) == "/data/monitor.db"
         assert set(config.alerts.destinations["alertmanager"].settings.urls) == peers, name
+    # The scale-out keys the file shows commented out load too, once uncommented.
+    text = (DEPLOY / "monitor-scale-out.toml").read_text()
+    for key in ("workers", "min_failing_locations"):
+        assert f"\n# {key} = " in text, key
+        text = text.replace(f"\n# {key} = ", f"\n{key} = ")
+    (tmp_path / "monitor.toml").write_text(text)
+    config = load_config(tmp_path / "monitor.toml", env={**env, "MONITOR_LOCATION": "eu"})
+    assert config.monitor.workers >= 1 and config.alerts.defaults.min_failing_locations == 2
     # A monitor started without its location is refused, not run as "local".
     with pytest.raises(ConfigError) as refused:
         load_config(DEPLOY / "monitor-scale-out.toml", env={"MONITOR_DATA_DIR": "/data", **stand_ins})
