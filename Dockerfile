@@ -1,6 +1,9 @@
 # synthetic-monitor in a container: Debian's Chromium for journeys, non-root.
 #   docker build -t synthetic-monitor .
-#   docker run -v monitor-data:/data -e TARGET_URL=https://chat.example.com synthetic-monitor
+#   docker run --security-opt seccomp=unconfined -v monitor-data:/data -e TARGET_URL=https://chat.example.com \
+#     synthetic-monitor
+# (seccomp=unconfined: Docker's default profile refuses the user namespace Chromium's sandbox needs as a
+# non-root user; see deploy/docker-compose.yml.)
 # Mount your own config at /app/config.toml (or set MONITOR_CONFIG). The database
 # and artifacts live in the /data volume.
 # BASE: any Debian bookworm with `python` and `pip` on PATH; scripts/prove-image builds one

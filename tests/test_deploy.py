@@ -1,10 +1,13 @@
-"""deploy/: the compose example, its Prometheus and Grafana files, the Dockerfile and the systemd unit, as files.
+"""deploy/: the compose files, their Prometheus, Alertmanager and Grafana files, the Kubernetes manifests, the
+Dockerfile and the systemd unit, as files.
 
 No Docker engine runs in CI, so nothing here builds an image or starts a
-container: the files are parsed, cross-checked against each other (mounted
-paths exist, the scrape target is the monitor's service and port, the rule
-file sits where Prometheus looks), `promtool check config` reads the
-Prometheus config with the shipped rules, and the monitor's config loads.
+container (scripts/prove-image does, by hand): the files are parsed,
+cross-checked against each other (mounted paths exist, the scrape targets
+are the monitors' services and port, the rule file sits where Prometheus
+looks, Alertmanager peers name each other), `promtool` and `amtool` read
+the Prometheus and Alertmanager configs, every monitor's config loads, and
+the Kubernetes manifests pass Kubernetes' own JSON schemas.
 """
 
 from __future__ import annotations
