@@ -38,14 +38,15 @@ class Run:
     failure: str | None = None
     error_text: str | None = None
     # Shown in messages only: status_code, method, target, location, type,
-    # failing_step, artifacts, run_id.
+    # failing_step, artifacts, run_id, browser_said.
     facts: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_result(cls, result: Result) -> Run:
         facts = {"status_code": result.status_code, "method": result.method, "target": result.target,
                  "location": result.location, "type": result.type, "failing_step": result.failing_step,
-                 "artifacts": list(result.artifacts), "run_id": result.run_id}
+                 "artifacts": list(result.artifacts), "run_id": result.run_id,
+                 "browser_said": result.browser_said}
         return cls(ok=result.ok, at=result.started_at, failure=result.failure, error_text=result.error_text,
                    facts={k: v for k, v in facts.items() if v not in (None, [])})
 

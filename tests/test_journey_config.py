@@ -11,7 +11,16 @@ import pytest
 from monitor.app.artifact_claim import claim_artifacts, final_paths
 from monitor.app.config import parse_config
 from monitor.core.config import ConfigError
-from probes.browser.capture import NetworkEntry, choose_error_text, describe_entry, http_problems, most_related
+from probes.browser.capture import (
+    NetworkEntry,
+    choose_browser_said,
+    choose_error_text,
+    describe_entry,
+    describe_stuck,
+    http_problems,
+    most_related,
+    stuck_request,
+)
 from probes.browser.runtime import BrowserNotFound, find_browser, not_found_message
 from probes.browser.settings import ResponseMatch, Step
 from probes.browser.steps import glob_to_regex
@@ -176,20 +185,40 @@ def test_the_request_sent_during_the_failing_step_explains_it():
     assert most_related([on_load, on_click, image], 1) is on_click
     assert most_related([on_load, image], 1) is image  # during the step beats before it
     assert most_related([on_load], 1) is on_load
-    assert choose_error_text(1, [on_load, on_click, image], [], "pw said") == "insert failed: no such table"
+    assert choose_error_text(1, [on_load, on_click, image]) == "insert failed: no such table"
 
 
-def test_error_text_falls_back_to_page_errors_then_console_then_playwright():
+def test_error_text_is_only_a_servers_words_and_the_browsers_go_apart():
     from probes.browser.capture import Message
 
     silent = entry("GET", "/x", 502, step=1)  # no words
-    page_error = Message("page_error", "TypeError: x is undefined", 1)
+    page_error = Message("page_error", "TypeError: Failed to fetch", 1)
     console = Message("console", "widget failed", 0)
-    assert choose_error_text(1, [silent], [console, page_error], "pw") == "TypeError: x is undefined"
-    assert choose_error_text(1, [silent], [console], "pw") == "widget failed"
-    assert choose_error_text(1, [silent], [], "Timeout 5000ms exceeded.") == "Timeout 5000ms exceeded."
+    assert choose_error_text(1, [silent]) is None  # never Playwright's or the page's words
+    assert choose_browser_said(1, [console, page_error], "pw") == "page error: TypeError: Failed to fetch"
+    assert choose_browser_said(1, [console], "pw") == "console error: widget failed"
+    assert choose_browser_said(1, [], "Timeout 5000ms exceeded.") == "Timeout 5000ms exceeded."
     later = Message("page_error", "after", 2)
-    assert choose_error_text(1, [], [later], "pw") == "pw"  # a later step's error explains nothing
+    assert choose_browser_said(1, [later], "pw") == "pw"  # a later step's error explains nothing
+
+
+def test_a_timed_out_step_names_the_request_still_waiting_for_its_answer():
+    clicked = entry("POST", "/api/threads", step=1, started=10.0)  # sent by the click, never answered
+    assert describe_stuck(clicked, "http://app/", now=15.2) == "POST /api/threads: no response after 5s"
+    assert describe_stuck(clicked, "http://app/", now=10.25) == "POST /api/threads: no response after 250ms"
+    assert stuck_request([clicked], 2) is clicked  # the expectation after the click timed out
+    assert stuck_request([clicked], 3) is None  # two steps on, it is not what this step waited for
+    answered = entry("POST", "/api/threads", 201, step=1, started=10.0)
+    assert stuck_request([answered], 2) is None
+    poll = entry("GET", "/events", step=2, kind="eventsource", started=11.0)
+    assert stuck_request([poll], 2) is None  # open by design
+    refused = entry("POST", "/api/save", step=2, failure="net::ERR_CONNECTION_REFUSED", started=12.0)
+    assert stuck_request([poll, refused], 2) is refused
+    assert stuck_request([refused], 2, failed_too=False) is None  # fail_on_http_errors = false
+    assert describe_stuck(refused, "http://app/", now=20.0) == "POST /api/save failed: net::ERR_CONNECTION_REFUSED"
+    image = entry("GET", "/logo.png", step=2, kind="image", started=9.0)
+    assert stuck_request([image, clicked], 2) is clicked  # the page's own call beats an image
+    assert stuck_request([image], 2) is image
 
 
 @pytest.mark.parametrize("e, counts", [

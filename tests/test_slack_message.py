@@ -47,6 +47,17 @@ def test_journey_message_names_the_step_and_links_trace_and_screenshot():
     assert "<https://monitor.example.com/artifacts/new-chat/7/screenshot.png|screenshot>" in everything
 
 
+def test_what_the_browser_said_is_labelled_apart_from_the_servers_words():
+    facts = {"type": "browser", "failing_step": "expect li.thread visible", "run_id": 7,
+             "browser_said": "Locator expected to be visible <@U1>"}
+    message = build_slack_message(notice(error_text=None, facts=facts,
+                                         failure="POST /api/threads: no response after 5s; li.thread was not "
+                                                 "visible within 5s"))
+    everything = "\n".join(texts(message))
+    assert "```" not in everything  # the code block is for a server's words only
+    assert "*Browser said:* `Locator expected to be visible &lt;@U1&gt;`" in everything
+
+
 def test_no_links_without_public_url():
     message = build_slack_message(notice(facts={"artifacts": ["a/1/trace.zip"], "run_id": 1}))
     assert "trace" not in json.dumps(message)

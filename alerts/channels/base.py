@@ -42,6 +42,8 @@ class Facts:
     failing_step: str | None = None
     artifacts: tuple[str, ...] = ()  # paths under artifacts_dir
     run_id: int | None = None
+    # What the browser or Playwright said when no server said anything: never the server's words, untrusted.
+    browser_said: str | None = None
 
     @classmethod
     def from_mapping(cls, facts: Mapping[str, Any]) -> Facts:

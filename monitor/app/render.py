@@ -52,12 +52,23 @@ def details(row: Row, style: Style) -> str:
         mark = style.green("✓") if step["ok"] else style.red("✗")
         err = f"  {one_line(step['error'], 200)}" if step.get("error") else ""
         lines.append(f"    {mark} {one_line(step['name'], 80)}  {format_duration(step['duration_ms'] / 1000)}{err}")
-    if not row["ok"] and row.get("error_text"):
-        lines.append(f"    server said: {style.bold(one_line(row['error_text'], 500))}")
+    lines += said_lines(row, style)
     lines += captured_lines(row.get("details") or {}, style)
     for path in row.get("artifacts") or []:
         lines.append(f"    artifact: {safe(path)}")
     return "\n".join(lines)
+
+
+def said_lines(row: Row, style: Style, indent: str = "    ") -> list[str]:
+    """The server's words of a failed run, and apart from them what the browser said (never as the server's)."""
+    if row["ok"]:
+        return []
+    lines = []
+    if row.get("error_text"):
+        lines.append(f"{indent}server said: {style.bold(one_line(row['error_text'], 500))}")
+    if row.get("browser_said"):
+        lines.append(f"{indent}browser said: {one_line(row['browser_said'], 300)}")
+    return lines
 
 
 def captured_lines(details: Mapping[str, Any], style: Style, indent: str = "    ") -> list[str]:

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from monitor.app.cli_support import EXIT_FAILED, EXIT_OK, UsageError, config_from, select_checks, style_for
 from monitor.app.database import command_writer, open_store
-from monitor.app.render import captured_lines, details, result_dict
+from monitor.app.render import captured_lines, details, result_dict, said_lines
 from monitor.core.config import Check, Config
 from monitor.core.durations import format_duration
 from monitor.core.results import Result, StepResult
@@ -50,8 +50,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(style.green(f"passed in {format_duration(result.duration_ms / 1000)}"))
     else:
         print(style.red(f"FAILED: {one_line(result.failure, 300)}"))
-        if result.error_text:
-            print(f"server said: {style.bold(one_line(result.error_text, 500))}")
+        for line in said_lines(row, style, indent=""):
+            print(line)
     for path in row["artifacts"]:
         print(f"artifact: {safe(config.monitor.artifacts_dir / path)}")
     if result.run_id is not None:

@@ -149,6 +149,8 @@ def _row(s: CheckStatus, now: datetime, links: Links) -> str:
         failure = f'<div class="failure">{e(run.get("failure") or "failed")}{step}</div>'
         if run.get("error_text"):
             failure += f'<pre class="said">{e(run["error_text"])}</pre>'
+        if run.get("browser_said"):
+            failure += f'<div class="note">browser said: {e(run["browser_said"])}</div>'
     files = " ".join(f'<a href="{e(href)}">{e(label)}</a>' for path in s.artifacts for label, href in links(path))
     css = s.state.replace(" ", "-")
     target = f'<div class="target">{e(run["target"])}</div>' if run.get("target") else ""

@@ -276,7 +276,7 @@ def _run_row(result: Result) -> dict[str, Any]:
         "target": result.target, "started_at": _timestamp(result.started_at),
         "duration_ms": result.duration_ms, "ok": int(result.ok), "status_code": result.status_code,
         "method": result.method, "failure": result.failure, "error_text": result.error_text,
-        "failing_step": result.failing_step,
+        "browser_said": result.browser_said, "failing_step": result.failing_step,
         "phases": json.dumps(result.phases) if result.phases else None,
         "cert_expires_at": result.cert_expires_at,
         "details": json.dumps(result.details) if result.details else None,
@@ -284,7 +284,8 @@ def _run_row(result: Result) -> dict[str, Any]:
 
 
 _RUN_COLUMNS = ("check_name", "type", "location", "target", "started_at", "duration_ms", "ok", "status_code",
-                "method", "failure", "error_text", "failing_step", "phases", "cert_expires_at", "details")
+                "method", "failure", "error_text", "browser_said", "failing_step", "phases", "cert_expires_at",
+                "details")
 _INSERT_RUN = f"insert into runs ({', '.join(_RUN_COLUMNS)}) values ({', '.join('?' * len(_RUN_COLUMNS))})"
 
 
@@ -309,3 +310,9 @@ def m004_service_heartbeat(db: sqlite_utils.Database) -> None:
     """One row the running service stamps every few seconds and reads back from a fresh connection."""
     db.execute("create table service_heartbeat (id integer primary key check (id = 1), instance text not null, "
                "beat integer not null, written_at text not null)")
+
+
+@migrations()
+def m005_runs_browser_said(db: sqlite_utils.Database) -> None:
+    """What the browser or Playwright said when the server said nothing, kept apart from `error_text`."""
+    db.table("runs").add_column("browser_said", str)

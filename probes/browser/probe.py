@@ -17,7 +17,12 @@ while it opens are judged with the first step after the open: they often
 finish after the load event, and the user meets them at their first action.
 
 The failure names the step ("step 'open New chat': POST /api/threads
-answered 500"); `error_text` follows `choose_error_text`. A failing run keeps
+answered 500"). A step that times out while a request the page sent is
+still unanswered (or failed) names that request first: "step 'expect
+li.thread visible': POST /api/threads: no response after 5s; li.thread was
+not visible within 5s". `error_text` is only ever what a server sent
+(`choose_error_text`); what the browser or Playwright said goes to
+`browser_said` (`choose_browser_said`). A failing run keeps
 a trace, a screenshot and a redacted JSON log (`journey_artifacts`); a passing
 run keeps nothing unless the probe was built with `keep="always"` (replay).
 A browser that dies mid-run fails that run with "browser crashed"; the
@@ -47,12 +52,15 @@ from probes.browser.capture import (
     MAX_PROBLEMS,
     Capture,
     NetworkEntry,
+    choose_browser_said,
     choose_error_text,
     describe_entry,
+    describe_stuck,
     entry_dict,
     http_problems,
     message_dict,
     most_related,
+    stuck_request,
 )
 from probes.browser.runtime import BrowserError, BrowserRuntime, first_line
 from probes.browser.settings import BrowserSettings, JourneyOptions, Step
@@ -307,12 +315,29 @@ class Journey:
         else:
             self.playwright_message = words or first_line(exc)
         if timed_out and from_journey:
-            return f"the journey timed out after {format_duration(self.check.timeout)}"
-        if isinstance(exc, StepFailed):
-            return str(exc)
-        if timed_out:
-            return f"timed out after {format_duration(step_timeout)}"
-        return words or f"{type(exc).__name__}: {first_line(exc)}"
+            sentence = f"the journey timed out after {format_duration(self.check.timeout)}"
+        elif isinstance(exc, StepFailed):
+            sentence = str(exc)
+        elif timed_out:
+            sentence = f"timed out after {format_duration(step_timeout)}"
+        else:
+            return words or f"{type(exc).__name__}: {first_line(exc)}"
+        return self._waited_on(sentence) if timed_out else sentence
+
+    def _waited_on(self, sentence: str) -> str:
+        """`sentence` about a timeout, led by the request the step was waiting on, when there is one.
+
+        The hung `POST /api/threads` is the cause; the element that never
+        showed is only its symptom.
+        """
+        entry = stuck_request(self.capture.entries, self.capture.step,
+                              failed_too=self.options.fail_on_http_errors)
+        if entry is None or entry is self.related:
+            return sentence
+        cause = describe_stuck(entry, self.options.url, self.capture.clock())
+        if entry.complete:
+            self.related = entry  # its server words explain the run
+        return f"{cause}; {sentence}"
 
     async def _browser_gone(self, exc: BaseException) -> bool:
         if self.capture.crashed:
@@ -386,12 +411,13 @@ class Journey:
 
     def _result(self, started_at: datetime, t0: float, artifacts: list[str], failure: str | None = None) -> Result:
         failure = failure or self.failure
-        error_text = None
+        error_text = browser_said = None
         if failure is not None and self.failing is not None:
-            error_text = choose_error_text(self.failing, self.capture.entries, self.capture.messages,
-                                           self.playwright_message, self.related)
-        if error_text and failure and error_text.split(" at ")[0] in failure:
-            error_text = None  # Playwright's words that the failure already quotes
+            error_text = choose_error_text(self.failing, self.capture.entries, self.related)
+            if error_text is None:
+                browser_said = choose_browser_said(self.failing, self.capture.messages, self.playwright_message)
+        if browser_said and failure and browser_said.split(" at ")[0] in failure:
+            browser_said = None  # Playwright's words that the failure already quotes
         secrets = self.ctx.secrets
         problems = self.capture.problems()[:MAX_PROBLEMS]
         details = {
@@ -407,7 +433,8 @@ class Journey:
             target=redact(self.options.url, secrets), started_at=started_at,
             duration_ms=round(((self.finished or time.monotonic()) - t0) * 1000, 3), ok=failure is None,
             status_code=self.status_code, method="GET", failure=failure and redact(failure, secrets),
-            error_text=error_text and redact(error_text, secrets)[:500], steps=list(self.steps),
+            error_text=error_text and redact(error_text, secrets)[:500],
+            browser_said=browser_said and redact(browser_said, secrets)[:500], steps=list(self.steps),
             failing_step=self.names[self.failing] if failure and self.failing is not None and self.names else None,
             artifacts=artifacts, details={k: v for k, v in details.items() if v},
         )

@@ -122,6 +122,8 @@ def _facts(n: Notice) -> list[str]:
         lines.append(f"*Request:* `{cut(code(request), 500)}`{status}")
     if f.failing_step:
         lines.append(f"*Failing step:* {cut(escape(f.failing_step), 300)}")
+    if f.browser_said and n.kind != "resolved":
+        lines.append(f"*Browser said:* `{cut(code(f.browser_said), 300)}`")
     if f.location:
         lines.append(f"*Location:* {cut(escape(f.location), 100)}")
     if n.kind == "resolved":
