@@ -145,6 +145,25 @@ def test_a_hung_api_call_is_named_first_and_playwrights_words_are_not_the_server
     assert "visible" in result.browser_said and "Timeout" not in (result.error_text or "")
 
 
+def test_a_hung_api_call_is_named_first_in_a_python_journey_too(harness, tmp_path):
+    (tmp_path / "new_chat.py").write_text(
+        "async def run(page, step, expect):\n"
+        "    async with step('open New chat'):\n"
+        "        await page.click('#new')\n"
+        "    async with step('see the new thread', timeout='1s'):\n"
+        "        await expect(page.locator('li.thread').first).to_be_visible()\n")
+    release = threading.Event()
+    page = NEW_CHAT_PAGE.replace("API", '"/api/threads"')
+    with TargetServer({"/": respond(200, page, "text/html"), "/api/threads": lambda h: release.wait(20)}) as server:
+        result = harness.run(journey(server.url + "/", name="hung-script", extra='script = "new_chat.py"',
+                                     folder=tmp_path))
+        release.set()
+    assert result.failing_step == "see the new thread"
+    assert re.match(r"step 'see the new thread': POST /api/threads: no response after \d+s; ", result.failure), \
+        result.failure
+    assert result.error_text is None
+
+
 def test_a_fetch_that_got_no_answer_is_the_browsers_word_not_the_servers(harness):
     page = NEW_CHAT_PAGE.replace("API", f'"http://127.0.0.1:{closed_port()}/api/threads"')
     with TargetServer({"/": respond(200, page, "text/html")}) as server:

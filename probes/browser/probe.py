@@ -40,6 +40,7 @@ from functools import partial
 from pathlib import Path
 
 from playwright.async_api import BrowserContext, Page
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from monitor.core.config import Check
 from monitor.core.durations import format_duration, parse_duration
@@ -310,6 +311,8 @@ class Journey:
             self.playwright_message = words
             return f"browser crashed ({words or first_line(exc)}); it is relaunched for the next run"
         timed_out = isinstance(exc, (TimeoutError, asyncio.CancelledError)) or getattr(exc, "timed_out", False)
+        # A Python journey's own waits: Playwright's TimeoutError, and expect(...) failing as an AssertionError.
+        waited = timed_out or isinstance(exc, (PlaywrightTimeoutError, AssertionError))
         if isinstance(exc, StepFailed):
             self.playwright_message, self.related = exc.playwright_message, exc.entry or self.related
         else:
@@ -321,8 +324,8 @@ class Journey:
         elif timed_out:
             sentence = f"timed out after {format_duration(step_timeout)}"
         else:
-            return words or f"{type(exc).__name__}: {first_line(exc)}"
-        return self._waited_on(sentence) if timed_out else sentence
+            sentence = words or f"{type(exc).__name__}: {first_line(exc)}"
+        return self._waited_on(sentence) if waited else sentence
 
     def _waited_on(self, sentence: str) -> str:
         """`sentence` about a timeout, led by the request the step was waiting on, when there is one.
