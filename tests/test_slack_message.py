@@ -34,7 +34,18 @@ def test_firing_message_holds_what_on_call_needs():
     assert f"```{RELATION}```" in everything
     assert "`POST https://chat.example.com/api/threads` → 500" in everything
     assert "eu-west" in everything
-    assert "`monitor replay new-chat --run 42`" in everything
+    assert "replay: `monitor replay new-chat`" in everything  # an HTTP check is sent again, not looked up
+
+
+def test_the_replay_hint_fits_the_checks_kind():
+    def hint(**facts):
+        everything = "\n".join(texts(build_slack_message(notice(facts=facts))))
+        found = re.search(r"replay: `([^`]*)`", everything)
+        return found and found.group(1)
+
+    assert hint(type="http", run_id=113) == "monitor replay new-chat"
+    assert hint(type="browser", run_id=42) == "monitor replay new-chat --run 42"  # its trace
+    assert hint(type="browser") is None  # a journey without a stored run has no trace to open
 
 
 def test_journey_message_names_the_step_and_links_trace_and_screenshot():

@@ -71,12 +71,13 @@ def _silence_args(p: argparse.ArgumentParser) -> None:
 
 
 def _replay_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", metavar="NAME", help="a browser check")
-    p.add_argument("--headed", action="store_true", help="show the browser window (needs a display)")
+    p.add_argument("name", metavar="NAME", help="a check of any kind")
+    p.add_argument("--headed", action="store_true", help="journeys: show the browser window (needs a display)")
     p.add_argument("--slow-mo", type=float, default=None, metavar="MS",
-                   help="wait MS milliseconds before each browser action")
+                   help="journeys: wait MS milliseconds before each browser action")
     p.add_argument("--run", type=int, default=None, metavar="ID",
-                   help="show stored run ID (see `monitor history NAME`) and open its trace")
+                   help="show what stored run ID recorded (see `monitor history NAME`); a journey's trace opens "
+                        "in the viewer")
 
 
 def _file_arg(help: str) -> Arguments:
@@ -93,8 +94,9 @@ COMMANDS: tuple[tuple[str, Handler, str, Arguments | None], ...] = (
     ("validate", commands.cmd_validate, "check the config file and print every problem; exit 2 if any", None),
     ("history", commands.cmd_history, "show the latest stored runs of a check", _history_args),
     ("status", commands.cmd_status, "one line per check: state, last run, last error text", _json_arg),
-    ("replay", replay.cmd_replay, "run a browser journey now, printing each step live, and keep its trace; or "
-                                  "show a stored run and open its trace (--run ID)", _replay_args),
+    ("replay", replay.cmd_replay, "run a check now and watch it: a journey step by step (keeping its trace), an "
+                                  "HTTP request and response like curl -v; or show a stored run (--run ID)",
+     _replay_args),
     ("silence", alert_commands.cmd_silence, "hold a check's notifications for a while (it keeps running)",
      _silence_args),
     ("unsilence", alert_commands.cmd_unsilence, "send a check's notifications again", _name_arg),

@@ -15,7 +15,15 @@ from pathlib import Path
 
 from monitor import __version__
 from monitor.app.alert_commands import status_states
-from monitor.app.cli_support import EXIT_FAILED, EXIT_OK, UsageError, config_from, select_checks, style_for
+from monitor.app.cli_support import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    config_from,
+    runs_printed_here,
+    select_checks,
+    style_for,
+)
 from monitor.app.database import MIGRATIONS, open_store
 from monitor.app.render import details, history_table, result_dict, result_row, results_header, status_table
 from monitor.core.config import Check, Config
@@ -55,10 +63,6 @@ async def _check_once(config: Config, checks: list[Check], args: argparse.Namesp
     from monitor.app.runner import Runner
 
     style = style_for(sys.stdout)
-    # The table says what each run did; one log line per run would repeat it.
-    run_log = logging.getLogger("monitor.runs")
-    previous_level = run_log.level
-    run_log.setLevel(logging.ERROR)
     writer = command_writer(config.monitor.database)
     runner = Runner(config, writer)
     live = not args.json
@@ -77,11 +81,11 @@ async def _check_once(config: Config, checks: list[Check], args: argparse.Namesp
                 print(extra, flush=True)
 
     try:
-        results = await runner.run_many(checks, on_done=on_done, wait_stored=True)
+        with runs_printed_here():  # the table says what each run did
+            results = await runner.run_many(checks, on_done=on_done, wait_stored=True)
     finally:
         await runner.close()
         writer.close()
-        run_log.setLevel(previous_level)
     if live:
         failed = sum(not r.ok for r in results)
         verdict = style.red(f"{failed} of {len(results)} failed") if failed else \

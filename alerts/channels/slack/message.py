@@ -143,10 +143,24 @@ def _links(n: Notice, public_url: str | None, token: str | None) -> str:
                 escape(path.rsplit("/", 1)[-1])
             # Signed when the server wants a token: a Slack click cannot send one.
             parts.append(f"<{artifact_link(path, base_url=base, token=token)}|{label}>")
-    # A check removed from the config cannot be replayed.
-    if n.facts.run_id is not None and n.kind != "test" and not n.reason:
-        parts.append(f"replay: `monitor replay {code(n.check)} --run {int(n.facts.run_id)}`")
+    hint = replay_hint(n)
+    if hint:
+        parts.append(f"replay: `{code(hint)}`")
     return " · ".join(parts)
+
+
+def replay_hint(n: Notice) -> str | None:
+    """The `monitor replay` command that shows on-call this failure, for the check's kind; None when none would.
+
+    A journey's recorded run opens its trace (`--run ID`); any other check is
+    simply run again, which for an HTTP check prints the request and the
+    response like `curl -v`. A check removed from the config cannot be replayed.
+    """
+    if n.kind == "test" or n.reason:
+        return None
+    if n.facts.type == "browser":
+        return f"monitor replay {n.check} --run {int(n.facts.run_id)}" if n.facts.run_id is not None else None
+    return f"monitor replay {n.check}"
 
 
 def _fallback(n: Notice) -> str:
