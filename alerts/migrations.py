@@ -63,3 +63,19 @@ def a003_threads_per_channel(db: sqlite_utils.Database) -> None:
          "ref": json.dumps({"channel": row["slack_channel"], "ts": row["slack_ts"]})}
         for row in db.query("select id, slack_channel, slack_ts from incidents where slack_ts is not null"))
     db.table("incidents").transform(drop={"slack_channel", "slack_ts"})
+
+
+@alert_migrations()
+def a004_incident_changing_words(db: sqlite_utils.Database) -> None:
+    """New words of a failing check not announced yet, and how many runs in a row they held (a "changed" notice
+    goes out once they hold for failure_threshold runs).
+
+    What an incident announced now falls back to the failure sentence when the server said nothing; rows
+    announced before kept only the server's words (or none), so they take that fallback too, and a check
+    failing without words does not read as changed after the upgrade.
+    """
+    incidents = db.table("incidents")
+    incidents.add_column("changing_error_text", str)
+    incidents.add_column("changing_runs", int, not_null_default=0)
+    db.execute("update incidents set announced_error_text = last_failure "
+               "where announced_error_text is null and notified_at is not null")

@@ -276,6 +276,7 @@ def _incident_row(i: Incident) -> dict[str, Any]:
         "first_error_text": i.first_error, "last_error_text": i.last_error, "last_failure": i.last_failure,
         "runs_failed": i.runs_failed, "facts": json.dumps(i.facts), "notified_at": ts(i.notified_at),
         "error_changed": int(i.error_changed), "announced_error_text": i.announced_error,
+        "changing_error_text": i.changing_to, "changing_runs": i.changing_runs,
     }
 
 
@@ -287,7 +288,8 @@ def _incident(row: dict[str, Any]) -> Incident:
         first_error=row["first_error_text"], last_error=row["last_error_text"], last_failure=row["last_failure"],
         runs_failed=row["runs_failed"], facts=json.loads(row["facts"] or "{}"),
         notified_at=parse_ts(row["notified_at"]), error_changed=bool(row["error_changed"]),
-        announced_error=row["announced_error_text"], resolved_at=parse_ts(row["resolved_at"]),
+        announced_error=row["announced_error_text"], changing_to=row.get("changing_error_text"),
+        changing_runs=row.get("changing_runs") or 0, resolved_at=parse_ts(row["resolved_at"]),
         id=row["id"], group_id=row["group_id"],
     )
 

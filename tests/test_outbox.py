@@ -290,6 +290,27 @@ reminder_interval = "off"
     assert slack.replies(slow.ts) == []  # reminders off for this check
 
 
+async def test_new_words_while_failing_reach_the_thread_at_once_not_at_the_next_reminder(tmp_path, slack):
+    """The missing table gives way to a connection error: with the default hourly reminder, on-call hears of it
+    as soon as it held for failure_threshold (2) runs, in the incident's thread, with what it was before."""
+    async with Harness(make_config(tmp_path, slack, reminder="1h")) as h:
+        h.fail(times=2)
+        await eventually(lambda: h.pending() == 0 and slack.top_level(), "the firing delivered")
+        [firing] = slack.top_level()
+        h.fail(error=None, failure="connection refused")
+        h.fail()  # a flicker back: the new words have not held yet
+        h.fail(error=None, failure="connection refused")
+        # Each fail() returns once its incident change and notices are written: only the firing is queued.
+        assert h.store.db.execute("select kind from outbox").fetchall() == [("firing",)]
+        h.fail(error=None, failure="connection refused")  # held for 2 runs in a row
+        await eventually(lambda: slack.replies(firing.ts), "the change in the thread")
+    [changed] = slack.replies(firing.ts)
+    assert changed.text.startswith(f"CHANGED threads-api: connection refused (was: {RELATION})")
+    assert f"was: `{RELATION}`" in changed.all_text
+    assert firing.updates == []  # the message keeps the words it fired with
+    assert len(slack.top_level()) == 1
+
+
 async def test_a_busy_database_delays_recording_but_sends_nothing_twice(tmp_path, slack):
     async with Harness(make_config(tmp_path, slack)) as h:
         other = sqlite3.connect(tmp_path / "monitor.db", timeout=0)
