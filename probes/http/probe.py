@@ -23,7 +23,7 @@ from monitor.core.results import Result, utcnow
 from probes.base import ProbeContext
 from probes.error_text import extract_error_text
 from probes.http.errors import describe_error
-from probes.http.expect import first_failure
+from probes.http.expect import first_failure, graphql_message
 from probes.http.settings import HttpOptions
 
 USER_AGENT = "synthetic-monitor/0.1 (+https://github.com/synthetic-monitor)"
@@ -169,7 +169,12 @@ class HttpProbe:
                                     duration=duration, cert_days_left=days_left)
         error_text = None
         if failure is not None and body:
-            error_text = extract_error_text(body, content_type, secrets=self._ctx.secrets)
+            # A GraphQL answer's first error is its server's words; the extractor would join them all.
+            message = graphql_message(body.decode("utf-8", errors="replace")) if options.expect.graphql_errors \
+                else None
+            error_text = extract_error_text(message if message is not None else body,
+                                            "text/plain" if message is not None else content_type,
+                                            secrets=self._ctx.secrets)
         return Result(
             check=check.name, type=check.type, location=self._ctx.location,
             target=redact(options.url, self._ctx.secrets), started_at=started_at,
