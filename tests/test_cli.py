@@ -84,7 +84,7 @@ def test_validate_prints_every_problem_and_exits_2(tmp_path, capsys):
     path.write_text('[[checks]]\nname = "a"\nurl = "http://x"\nintervall = "1m"\n[[checks]]\nname = "a"\n')
     code, out, err = run(capsys, "validate", "-c", str(path))
     assert code == 2
-    assert "checks[0].intervall: unknown key; did you mean 'interval'?" in err
+    assert "checks[\"a\"].intervall: unknown key; did you mean 'interval'?" in err
     assert "checks[1].url: is required" in err
     assert "problem(s)" in err
 

@@ -69,32 +69,35 @@ def test_the_issue_example_reads_into_steps_with_readable_names():
     assert opts.fail_on_http_errors is True and opts.fail_on_console_errors is False
 
 
+STEP = 'checks["new-chat"].steps[0]'
+
+
 @pytest.mark.parametrize("steps, expected", [
-    ("{ clik = 'text=New chat' }", "checks[0].steps[0].clik: unknown step key; did you mean 'click'?"),
+    ("{ clik = 'text=New chat' }", STEP + ".clik: unknown step key; did you mean 'click'?"),
     ("{ click = 'a', fill = { selector = 'b', value = 'c' } }",
-     "checks[0].steps[0]: has 2 actions (click, fill); a step does one thing"),
-    ("{ }", "checks[0].steps[0]: is an empty step; give it one action: goto, click, fill"),
-    ("{ name = 'x' }", "checks[0].steps[0]: needs one action: goto, click"),
-    ("{ click = '  ' }", "checks[0].steps[0].click: must not be empty: give a selector"),
-    ("{ click = 3 }", "checks[0].steps[0].click: must be a selector string"),
-    ("{ expect_visible = '' }", "checks[0].steps[0].expect_visible: must not be empty"),
-    ("{ fill = '#title' }", "checks[0].steps[0].fill: must be a table: fill = { selector"),
-    ("{ fill = { selector = '#t' } }", "checks[0].steps[0].fill.value: is required"),
-    ("{ fill = { selector = '', value = 'x' } }", "checks[0].steps[0].fill.selector: must not be empty"),
+     STEP + ": has 2 actions (click, fill); a step does one thing"),
+    ("{ }", STEP + ": is an empty step; give it one action: goto, click, fill"),
+    ("{ name = 'x' }", STEP + ": needs one action: goto, click"),
+    ("{ click = '  ' }", STEP + ".click: must not be empty: give a selector"),
+    ("{ click = 3 }", STEP + ".click: must be a selector string"),
+    ("{ expect_visible = '' }", STEP + ".expect_visible: must not be empty"),
+    ("{ fill = '#title' }", STEP + ".fill: must be a table: fill = { selector"),
+    ("{ fill = { selector = '#t' } }", STEP + ".fill.value: is required"),
+    ("{ fill = { selector = '', value = 'x' } }", STEP + ".fill.selector: must not be empty"),
     ("{ fill = { selecter = '#t', value = 'x' } }",
-     "checks[0].steps[0].fill.selecter: unknown key; did you mean 'selector'?"),
-    ("{ wait = '5' }", "checks[0].steps[0].wait: expected a duration"),
-    ("{ click = 'a', timeout = 'soon' }", "checks[0].steps[0].timeout: expected a duration"),
-    ("{ click = 'a', timeout = '0s' }", "checks[0].steps[0].timeout: must be longer than zero"),
-    ("{ expect_response = { status = 201 } }", "checks[0].steps[0].expect_response.url: is required"),
+     STEP + ".fill.selecter: unknown key; did you mean 'selector'?"),
+    ("{ wait = '5' }", STEP + ".wait: expected a duration"),
+    ("{ click = 'a', timeout = 'soon' }", STEP + ".timeout: expected a duration"),
+    ("{ click = 'a', timeout = '0s' }", STEP + ".timeout: must be longer than zero"),
+    ("{ expect_response = { status = 201 } }", STEP + ".expect_response.url: is required"),
     ("{ expect_response = { url = '**/x', status = 700 } }",
-     "checks[0].steps[0].expect_response.status: must be between 100 and 599"),
+     STEP + ".expect_response.status: must be between 100 and 599"),
     ("{ expect_response = { url = '**/x', method = 'FETCH' } }",
-     "checks[0].steps[0].expect_response.method: must be an HTTP method"),
-    ("{ press = '' }", "checks[0].steps[0].press: must name a key"),
-    ("{ goto = '' }", "checks[0].steps[0].goto: must not be empty"),
-    ("{ click = 'a', name = '' }", "checks[0].steps[0].name: must not be empty"),
-    ("'click #a'", "checks[0].steps[0]: must be a table"),
+     STEP + ".expect_response.method: must be an HTTP method"),
+    ("{ press = '' }", STEP + ".press: must name a key"),
+    ("{ goto = '' }", STEP + ".goto: must not be empty"),
+    ("{ click = 'a', name = '' }", STEP + ".name: must not be empty"),
+    ("'click #a'", STEP + ": must be a table"),
 ])
 def test_every_step_mistake_names_the_step_and_the_fix(steps, expected):
     errors = step_errors(steps)
@@ -127,7 +130,7 @@ def test_steps_and_script_exclude_each_other_and_scripts_must_exist(tmp_path):
     assert "must define `async def run(page, ...)`" in errors('script = "journeys/sync.py"')[0]
     assert "is not valid Python" in errors('script = "journeys/bad.py"')[0]
     assert errors('script = "journeys/ok.py"\nsteps = [{ click = "a" }]') == [
-        "checks[0].script: set either steps or script, not both"]
+        'checks["j"].script: set either steps or script, not both']
     assert "unknown key; did you mean 'fail_on_http_errors'?" in errors("fail_on_http_error = false")[0]
 
 
