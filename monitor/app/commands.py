@@ -26,19 +26,46 @@ from monitor.app.cli_support import (
 )
 from monitor.app.database import MIGRATIONS, open_store
 from monitor.app.render import details, history_table, result_dict, result_row, results_header, status_table
-from monitor.core.config import Check, Config
+from monitor.core.config import Check, Config, ConfigError
+from monitor.core.config_schema import ConfigIssue
 from monitor.core.results import Result, utcnow
-from monitor.core.terminal import table
+from monitor.core.terminal import safe, table
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     config = config_from(args)
+    logging.getLogger().setLevel(logging.WARNING)  # the problems are the output, not the browser starting
+    issues, unchecked = asyncio.run(look_deeper(config))
+    for note in unchecked:
+        print(f"monitor: {safe(note)}", file=sys.stderr)
+    if issues:
+        raise ConfigError(str(config.path), issues)
     kinds: dict[str, int] = {}
     for check in config.checks:
         kinds[check.type] = kinds.get(check.type, 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "no checks"
     print(f"{config.path}: OK ({summary})")
     return EXIT_OK
+
+
+async def look_deeper(config: Config) -> tuple[list[ConfigIssue], list[str]]:
+    """What each probe kind finds wrong with its checks beyond the config's shape (journeys: every selector,
+    parsed by Playwright), and what could not be looked at (no browser here, say)."""
+    from monitor.app.runner import probe_context
+    from probes import PROBE_KINDS
+
+    issues: list[ConfigIssue] = []
+    unchecked = []
+    ctx = probe_context(config)
+    for name, kind in PROBE_KINDS.items():
+        checks = [c for c in config.checks if c.type == name]
+        if kind.validate is None or not checks:
+            continue
+        try:
+            issues += await kind.validate(checks, ctx)
+        except Exception as exc:  # the kind's machinery is missing or broken here: say what was not checked
+            unchecked.append(f"the {name} checks were not looked at beyond the config: {str(exc).splitlines()[0]}")
+    return issues, unchecked
 
 
 def cmd_check(args: argparse.Namespace) -> int:
