@@ -10,6 +10,12 @@ start, so a restart neither fires twice nor forgets a resolve, and runs one
 outbox worker per channel on the event loop, reading through `store` (the
 loop's connection) and writing through the writer. It registers
 `service.health["alerts"]`.
+
+A reload that changes the channels' settings (a new token, say) switches to
+new channels without a restart. At start and at such a switch, the firing of
+an open incident that a channel gave up on (Slack refused the token) is put
+back, once, before the workers deliver anything else: a fixed token must not
+greet on-call with a "still failing" that has no first message.
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import datetime
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from alerts.channels import build_channels
 from alerts.channels.base import Channel
@@ -56,15 +63,33 @@ class Alerts:
         self.states: dict[str, CheckState] = {}  # changed on the writer's thread only, after start()
         # Asked on every stored run: a set kept beside the config rather than a scan of it.
         self._configured = frozenset(c.name for c in config.checks)
-        backoff = Backoff(config.alerts.retry_backoff, config.alerts.retry_backoff_max)
-        self.workers = [OutboxWorker(self.store, channel, write=self.write, clock=self.clock, backoff=backoff,
-                                     telemetry=self.telemetry) for channel in self.channels]
+        self.workers = self._workers_for(self.channels)
         self._tasks: list[asyncio.Task[None]] = []
+        self._switching: asyncio.Task[None] | None = None
+
+    def _workers_for(self, channels: list[Channel]) -> list[OutboxWorker]:
+        backoff = Backoff(self.config.alerts.retry_backoff, self.config.alerts.retry_backoff_max)
+        return [OutboxWorker(self.store, channel, write=self.write, clock=self.clock, backoff=backoff,
+                             telemetry=self.telemetry) for channel in channels]
+
+    def _start_workers(self) -> None:
+        """Start delivering through `self.workers`, once the firings they gave up on before are put back."""
+        refired = self._writer.submit(self._refire_given_up)
+        self._tasks = [asyncio.create_task(self._deliver(w, refired), name=f"outbox:{w.channel.name}")
+                       for w in self.workers]
+
+    @staticmethod
+    async def _deliver(worker: OutboxWorker, first: Future[Any]) -> None:
+        try:
+            await asyncio.wrap_future(first)  # the firing put back goes out before the notices after it
+        except Exception:  # the writer logged it; deliver what is there
+            pass
+        await worker.run()
 
     async def start(self, service: ServiceHost) -> None:
         self._loop = asyncio.get_running_loop()
         self.states = self.store.load_states([c.name for c in self.config.checks], self._depth(self.config))
-        self._tasks = [asyncio.create_task(w.run(), name=f"outbox:{w.channel.name}") for w in self.workers]
+        self._start_workers()
         service.health["alerts"] = self.health
         service.every("housekeeping:alerts", self.prune, seconds=3600, first_in=60)
         open_incidents = [s.check for s in self.states.values() if s.incident]
@@ -81,6 +106,11 @@ class Alerts:
             log.warning("no alert channel configured: incidents are recorded but nobody is told")
 
     async def stop(self) -> None:
+        if self._switching is not None:
+            await self._switching
+        await self._stop_workers()
+
+    async def _stop_workers(self) -> None:
         for worker in self.workers:
             worker.stop()
         if self._tasks:
@@ -90,12 +120,30 @@ class Alerts:
                 task.cancel()
 
     def on_reload(self, config: Config) -> None:
-        # Policies travel with each Check; channel changes need a restart.
-        if config.alerts.channels != self.config.alerts.channels:
-            log.warning("[alerts] channels changed; they take effect after a restart")
+        # Policies travel with each Check; channels are switched when their settings changed.
+        switch = config.alerts.channels != self.config.alerts.channels
         self.config = config
         self._configured = frozenset(c.name for c in config.checks)
         self._writer.submit(self._retire_removed_checks)
+        if switch:
+            previous = self._switching
+            self._switching = self._started_loop().create_task(self._switch_channels(config, previous))
+
+    async def _switch_channels(self, config: Config, previous: asyncio.Task[None] | None) -> None:
+        """Deliver through the channels `config` sets up from now on (a send in flight finishes first)."""
+        if previous is not None:
+            await previous
+        try:
+            channels = build_channels(config)
+        except Exception as exc:  # a channel that cannot be built: keep delivering through the old ones
+            log.error("[alerts] channels changed, but they cannot be set up (%s); the previous ones go on", exc)
+            return
+        await self._stop_workers()
+        self.channels = channels
+        self.workers = self._workers_for(channels)
+        self._writer.submit(self._abandon_other_channels)
+        self._start_workers()
+        log.info("[alerts] channels changed: delivering through %s", ", ".join(c.name for c in channels) or "none")
 
     def on_result(self, check: Check, result: Result) -> None:
         """Fold a stored result into the check's incident; write any notice to the outbox.
@@ -161,6 +209,19 @@ class Alerts:
         if self._loop is None:
             raise RuntimeError("alerts: an incident was announced before start()")
         return self._loop
+
+    def _refire_given_up(self) -> None:
+        """Put back the firings the channels gave up on (on the writer's thread, before the workers start)."""
+        for channel in self.channels:
+            checks = self.recorder.refire_given_up(channel.name, self.clock())
+            if checks:
+                log.warning("sending again via %s the firing of %s, given up on before", channel.name,
+                            ", ".join(checks))
+        self._count_pending_soon()
+
+    def _count_pending_soon(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._count_pending)
 
     def _abandon_other_channels(self) -> None:
         dropped = self.recorder.abandon_other_channels([c.name for c in self.channels], self.clock())

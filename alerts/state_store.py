@@ -196,6 +196,36 @@ class AlertStore:
         self.db.table("outbox").update(row.id, {"attempts": row.attempts + 1, "failed_at": ts(now),
                                           "last_error": error})
 
+    def refire_given_up(self, channel: str, now: datetime) -> list[str]:
+        """Put back the given-up firing of every open incident that `channel` never delivered; return their checks.
+
+        A firing refused for good (Slack said invalid_auth) left the incident
+        unannounced there: once the channel may work again (a restart, a
+        reload with new settings) it is tried once more. It keeps its row, so
+        it goes out before any later notice of the incident (and the thread
+        those reply in is the firing's); its text is brought up to date (runs
+        failed, latest words). Later notices given up stay given up: they
+        would repeat stale news. A firing that fails again is given up again.
+        """
+        rows = self.db.execute(
+            "select min(o.id), o.incident_id from outbox o join incidents i on i.id = o.incident_id "
+            "where o.channel = ? and o.kind = 'firing' and o.failed_at is not null and i.resolved_at is null "
+            "and not exists (select 1 from outbox d where d.incident_id = o.incident_id and d.channel = o.channel "
+            "and d.kind = 'firing' and d.failed_at is null) "
+            "group by o.incident_id order by min(o.id)", [channel]).fetchall()
+        refired = []
+        with write_transaction(self.db):
+            for row_id, incident_id in rows:
+                [incident] = [_incident(r) for r in self.db.query("select * from incidents where id = ?",
+                                                                    [incident_id])]
+                payload = event_payload(Event("firing", incident.check, now, incident), incident.id,
+                                        incident.group_id)
+                self.db.table("outbox").update(row_id, {"payload": json.dumps(payload), "attempts": 0,
+                                                        "failed_at": None, "last_error": None,
+                                                        "next_attempt_at": ts(now)})
+                refired.append(incident.check)
+        return refired
+
     def abandon_other_channels(self, configured: list[str], now: datetime) -> int:
         """Give up on pending rows of channels no longer configured; return how many."""
         marks = ",".join("?" * len(configured)) or "''"

@@ -17,6 +17,7 @@ import pytest
 from alerts.channels.console import ConsoleChannel
 from alerts.part import build_channels
 from alerts.state_store import AlertStore
+from monitor.app.config import load_config
 from monitor.core.results import utcnow
 from monitor.core.telemetry import NO_TELEMETRY
 from tests.alerts_harness import Harness, make_config
@@ -119,6 +120,59 @@ async def test_a_permanent_error_is_not_retried_and_shows_in_health(tmp_path, sl
     assert slack.count("chat.postMessage") == 2
     assert [m.text.split()[0] for m in slack.messages] == ["RESOLVED"]
     assert later is None
+
+
+def config_with_token(tmp_path, slack, token: str, reminder: str = "off"):
+    """make_config's, with the Slack token `token` (the loopback Slack answers invalid_auth to any but TOKEN)."""
+    make_config(tmp_path, slack, reminder=reminder)
+    path = tmp_path / "config.toml"
+    path.write_text(path.read_text().replace(f'token = "{TOKEN}"', f'token = "{token}"'))
+    return load_config(path)
+
+
+async def test_a_firing_given_up_on_goes_out_once_after_a_restart_with_a_working_token(tmp_path, slack):
+    later = timedelta(0)
+
+    def clock():
+        return utcnow() + later
+
+    async with Harness(config_with_token(tmp_path, slack, "xoxb-revoked-0000", reminder="1m"), clock=clock) as h:
+        h.fail(times=2)
+        await eventually(lambda: h.pending() == 0, "the firing given up on")
+        later = timedelta(minutes=1)
+        h.fail()  # its reminder, refused too
+        await eventually(lambda: h.pending() == 0, "the reminder given up on")
+        assert h.alerts.health() and "invalid_auth" in h.alerts.health()
+    assert slack.messages == []
+
+    fixed = config_with_token(tmp_path, slack, TOKEN, reminder="1m")
+    async with Harness(fixed, clock=clock) as h:  # the restart, with the token fixed
+        await eventually(lambda: h.pending() == 0 and slack.messages, "the firing, at last")
+        later = timedelta(minutes=3)
+        h.fail()  # the next reminder is due
+        await eventually(lambda: h.pending() == 0 and len(slack.messages) == 2, "the next reminder")
+        assert h.alerts.health() is None
+    async with Harness(fixed, clock=clock) as h:  # another restart sends nothing again
+        await eventually(lambda: h.pending() == 0, "nothing left")
+    [firing] = slack.top_level()
+    assert firing.text.startswith("FIRING threads-api") and "failing for 3 runs" in firing.text  # up to date
+    assert [m.text.split()[0] for m in slack.replies(firing.ts)] == ["STILL"]  # in its thread, after it
+    assert len(slack.messages) == 2
+
+
+async def test_a_reload_with_a_working_token_sends_the_firing_given_up_on(tmp_path, slack):
+    async with Harness(config_with_token(tmp_path, slack, "xoxb-revoked-0000")) as h:
+        h.fail(times=2)
+        await eventually(lambda: h.pending() == 0 and h.alerts.health(), "the firing given up on")
+        h.alerts.on_reload(config_with_token(tmp_path, slack, TOKEN))
+        await eventually(lambda: slack.top_level(), "the firing through the new token")
+        h.fail()
+        h.pass_()
+        await eventually(lambda: h.pending() == 0 and len(slack.messages) == 2, "the resolve")
+        assert h.alerts.health() is None
+    [firing] = slack.top_level()
+    assert firing.text.startswith("FIRING threads-api")
+    assert [m.text.split()[0] for m in slack.replies(firing.ts)] == ["RESOLVED"]
 
 
 async def test_health_reports_an_outbox_that_does_not_drain(tmp_path, slack):
