@@ -32,6 +32,7 @@ runtime launches a new one for the next.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -48,7 +49,7 @@ from monitor.core.redact import redact
 from monitor.core.results import Result, StepResult, utcnow
 from monitor.core.terminal import one_line
 from probes.base import ProbeContext
-from probes.browser.artifacts import ArtifactFolder
+from probes.browser.artifacts import ArtifactFolder, redact_trace
 from probes.browser.capture import (
     MAX_PROBLEMS,
     Capture,
@@ -75,6 +76,8 @@ from probes.browser.steps import (
     perform,
     playwright_words,
 )
+
+log = logging.getLogger("monitor.browser")
 
 SETTLE_LIMIT = 2.0     # seconds a step waits for the requests it caused
 GRACE = 1.0            # backstop over Playwright's own timeouts
@@ -397,10 +400,23 @@ class Journey:
             # Short: a page stuck mid-navigation has nothing to show and never will.
             await self._quiet_call(self._page.screenshot(path=folder.file("screenshot.png"), timeout=2000))
             folder.keep("screenshot.png")
-            await self._quiet_call(self.context.tracing.stop(path=folder.file("trace.zip")))
+            trace = folder.file("trace.zip")
+            await self._quiet_call(self.context.tracing.stop(path=trace))
+            await self._redact_trace(trace)
             folder.keep("trace.zip")
         folder.write_json("log.json", self._log(), self.ctx.secrets)
         return folder.files
+
+    async def _redact_trace(self, trace: Path) -> None:
+        """Redact the kept trace's text (off the event loop: a trace can be megabytes); a trace that cannot be
+        redacted is not kept."""
+        if not trace.is_file():
+            return
+        try:
+            await asyncio.to_thread(redact_trace, trace, self.ctx.secrets)
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong, an unredacted trace must not stay
+            log.warning("%s: dropped the trace, which could not be redacted: %s", self.check.name, exc)
+            trace.unlink(missing_ok=True)
 
     def _log(self) -> dict[str, object]:
         return {
