@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from monitor import __version__
 from monitor.app import alert_commands, commands, replay
-from monitor.app.cli_support import EXIT_USAGE, UsageError
+from monitor.app.cli_support import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from monitor.app.logs import LEVELS
 from monitor.core.config import DEFAULT_CONFIG, ConfigError
 from monitor.core.terminal import safe
 
@@ -38,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"monitor: {safe(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # `monitor check` says more, itself
+        print("monitor: interrupted (Ctrl-C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _check_args(p: argparse.ArgumentParser) -> None:
@@ -115,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"config file (default: $MONITOR_CONFIG or ./{DEFAULT_CONFIG})")
     common.add_argument("--log-format", choices=("text", "json"), default=argparse.SUPPRESS,
                         help="log lines as text (default) or JSON")
+    common.add_argument("--log-level", choices=tuple(LEVELS), default=argparse.SUPPRESS,
+                        help="info (default); debug adds what the libraries underneath say")
     parser = argparse.ArgumentParser(prog="monitor", parents=[common],
                                      description="Synthetic monitoring that pages with the server's own words.")
     parser.add_argument("--version", action="version", version=f"synthetic-monitor {__version__}")

@@ -10,11 +10,13 @@ from contextlib import contextmanager
 from typing import TextIO
 
 from monitor.app.config import load_config
-from monitor.app.logs import setup_logging
+from monitor.app.logs import LEVELS, setup_logging
 from monitor.core.config import DEFAULT_CONFIG, Check, Config, suggest
 from monitor.core.terminal import Style
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# Stopped by a signal: 128 + its number, as shells report it.
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 
 class UsageError(Exception):
@@ -24,7 +26,8 @@ class UsageError(Exception):
 def config_from(args: argparse.Namespace) -> Config:
     path = getattr(args, "config", None) or os.environ.get("MONITOR_CONFIG") or DEFAULT_CONFIG
     config = load_config(path)
-    setup_logging(getattr(args, "log_format", "text"), secrets=config.secrets)
+    setup_logging(getattr(args, "log_format", "text"), LEVELS[getattr(args, "log_level", "info")],
+                  secrets=config.secrets)
     return config
 
 

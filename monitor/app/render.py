@@ -85,6 +85,23 @@ def captured_lines(details: Mapping[str, Any], style: Style, indent: str = "    
     return lines
 
 
+def interrupted_summary(by: str, checks: Iterable[Check], finished: Iterable[Result]) -> str:
+    """What `monitor check` stopped by `by` ("Ctrl-C") had done: the runs it stored, and what never finished."""
+    done = {r.check: r for r in finished}
+    stored = [f"{one_line(r.check, 64)} (run {r.run_id})" for r in done.values() if r.run_id is not None]
+    unstored = [one_line(r.check, 64) for r in done.values() if r.run_id is None]
+    cut = [one_line(c.name, 64) for c in checks if c.name not in done]
+    total = len(done) + len(cut)
+    lines = [f"interrupted ({by}): {len(done)} of {total} check(s) finished"]
+    if stored:
+        lines.append(f"  stored: {', '.join(stored)}")
+    if unstored:
+        lines.append(f"  finished but not stored (the database did not take them in time): {', '.join(unstored)}")
+    if cut:
+        lines.append(f"  cut short, nothing stored: {', '.join(cut)}")
+    return "\n".join(lines)
+
+
 def history_table(rows: Iterable[Row], style: Style) -> str:
     headers = ["RUN", "STARTED (UTC)", "RESULT", "STATUS", "TIME", "FAILURE / SERVER SAID"]
     body = [[str(r["id"]), r["started_at"][:19].replace("T", " "), outcome(r, style), _status(r),
