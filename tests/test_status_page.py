@@ -117,6 +117,19 @@ def test_states_come_from_runs_and_silences(tmp_path, target):
     assert statuses == {"api": "failing", "ok": "passing", "muted": "silenced", "quiet": "never run"}
 
 
+def test_a_passing_check_whose_incident_is_still_open_is_recovering(tmp_path, target):
+    seed(tmp_path)  # api: a failed run and an open incident
+    config = load_config(write_config(tmp_path, target.url))
+    store = open_store(tmp_path / "monitor.db")
+    try:
+        store.record(Result(check="api", type="http", location="l", target="t", started_at=utcnow(),
+                            duration_ms=1.0, ok=True))
+        states = {s.name: s.state for s in load_status(store, config.checks, utcnow())}
+    finally:
+        store.close()
+    assert states["api"] == "recovering"
+
+
 def test_everything_a_server_sent_is_escaped():
     run = {"ok": False, "started_at": (NOW - timedelta(seconds=75)).isoformat(), "status_code": 500,
            "duration_ms": 3.2, "failure": f"expected status 200, got 500: {EVIL}", "error_text": EVIL,

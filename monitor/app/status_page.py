@@ -33,7 +33,7 @@ from alerts.state_store import AlertStore
 from monitor.core.config import Check
 from monitor.core.store import Store
 
-STATES = ("failing", "silenced", "passing", "never run")
+STATES = ("failing", "recovering", "silenced", "passing", "never run")
 
 
 @dataclass
@@ -68,8 +68,10 @@ def load_status(store: Store, checks: Iterable[Check], now: datetime) -> list[Ch
 def _state(run: Mapping[str, Any] | None, incident_open: bool, silenced: bool) -> str:
     if silenced:
         return "silenced"
-    if incident_open or (run is not None and not run["ok"]):
+    if run is not None and not run["ok"]:
         return "failing"
+    if incident_open:  # passing again, its incident not closed yet (success_threshold, or a stopped service)
+        return "recovering" if run is not None else "failing"
     return "never run" if run is None else "passing"
 
 
@@ -165,6 +167,7 @@ th{font-size:.8rem;text-transform:uppercase;color:#666;white-space:nowrap}
 white-space:nowrap}
 .badge.failing{background:#fde2e1;color:#a50e0e}.badge.passing{background:#e2f5e6;color:#17612b}
 .badge.silenced{background:#eceff3;color:#44505e}.badge.never-run{background:#f3f0e0;color:#6b5900}
+.badge.recovering{background:#fff0d5;color:#7a4a00}
 .target,.note,.last{color:#666;font-size:.8rem}
 .target .host,.num,.uptime strong{white-space:nowrap}
 .said{white-space:pre-wrap;overflow-wrap:break-word;background:#f6f6f6;padding:.3rem .4rem;margin:.3rem 0 0;
