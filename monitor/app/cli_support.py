@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TextIO
 
 from monitor.app.config import load_config
@@ -44,14 +41,3 @@ def select_checks(config: Config, names: list[str]) -> list[Check]:
         raise UsageError(f"no check named {unknown[0]!r} in {config.path}{suggest(unknown[0], known)}")
     return [config.check(n) for n in names]
 
-
-@contextmanager
-def runs_printed_here() -> Iterator[None]:
-    """For a command that prints each run itself: the runner's one log line per run would say it again."""
-    run_log = logging.getLogger("monitor.runs")
-    previous = run_log.level
-    run_log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        run_log.setLevel(previous)

@@ -23,7 +23,6 @@ from monitor.app.cli_support import (
     EXIT_TERMINATED,
     UsageError,
     config_from,
-    runs_printed_here,
     select_checks,
     style_for,
 )
@@ -119,7 +118,7 @@ async def _check_once(config: Config, checks: list[Check], args: argparse.Namesp
     it returns or raises.
     """
     from monitor.app.database import command_writer
-    from monitor.app.runner import Runner
+    from monitor.app.runner import Runner, runs_printed_here
 
     class Finished:
         def on_result(self, check: Check, result: Result) -> None:

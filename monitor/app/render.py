@@ -59,6 +59,13 @@ def details(row: Row, style: Style) -> str:
     return "\n".join(lines)
 
 
+def verdict_lines(result: Result, style: Style) -> list[str]:
+    """How a replayed run ended: passed in how long, or FAILED with the failure and the words said."""
+    if result.ok:
+        return [style.green(f"passed in {format_duration(result.duration_ms / 1000)}")]
+    return [style.red(f"FAILED: {one_line(result.failure, 300)}"), *said_lines(result_dict(result), style, indent="")]
+
+
 def said_lines(row: Row, style: Style, indent: str = "    ") -> list[str]:
     """The server's words of a failed run, and apart from them what the browser said (never as the server's)."""
     if row["ok"]:

@@ -27,12 +27,11 @@ from monitor.app.cli_support import (
     EXIT_OK,
     UsageError,
     config_from,
-    runs_printed_here,
     select_checks,
     style_for,
 )
-from monitor.app.database import command_writer, open_store
-from monitor.app.render import Row, captured_lines, details, outcome, result_dict, said_lines
+from monitor.app.database import open_store
+from monitor.app.render import Row, captured_lines, details, outcome, result_dict, verdict_lines
 from monitor.app.replay_http import replay_request
 from monitor.core.config import Check, Config
 from monitor.core.durations import format_duration
@@ -58,15 +57,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.slow_mo is not None and args.slow_mo < 0:
         raise UsageError("--slow-mo must be 0 or more milliseconds")
     result = asyncio.run(_replay(config, check, args, style))
-    row = result_dict(result)
     print()
-    if result.ok:
-        print(style.green(f"passed in {format_duration(result.duration_ms / 1000)}"))
-    else:
-        print(style.red(f"FAILED: {one_line(result.failure, 300)}"))
-        for line in said_lines(row, style, indent=""):
-            print(line)
-    for path in row["artifacts"]:
+    for line in verdict_lines(result, style):
+        print(line)
+    for path in result.artifacts:
         print(f"artifact: {safe(config.monitor.artifacts_dir / path)}")
     if result.run_id is not None:
         print(f"stored as run {result.run_id}; open its trace: monitor replay {check.name} --run {result.run_id}")
@@ -74,38 +68,21 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 async def _replay(config: Config, check: Check, args: argparse.Namespace, style: Style) -> Result:
-    from monitor.app.runner import Runner, probe_context
+    from monitor.app.runner import probe_context, run_once_stored
     from probes.browser.probe import BrowserProbe
     from probes.browser.runtime import BrowserRuntime
 
     runtime = BrowserRuntime(config.sections["browser"], headless=not args.headed, slow_mo_ms=args.slow_mo)
     probe = BrowserProbe(probe_context(config), runtime, keep="always", on_event=LivePrinter(style))
-    writer = command_writer(config.monitor.database)
-    runner = Runner(config, writer, probes={"browser": probe})
     print(style.dim(f"replaying {check.name}: {safe(check.target)}"), flush=True)
-    try:
-        with runs_printed_here():
-            return await runner.run_check(check, wait_stored=True)
-    finally:
-        await runner.close()
-        writer.close()
+    return await run_once_stored(config, check, {"browser": probe})
 
 
 def _run_once(config: Config, check: Check, style: Style) -> int:
     """A kind without a replay of its own: run it once through its probe, store it, print what it did."""
-    async def once() -> Result:
-        from monitor.app.runner import Runner
+    from monitor.app.runner import run_once_stored
 
-        writer = command_writer(config.monitor.database)
-        runner = Runner(config, writer)
-        try:
-            with runs_printed_here():
-                return await runner.run_check(check, wait_stored=True)
-        finally:
-            await runner.close()
-            writer.close()
-
-    result = asyncio.run(once())
+    result = asyncio.run(run_once_stored(config, check))
     row = result_dict(result)
     print(f"{check.name}: {outcome(row, style)} in {format_duration(result.duration_ms / 1000)}"
           + (f": {one_line(result.failure, 300)}" if result.failure else ""))

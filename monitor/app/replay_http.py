@@ -21,10 +21,9 @@ import asyncio
 from collections.abc import Collection
 from urllib.parse import urlsplit
 
-from monitor.app.cli_support import EXIT_FAILED, EXIT_OK, runs_printed_here
-from monitor.app.render import result_dict, said_lines
+from monitor.app.cli_support import EXIT_FAILED, EXIT_OK
+from monitor.app.render import verdict_lines
 from monitor.core.config import Check, Config
-from monitor.core.durations import format_duration
 from monitor.core.redact import REDACTED, is_secret_name, redact
 from monitor.core.results import Result
 from monitor.core.terminal import Style, one_line, safe
@@ -81,31 +80,19 @@ def replay_request(config: Config, check: Check, style: Style) -> int:
     """Send `check`'s request now through its probe, print the exchange and the verdict; store the run."""
     result = asyncio.run(_send(config, check, style))
     print()
-    if result.ok:
-        print(style.green(f"passed in {format_duration(result.duration_ms / 1000)}"))
-    else:
-        print(style.red(f"FAILED: {one_line(result.failure, 300)}"))
-        for line in said_lines(result_dict(result), style, indent=""):
-            print(line)
+    for line in verdict_lines(result, style):
+        print(line)
     if result.run_id is not None:
         print(f"stored as run {result.run_id}")
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
 async def _send(config: Config, check: Check, style: Style) -> Result:
-    from monitor.app.database import command_writer
-    from monitor.app.runner import Runner, probe_context
+    from monitor.app.runner import probe_context, run_once_stored
     from probes.http.probe import HttpProbe
 
     def show(exchange: Exchange) -> None:
         for line in exchange_lines(exchange, config.secrets, style):
             print(line, flush=True)
 
-    writer = command_writer(config.monitor.database)
-    runner = Runner(config, writer, probes={check.type: HttpProbe(probe_context(config), on_exchange=show)})
-    try:
-        with runs_printed_here():
-            return await runner.run_check(check, wait_stored=True)
-    finally:
-        await runner.close()
-        writer.close()
+    return await run_once_stored(config, check, {check.type: HttpProbe(probe_context(config), on_exchange=show)})
