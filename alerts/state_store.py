@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlite_utils
 
-from alerts.incidents import CheckState, Event, Incident, Run, streak_state
+from alerts.incidents import FIRING, CheckState, Event, Incident, Run, streak_state
 from monitor.core.store import write_transaction
 
 
@@ -207,18 +207,18 @@ class AlertStore:
         failed, latest words). Later notices given up stay given up: they
         would repeat stale news. A firing that fails again is given up again.
         """
-        rows = self.db.execute(
-            "select min(o.id), o.incident_id from outbox o join incidents i on i.id = o.incident_id "
-            "where o.channel = ? and o.kind = 'firing' and o.failed_at is not null and i.resolved_at is null "
-            "and not exists (select 1 from outbox d where d.incident_id = o.incident_id and d.channel = o.channel "
-            "and d.kind = 'firing' and d.failed_at is null) "
-            "group by o.incident_id order by min(o.id)", [channel]).fetchall()
         refired = []
         with write_transaction(self.db):
+            rows = self.db.execute(
+                "select min(o.id), o.incident_id from outbox o join incidents i on i.id = o.incident_id "
+                "where o.channel = ? and o.kind = 'firing' and o.failed_at is not null and i.resolved_at is null "
+                "and not exists (select 1 from outbox d where d.incident_id = o.incident_id "
+                "and d.channel = o.channel and d.kind = 'firing' and d.failed_at is null) "
+                "group by o.incident_id order by min(o.id)", [channel]).fetchall()
             for row_id, incident_id in rows:
                 [incident] = [_incident(r) for r in self.db.query("select * from incidents where id = ?",
                                                                     [incident_id])]
-                payload = event_payload(Event("firing", incident.check, now, incident), incident.id,
+                payload = event_payload(Event(FIRING, incident.check, now, incident), incident.id,
                                         incident.group_id)
                 self.db.table("outbox").update(row_id, {"payload": json.dumps(payload), "attempts": 0,
                                                         "failed_at": None, "last_error": None,

@@ -44,7 +44,8 @@ from monitor.core.terminal import safe, table
 
 def cmd_validate(args: argparse.Namespace) -> int:
     config = config_from(args)
-    logging.getLogger().setLevel(logging.WARNING)  # the problems are the output, not the browser starting
+    if logging.getLogger().level == logging.INFO:  # the problems are the output, not the browser starting
+        logging.getLogger().setLevel(logging.WARNING)
     issues, unchecked = asyncio.run(look_deeper(config))
     for note in unchecked:
         print(f"monitor: {safe(note)}", file=sys.stderr)
