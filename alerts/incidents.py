@@ -4,12 +4,16 @@
 state and the notifications it calls for (0 or 1 `Event`):
 
     passing --(failure_threshold failed runs in a row)--> incident: "firing"
+    incident --(new words, the same for failure_threshold runs in a row)--> "changed"
     incident --(still failing, reminder_interval since the last message)--> "reminder"
     incident --(success_threshold passed runs in a row)--> passing: "resolved"
 
-A check that has never failed never alerts. A new error text while failing
-updates the open incident (`error_changed`, shown by the next reminder); it
-never opens a second one. While a check is silenced its incident still opens,
+A check that has never failed never alerts. When a failing check's words
+change (`said`: the server's words, else the failure sentence; durations do
+not count as a change) the open incident says so at once, in its thread,
+once the new words have held for `failure_threshold` runs: on-call must not
+read the old cause until the next reminder, nor hear of every flicker. It
+never opens a second incident. While a check is silenced its incident still opens,
 counts and closes, but announces nothing; when the silence ends and the
 check is still failing, the next run announces the incident ("firing"). An
 incident that was never announced resolves silently.
@@ -19,6 +23,7 @@ Times are timezone-aware datetimes; `now` is when the run finished.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -27,7 +32,7 @@ from typing import Any
 from monitor.core.config import AlertPolicy
 from monitor.core.results import Result
 
-FIRING, REMINDER, RESOLVED = "firing", "reminder", "resolved"
+FIRING, CHANGED, REMINDER, RESOLVED = "firing", "changed", "reminder", "resolved"
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,7 @@ class Run:
     failure: str | None = None
     error_text: str | None = None
     # Shown in messages only: status_code, method, target, location, type,
-    # failing_step, artifacts, run_id.
+    # failing_step, artifacts, run_id, browser_said.
     facts: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -47,7 +52,8 @@ class Run:
         """The run as the state machine needs it; `labels` are the check's, carried to every notice."""
         facts = {"status_code": result.status_code, "method": result.method, "target": result.target,
                  "location": result.location, "type": result.type, "failing_step": result.failing_step,
-                 "artifacts": list(result.artifacts), "run_id": result.run_id, "labels": dict(labels or {})}
+                 "artifacts": list(result.artifacts), "run_id": result.run_id, "labels": dict(labels or {}),
+                 "browser_said": result.browser_said}
         return cls(ok=result.ok, at=result.started_at, failure=result.failure, error_text=result.error_text,
                    facts={k: v for k, v in facts.items() if v not in (None, [], {})})
 
@@ -68,10 +74,13 @@ class Incident:
     facts: dict[str, Any] = field(default_factory=dict)
     # When the last message about it was sent; None: never announced (silenced).
     notified_at: datetime | None = None
-    # The error text differs from the one last announced.
+    # What the run says (`said`) differs from what was last announced.
     error_changed: bool = False
-    # The error text of the last announcement, for "was: ..." in a reminder.
+    # What the last announcement said, for "was: ..." in a changed notice or a reminder.
     announced_error: str | None = None
+    # New words not announced yet, and for how many failed runs in a row they have held.
+    changing_to: str | None = None
+    changing_runs: int = 0
     resolved_at: datetime | None = None
     # Set by the store: the row id, and the group this incident joined.
     id: int | None = None
@@ -92,7 +101,7 @@ class CheckState:
 
 @dataclass(frozen=True)
 class Event:
-    """A notification to send: `kind` is firing, reminder or resolved."""
+    """A notification to send: `kind` is firing, changed, reminder or resolved."""
 
     kind: str
     check: str
@@ -142,15 +151,38 @@ def _on_failure(state: CheckState, run: Run, policy: AlertPolicy, now: datetime,
         return _announce(replace(state, incident=incident), FIRING, now, silenced)
     incident = replace(incident, last_failure_at=run.at, last_error=run.error_text, last_failure=run.failure,
                        runs_failed=incident.runs_failed + 1, facts=run.facts)
-    if incident.notified_at is not None:
-        incident = replace(incident, error_changed=run.error_text != incident.announced_error)
-    state = replace(state, incident=incident)
-    if incident.notified_at is None:
+    notified_at = incident.notified_at
+    if notified_at is None:
         # Opened during a silence: announce it once the silence is over.
-        return _announce(state, FIRING, now, silenced)
-    due = policy.reminder_interval is not None and (now - incident.notified_at).total_seconds() \
-        >= policy.reminder_interval
+        return _announce(replace(state, incident=incident), FIRING, now, silenced)
+    words = said(run.error_text, run.failure)
+    if same_cause(words, incident.announced_error):
+        incident = replace(incident, error_changed=False, changing_to=None, changing_runs=0)
+    else:
+        held = incident.changing_runs + 1 if same_cause(words, incident.changing_to) else 1
+        incident = replace(incident, error_changed=True, changing_to=words, changing_runs=held)
+    state = replace(state, incident=incident)
+    if incident.error_changed and incident.changing_runs >= policy.failure_threshold:
+        return _announce(state, CHANGED, now, silenced)
+    due = policy.reminder_interval is not None and (now - notified_at).total_seconds() >= policy.reminder_interval
     return _announce(state, REMINDER, now, silenced) if due else (state, [])
+
+
+# Durations in a sentence ("no response after 7s", "took 1.2s"): they vary from run to run, the cause does not.
+_DURATION = re.compile(r"\d+(?:\.\d+)?\s?(?:ms|s|m|h)\b")
+
+
+def said(error_text: str | None, failure: str | None) -> str | None:
+    """What a failed run says went wrong: the server's words, else the monitor's failure sentence."""
+    return error_text or failure
+
+
+def same_cause(a: str | None, b: str | None) -> bool:
+    """Whether two `said` texts tell the same cause: equal but for whitespace and durations."""
+    def key(text: str | None) -> str:
+        return _DURATION.sub("#", " ".join((text or "").split()))
+
+    return key(a) == key(b)
 
 
 def _announce(state: CheckState, kind: str, now: datetime, silenced: bool) -> tuple[CheckState, list[Event]]:
@@ -160,7 +192,8 @@ def _announce(state: CheckState, kind: str, now: datetime, silenced: bool) -> tu
     sent = state.incident
     if sent is None:
         raise ValueError(f"{state.check}: nothing to announce without an open incident")
-    incident = replace(sent, notified_at=now, error_changed=False, announced_error=sent.last_error)
+    incident = replace(sent, notified_at=now, error_changed=False, changing_to=None, changing_runs=0,
+                       announced_error=said(sent.last_error, sent.last_failure))
     return replace(state, incident=incident), [Event(kind, state.check, now, sent)]
 
 

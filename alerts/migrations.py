@@ -71,3 +71,19 @@ def a004_silences_per_destination(db: sqlite_utils.Database) -> None:
     silences = db.table("silences")
     silences.add_column("channel", str, not_null_default="")
     silences.transform(pk=("check_name", "channel"))
+
+
+@alert_migrations()
+def a005_incident_changing_words(db: sqlite_utils.Database) -> None:
+    """New words of a failing check not announced yet, and how many runs in a row they held (a "changed" notice
+    goes out once they hold for failure_threshold runs).
+
+    What an incident announced now falls back to the failure sentence when the server said nothing; rows
+    announced before kept only the server's words (or none), so they take that fallback too, and a check
+    failing without words does not read as changed after the upgrade.
+    """
+    incidents = db.table("incidents")
+    incidents.add_column("changing_error_text", str)
+    incidents.add_column("changing_runs", int, not_null_default=0)
+    db.execute("update incidents set announced_error_text = last_failure "
+               "where announced_error_text is null and notified_at is not null")

@@ -10,6 +10,12 @@ start, so a restart neither fires twice nor forgets a resolve, and runs one
 outbox worker per channel on the event loop, reading through `store` (the
 loop's connection) and writing through the writer. It registers
 `service.health["alerts"]`.
+
+A reload that changes the channels' settings (a new token, say) switches to
+new channels without a restart. At start and at such a switch, the firing of
+an open incident that a channel gave up on (Slack refused the token) is put
+back, once, before the workers deliver anything else: a fixed token must not
+greet on-call with a "still failing" that has no first message.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from alerts.channels import build_channels
 from alerts.channels.base import Channel, DeliveryError, Notice, Refreshing
@@ -37,6 +45,8 @@ from monitor.core.telemetry import NO_TELEMETRY, Telemetry
 log = logging.getLogger("monitor.alerts")
 T = TypeVar("T")
 
+# Seconds between looks at which state-mirroring channels (Alertmanager) are due a refresh.
+REFRESH_TICK = 5.0
 # An undelivered notice older than this makes /healthz report the alerts part.
 STUCK_AFTER = 300.0
 
@@ -56,21 +66,38 @@ class Alerts:
         self.states: dict[str, CheckState] = {}  # changed on the writer's thread only, after start()
         # Asked on every stored run: a set kept beside the config rather than a scan of it.
         self._configured = frozenset(c.name for c in config.checks)
-        backoff = Backoff(config.alerts.retry_backoff, config.alerts.retry_backoff_max)
-        self.workers = [OutboxWorker(self.store, channel, write=self.write, clock=self.clock, backoff=backoff,
-                                     telemetry=self.telemetry) for channel in self.channels]
+        self.workers = self._workers_for(self.channels)
         self._tasks: list[asyncio.Task[None]] = []
+        self._switching: asyncio.Task[None] | None = None
+        self._refreshed: dict[str, float] = {}  # channel name -> monotonic time of its last refresh
+
+    def _workers_for(self, channels: list[Channel]) -> list[OutboxWorker]:
+        backoff = Backoff(self.config.alerts.retry_backoff, self.config.alerts.retry_backoff_max)
+        return [OutboxWorker(self.store, channel, write=self.write, clock=self.clock, backoff=backoff,
+                             telemetry=self.telemetry) for channel in channels]
+
+    def _start_workers(self) -> None:
+        """Start delivering through `self.workers`, once the firings they gave up on before are put back."""
+        refired = self._writer.submit(self._refire_given_up)
+        self._tasks = [asyncio.create_task(self._deliver(w, refired), name=f"outbox:{w.channel.name}")
+                       for w in self.workers]
+
+    @staticmethod
+    async def _deliver(worker: OutboxWorker, first: Future[Any]) -> None:
+        try:
+            await asyncio.wrap_future(first)  # the firing put back goes out before the notices after it
+        except Exception:  # the writer logged it; deliver what is there
+            pass
+        await worker.run()
 
     async def start(self, service: ServiceHost) -> None:
         self._loop = asyncio.get_running_loop()
         self.states = self.store.load_states([c.name for c in self.config.checks], self._depth(self.config))
-        self._tasks = [asyncio.create_task(w.run(), name=f"outbox:{w.channel.name}") for w in self.workers]
+        self._start_workers()
         service.health["alerts"] = self.health
         service.every("housekeeping:alerts", self.prune, seconds=3600, first_in=60)
-        for channel in self.channels:
-            if isinstance(channel, Refreshing):  # at start too: a restart must not let its alerts lapse
-                service.every(f"alerts:refresh:{channel.name}", partial(self._refresh, channel),
-                              seconds=channel.resend_every, first_in=0.0)
+        # At start too: a restart must not let a state-mirroring channel's alerts lapse.
+        service.every("alerts:refresh", self._refresh_due, seconds=REFRESH_TICK, first_in=0.0)
         open_incidents = [s.check for s in self.states.values() if s.incident]
         if open_incidents:
             log.info("continuing open incidents: %s", ", ".join(open_incidents))
@@ -85,6 +112,11 @@ class Alerts:
             log.warning("no alert channel configured: incidents are recorded but nobody is told")
 
     async def stop(self) -> None:
+        if self._switching is not None:
+            await self._switching
+        await self._stop_workers()
+
+    async def _stop_workers(self) -> None:
         for worker in self.workers:
             worker.stop()
         if self._tasks:
@@ -94,12 +126,30 @@ class Alerts:
                 task.cancel()
 
     def on_reload(self, config: Config) -> None:
-        # Policies travel with each Check; channel changes need a restart.
-        if config.alerts.destinations != self.config.alerts.destinations:
-            log.warning("[alerts] channels changed; they take effect after a restart")
+        # Policies travel with each Check; channels are switched when their settings changed.
+        switch = config.alerts.destinations != self.config.alerts.destinations
         self.config = config
         self._configured = frozenset(c.name for c in config.checks)
         self._writer.submit(self._retire_removed_checks)
+        if switch:
+            previous = self._switching
+            self._switching = self._started_loop().create_task(self._switch_channels(config, previous))
+
+    async def _switch_channels(self, config: Config, previous: asyncio.Task[None] | None) -> None:
+        """Deliver through the channels `config` sets up from now on (a send in flight finishes first)."""
+        if previous is not None:
+            await previous
+        try:
+            channels = build_channels(config)
+        except Exception as exc:  # a channel that cannot be built: keep delivering through the old ones
+            log.error("[alerts] channels changed, but they cannot be set up (%s); the previous ones go on", exc)
+            return
+        await self._stop_workers()
+        self.channels = channels
+        self.workers = self._workers_for(channels)
+        self._writer.submit(self._abandon_other_channels)
+        self._start_workers()
+        log.info("[alerts] channels changed: delivering through %s", ", ".join(c.name for c in channels) or "none")
 
     def on_result(self, check: Check, result: Result) -> None:
         """Fold a stored result into the check's incident; write any notice to the outbox.
@@ -125,8 +175,17 @@ class Alerts:
         self.telemetry.incident_state(check.name, new.incident is not None, new.failures)
         self._announce(events)
 
-    async def _refresh(self, channel: Refreshing) -> None:
-        """Hand `channel` every incident it was told of that is open or resolved lately (read on the loop)."""
+    async def _refresh_due(self) -> None:
+        """Refresh each state-mirroring channel (Alertmanager) whose `resend_every` has passed since its last."""
+        now = time.monotonic()
+        for channel in list(self.channels):
+            last = self._refreshed.get(channel.name)
+            if isinstance(channel, Refreshing) and (last is None or now - last >= channel.resend_every):
+                self._refreshed[channel.name] = now
+                await self.refresh(channel)
+
+    async def refresh(self, channel: Refreshing) -> None:
+        """Hand `channel` now every incident it was told of that is open or resolved lately (read on the loop)."""
         now = self.clock()
         payloads = self.store.told_incidents(channel.name, now - timedelta(seconds=channel.resolved_for), now)
         try:
@@ -135,7 +194,7 @@ class Alerts:
             log.warning("could not re-send the alerts of %s: %s", channel.name, exc.message)
 
     def _routed(self, check: Check, now: datetime) -> list[str]:
-        """The destinations `check`'s notices go to now: of those running (a destination added needs a restart),
+        """The destinations `check`'s notices go to now: of those running (a reload switches them),
         less those silenced for it (`monitor silence NAME --channel DEST` drops that destination's notices)."""
         running = {c.name for c in self.channels}
         muted = {channel for (name, channel) in self.recorder.channel_silences(now) if name == check.name}
@@ -185,6 +244,19 @@ class Alerts:
         if self._loop is None:
             raise RuntimeError("alerts: an incident was announced before start()")
         return self._loop
+
+    def _refire_given_up(self) -> None:
+        """Put back the firings the channels gave up on (on the writer's thread, before the workers start)."""
+        for channel in self.channels:
+            checks = self.recorder.refire_given_up(channel.name, self.clock())
+            if checks:
+                log.warning("sending again via %s the firing of %s, given up on before", channel.name,
+                            ", ".join(checks))
+        self._count_pending_soon()
+
+    def _count_pending_soon(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._count_pending)
 
     def _abandon_other_channels(self) -> None:
         dropped = self.recorder.abandon_other_channels([c.name for c in self.channels], self.clock())

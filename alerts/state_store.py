@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlite_utils
 
-from alerts.incidents import CheckState, Event, Incident, Run, streak_state
+from alerts.incidents import FIRING, CheckState, Event, Incident, Run, streak_state
 from monitor.core.store import write_transaction
 
 # The `channel` of a silence that holds every destination.
@@ -218,6 +218,36 @@ class AlertStore:
         self.db.table("outbox").update(row.id, {"attempts": row.attempts + 1, "failed_at": ts(now),
                                           "last_error": error})
 
+    def refire_given_up(self, channel: str, now: datetime) -> list[str]:
+        """Put back the given-up firing of every open incident that `channel` never delivered; return their checks.
+
+        A firing refused for good (Slack said invalid_auth) left the incident
+        unannounced there: once the channel may work again (a restart, a
+        reload with new settings) it is tried once more. It keeps its row, so
+        it goes out before any later notice of the incident (and the thread
+        those reply in is the firing's); its text is brought up to date (runs
+        failed, latest words). Later notices given up stay given up: they
+        would repeat stale news. A firing that fails again is given up again.
+        """
+        refired = []
+        with write_transaction(self.db):
+            rows = self.db.execute(
+                "select min(o.id), o.incident_id from outbox o join incidents i on i.id = o.incident_id "
+                "where o.channel = ? and o.kind = 'firing' and o.failed_at is not null and i.resolved_at is null "
+                "and not exists (select 1 from outbox d where d.incident_id = o.incident_id "
+                "and d.channel = o.channel and d.kind = 'firing' and d.failed_at is null) "
+                "group by o.incident_id order by min(o.id)", [channel]).fetchall()
+            for row_id, incident_id in rows:
+                [incident] = [_incident(r) for r in self.db.query("select * from incidents where id = ?",
+                                                                    [incident_id])]
+                payload = event_payload(Event(FIRING, incident.check, now, incident), incident.id,
+                                        incident.group_id)
+                self.db.table("outbox").update(row_id, {"payload": json.dumps(payload), "attempts": 0,
+                                                        "failed_at": None, "last_error": None,
+                                                        "next_attempt_at": ts(now)})
+                refired.append(incident.check)
+        return refired
+
     def abandon_other_channels(self, configured: list[str], now: datetime) -> int:
         """Give up on pending rows of channels no longer configured; return how many."""
         marks = ",".join("?" * len(configured)) or "''"
@@ -310,6 +340,7 @@ def _incident_row(i: Incident) -> dict[str, Any]:
         "first_error_text": i.first_error, "last_error_text": i.last_error, "last_failure": i.last_failure,
         "runs_failed": i.runs_failed, "facts": json.dumps(i.facts), "notified_at": ts(i.notified_at),
         "error_changed": int(i.error_changed), "announced_error_text": i.announced_error,
+        "changing_error_text": i.changing_to, "changing_runs": i.changing_runs,
     }
 
 
@@ -321,7 +352,8 @@ def _incident(row: dict[str, Any]) -> Incident:
         first_error=row["first_error_text"], last_error=row["last_error_text"], last_failure=row["last_failure"],
         runs_failed=row["runs_failed"], facts=json.loads(row["facts"] or "{}"),
         notified_at=parse_ts(row["notified_at"]), error_changed=bool(row["error_changed"]),
-        announced_error=row["announced_error_text"], resolved_at=parse_ts(row["resolved_at"]),
+        announced_error=row["announced_error_text"], changing_to=row.get("changing_error_text"),
+        changing_runs=row.get("changing_runs") or 0, resolved_at=parse_ts(row["resolved_at"]),
         id=row["id"], group_id=row["group_id"],
     )
 

@@ -13,12 +13,13 @@ A probe never raises for a failing target: every outcome is a `Result`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from monitor.core.config import Check, CheckReader, SectionReader
+from monitor.core.config_schema import ConfigIssue
 from monitor.core.results import Result
 from monitor.core.telemetry import NO_TELEMETRY, Telemetry
 
@@ -40,9 +41,14 @@ class Probe(Protocol):
     async def close(self) -> None: ...
 
 
+# Looks deeper than the config's shape at a kind's checks (`monitor validate`): the problems, each with its path.
+DeepValidator = Callable[[Sequence[Check], ProbeContext], Awaitable[list[ConfigIssue]]]
+
+
 @dataclass(frozen=True)
 class ProbeKind:
     name: str  # the checks' `type`
     read_check: CheckReader
     probe: Callable[[ProbeContext], Probe]
     section: SectionReader | None = None  # reads the kind's own [NAME] table, if it has one
+    validate: DeepValidator | None = None  # what only the kind's own machinery can judge (a browser parsing selectors)

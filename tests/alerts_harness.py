@@ -25,9 +25,10 @@ from tests.notices import RELATION
 from tests.slack_server import TOKEN, SlackServer
 
 
-def make_config(tmp_path, slack: SlackServer | None, checks=("threads-api",), extra=""):
-    """config.toml in `tmp_path`: `checks` on a closed port, failure_threshold 2, fast retries, and the
-    loopback `slack` as the Slack channel (the console channel without it); `extra` goes in [alerts]."""
+def make_config(tmp_path, slack: SlackServer | None, checks=("threads-api",), extra="", reminder="off"):
+    """config.toml in `tmp_path`: `checks` on a closed port, failure_threshold 2, reminders `reminder` (off),
+    fast retries, and the loopback `slack` as the Slack channel (the console channel without it); `extra`
+    goes in [alerts]."""
     slack_table = f'[alerts.slack]\ntoken = "{TOKEN}"\nchannel = "#oncall"\napi_url = "{slack.api_url}"\n' \
         if slack else ""
     text = f"""
@@ -35,7 +36,7 @@ def make_config(tmp_path, slack: SlackServer | None, checks=("threads-api",), ex
 database = "monitor.db"
 [alerts]
 failure_threshold = 2
-reminder_interval = "off"
+reminder_interval = "{reminder}"
 retry_backoff = "50ms"
 retry_backoff_max = "200ms"
 {extra}
@@ -69,18 +70,19 @@ class Harness:
         self.writer.close()
         self.store.close()
 
-    def run(self, check: str, ok: bool, error: str | None = RELATION) -> None:
+    def run(self, check: str, ok: bool, error: str | None = RELATION,
+            failure: str = "expected status 200, got 500") -> None:
         result = Result(check=check, type="http", location="test", target=f"http://127.0.0.1:9/{check}",
                         started_at=utcnow(), duration_ms=3.0, ok=ok, status_code=200 if ok else 500,
-                        method="GET", failure=None if ok else "expected status 200, got 500",
-                        error_text=None if ok else error)
+                        method="GET", failure=None if ok else failure, error_text=None if ok else error)
         # As the runner does: stored, then told to the alerts, on the writer's thread.
         self.writer.submit(lambda: self.writer.store.record(result),
                            lambda: self.alerts.on_result(self.config.check(check), result)).result(10)
 
-    def fail(self, check: str = "threads-api", times: int = 1, error: str = RELATION) -> None:
+    def fail(self, check: str = "threads-api", times: int = 1, error: str | None = RELATION,
+             failure: str = "expected status 200, got 500") -> None:
         for _ in range(times):
-            self.run(check, False, error)
+            self.run(check, False, error, failure)
 
     def pass_(self, check: str = "threads-api") -> None:
         self.run(check, True)

@@ -34,6 +34,21 @@ def test_a_0_1_database_opens_with_its_slack_thread_kept_as_the_slack_channels(t
     assert store.history("threads-api")[0]["error_text"] == 'relation "threads" does not exist'
 
 
+def test_an_incident_announced_without_the_servers_words_keeps_its_failure_as_what_it_announced(tmp_path):
+    """Before a004 an incident that fired on a failure without server words announced None; a later run saying
+    the same must not read as changed words after the upgrade."""
+    path = database_from_0_1(tmp_path)
+    conn = sqlite3.connect(path)
+    conn.execute("update incidents set last_error_text = null, announced_error_text = null, "
+                 "last_failure = 'connection refused'")
+    conn.commit()
+    conn.close()
+    store = open_store(path)
+    [incident] = AlertStore(store.db).open_incidents()
+    assert incident.announced_error == "connection refused" and incident.changing_runs == 0
+    store.close()
+
+
 def delivered(alerts: AlertStore, channel: str, incident_id: int, ref: dict) -> None:
     """A notice of `incident_id` written for `channel`, then delivered there with the reference `ref`."""
     alerts.db["outbox"].insert({"created_at": "2026-12-01T00:00:00+00:00", "channel": channel, "kind": "firing",

@@ -37,7 +37,7 @@ def test_a_firing_alert_has_prometheus_shaped_labels_annotations_and_a_future_en
     annotations = alert["annotations"]
     assert annotations["server_said"] == RELATION and annotations["failure"] == "expected status 201, got 500"
     assert annotations["runbook_url"] == "https://wiki.example.com/rb/threads-api"
-    assert annotations["replay"] == "monitor replay threads-api --run 42"
+    assert annotations["replay"] == "monitor replay threads-api"  # an HTTP check is sent again
     assert annotations["artifacts"] == "https://monitor.example.com/artifacts/threads-api/42/trace.zip"
     assert alert["generatorURL"] == "https://monitor.example.com/#check-threads-api"
     assert alert["startsAt"] == "2026-05-01T09:14:00.000+00:00"
@@ -65,8 +65,12 @@ async def test_every_peer_gets_each_alert_and_it_is_re_sent_while_open_and_for_a
     config = make_config(tmp_path, None, extra=f'[alerts.am]\nkind = "alertmanager"\n'
                                               f'urls = ["{one.url}", "{two.url}"]\n')
     async with Harness(config, clock=lambda: utcnow() + later) as h:
-        refresh = h.jobs["alerts:refresh:am"]
-        await refresh()  # at start: nothing open yet
+        [am] = h.alerts.channels
+
+        async def refresh():
+            await h.alerts.refresh(am)
+
+        await h.jobs["alerts:refresh"]()  # at start: nothing open yet
         assert one.received == [] and two.received == []
         h.fail(times=2)
         await eventually(lambda: h.pending() == 0, "the firing pushed")
@@ -84,6 +88,20 @@ async def test_every_peer_gets_each_alert_and_it_is_re_sent_while_open_and_for_a
         sent = len(one.received)
         await refresh()
         assert len(one.received) == sent
+
+
+async def test_the_refresh_job_hands_each_channel_its_alerts_once_per_resend_every(tmp_path, peers):
+    one, _ = peers
+    config = make_config(tmp_path, None, extra=f'[alerts.am]\nkind = "alertmanager"\nurls = ["{one.url}"]\n')
+    async with Harness(config) as h:
+        h.fail(times=2)
+        await eventually(lambda: h.pending() == 0, "the firing pushed")
+        pushed = len(one.received)
+        due = h.jobs["alerts:refresh"]
+        await due()  # the first look refreshes: a restart must not let the alerts lapse
+        assert len(one.received) == pushed + 1
+        await due()  # the job looks every few seconds; the channel is due again only after resend_every
+        assert len(one.received) == pushed + 1
 
 
 @pytest.mark.slow

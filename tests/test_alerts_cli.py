@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 
+from alerts.incidents import CheckState, Incident
 from alerts.state_store import AlertStore
 from monitor.app.cli import main
 from monitor.app.database import open_store
-from monitor.core.results import utcnow
+from monitor.core.results import Result, utcnow
 from tests.alerts_harness import Harness, make_config
 from tests.polling import eventually
 from tests.servers import closed_port
@@ -111,3 +113,20 @@ async def test_status_shows_open_incidents_and_undelivered_alerts(tmp_path, caps
     line = next(line for line in out.splitlines() if line.startswith("threads-api"))
     assert "failing (incident since" in line and "3 failed runs" in line
     assert "firing alert NOT delivered via slack" in line and "not_in_channel" in line
+
+
+def test_a_check_passing_again_with_its_incident_still_open_is_recovering_not_failing(tmp_path, capsys):
+    """`monitor check` after a fix stores a passing run, but only `monitor run` closes the incident."""
+    config = make_config(tmp_path, None, extra="success_threshold = 2")
+    store = open_store(config.monitor.database)
+    AlertStore(store.db).record(CheckState("threads-api"), CheckState("threads-api", failures=2, incident=Incident(
+        check="threads-api", opened_at=utcnow(), first_failure_at=utcnow(), last_failure_at=utcnow(),
+        first_error=None, last_error=None, last_failure="connection refused", runs_failed=2)), [], ["console"],
+        utcnow())
+    store.record(Result(check="threads-api", type="http", location="l", target="t", started_at=utcnow(),
+                        duration_ms=1.0, ok=True))
+    store.close()
+    code, out, _ = run(capsys, "status", "--json", "-c", str(tmp_path / "config.toml"))
+    [state] = [c["state"] for c in json.loads(out) if c["check"] == "threads-api"]
+    assert state.startswith("recovering (incident since ") and state.endswith(
+        "2 failed runs; it closes after 2 passing runs in a row under `monitor run`)")

@@ -90,7 +90,7 @@ def test_without_routes_every_destination_hears_every_check():
     ('[alerts]\nchannels = ["slak"]\n[alerts.slack]\ntoken = "x"\nchannel = "#p"\n',
      "alerts.channels[0]: no destination 'slak'; configured: slack (each [alerts.NAME] table is one)"),
     ('[alerts.slack]\ntoken = "x"\nchannel = "#p"\n' + CHECK + '[checks.alerts]\nchannels = ["pager"]\n',
-     "checks[0].alerts.channels[0]: no destination 'pager'"),
+     "checks[\"a\"].alerts.channels[0]: no destination 'pager'"),
     ('[alerts]\nchannels = "slack"\n', 'alerts.channels: must be an array'),
 ])
 def test_a_route_or_destination_mistake_names_the_key_and_the_fix(text, says):
@@ -107,11 +107,11 @@ def test_check_labels_and_retries():
 
 
 @pytest.mark.parametrize("extra, says", [
-    ('labels = { "team-name" = "x" }', "checks[0].labels.team-name: is not a valid label name"),
-    ('labels = { __name__ = "x" }', "checks[0].labels.__name__: is not a valid label name"),
-    ('labels = { check = "x" }', "checks[0].labels.check: is set by the monitor itself"),
-    ('labels = { tier = 1 }', 'checks[0].labels.tier: must be a string, e.g. tier = "1"'),
-    ("retries = 9", "checks[0].retries: must be between 0 and 5, got 9"),
+    ('labels = { "team-name" = "x" }', 'checks["a"].labels.team-name: is not a valid label name'),
+    ('labels = { __name__ = "x" }', 'checks["a"].labels.__name__: is not a valid label name'),
+    ('labels = { check = "x" }', 'checks["a"].labels.check: is set by the monitor itself'),
+    ('labels = { tier = 1 }', 'checks["a"].labels.tier: must be a string, e.g. tier = "1"'),
+    ("retries = 9", 'checks["a"].retries: must be between 0 and 5, got 9'),
 ])
 def test_label_and_retry_mistakes(extra, says):
     with pytest.raises(ConfigError) as caught:

@@ -202,3 +202,29 @@ def test_slack_down_for_a_while_then_firing_and_resolve_arrive_in_order_once(mon
     assert len(slack.messages) == 2
     assert monitor.stop() == 0
     assert "retrying" in monitor.log()
+
+
+def given_up(monitor: Monitor) -> int:
+    try:
+        with sqlite3.connect(f"file:{monitor.folder / 'monitor.db'}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute("select count(*) from outbox where failed_at is not null").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_a_firing_refused_for_a_bad_token_goes_out_once_after_a_sighup_with_a_good_one(monitor, target, slack):
+    monitor.config.write_text(monitor.config.read_text().replace('"${SLACK_BOT_TOKEN}"', '"xoxb-revoked-0000"'))
+    target.broken = True
+    monitor.start()
+    wait_for(lambda: given_up(monitor) >= 1, 20, "the firing given up on (invalid_auth)", monitor)
+    assert slack.messages == []
+    monitor.config.write_text(monitor.config.read_text().replace('"xoxb-revoked-0000"', '"${SLACK_BOT_TOKEN}"'))
+    monitor.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: slack.top_level(), 20, "the firing through the fixed token", monitor)
+    target.broken = False
+    wait_for(lambda: len(slack.messages) == 2, 20, "the resolve", monitor)
+    assert monitor.stop() == 0
+    [firing] = slack.top_level()
+    assert firing.text.startswith("FIRING threads-api")
+    assert [m.text.split()[0] for m in slack.replies(firing.ts)] == ["RESOLVED"]
+    assert "sending again via slack the firing of threads-api" in monitor.log()

@@ -107,8 +107,10 @@ def test_replay_prints_steps_live_and_run_shows_the_stored_run(demo, capsys):
 
     assert main(["replay", "new-chat", "-c", str(config), "--headed"]) == 2
     assert "--headed needs a display" in capsys.readouterr().err
-    assert main(["replay", "threads-api", "-c", str(config)]) == 2
     assert main(["replay", "new-chat", "-c", str(config), "--run", "999"]) == 2
+    # An HTTP check replays too: its request sent again, both sides shown (it used to exit 2).
+    code, out = cli(capsys, "replay", "threads-api", "-c", str(config))
+    assert code == 1 and "< HTTP/1.0 500 Internal Server Error" in out  # the demo app speaks HTTP/1.0
 
 
 def test_playwrights_trace_viewer_opens_the_kept_trace(demo, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -15,7 +16,7 @@ import pytest
 
 from tests.browser_harness import journey
 from tests.polling import eventually
-from tests.servers import TargetServer, respond, send
+from tests.servers import TargetServer, closed_port, respond, send
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -96,7 +97,8 @@ def test_console_and_page_errors_are_recorded_and_fail_only_when_asked(harness):
     assert "kaboom" in lenient.details["page_errors"][0]["text"]
     assert not strict.ok
     assert strict.failure == "step 'expect the page to contain 'hi'': console error: widget exploded"
-    assert "kaboom" in strict.error_text  # a page error is the best explanation left
+    assert strict.error_text is None  # no server said anything
+    assert strict.browser_said.startswith("page error: ") and "kaboom" in strict.browser_said
 
 
 def test_a_step_timeout_names_the_step_and_what_it_waited_for(harness):
@@ -104,8 +106,73 @@ def test_a_step_timeout_names_the_step_and_what_it_waited_for(harness):
         t0 = time.monotonic()
         result = harness.run(journey(server.url + "/", '{ expect_visible = "#never", timeout = "500ms" }'))
     assert result.failure == "step 'expect #never visible': #never was not visible within 500ms"
-    assert result.error_text  # Playwright's own words, as nothing else explains it
+    assert result.error_text is None  # Playwright's own words are not the server's...
+    assert "visible" in result.browser_said  # ...they go apart
     assert time.monotonic() - t0 < 8
+
+
+NEW_CHAT_PAGE = """<!doctype html><title>chat</title><button id="new">New chat</button><ul id="threads"></ul>
+<script>
+document.getElementById("new").addEventListener("click", async () => {
+  const r = await fetch(API, {method: "POST", body: "{}"});
+  const li = document.createElement("li");
+  li.className = "thread";
+  li.textContent = "new thread";
+  document.getElementById("threads").appendChild(li);
+});
+</script>"""
+NEW_CHAT_STEPS = """{ name = "open New chat", click = "#new" },
+{ expect_visible = "li.thread", timeout = "1s" },"""
+
+
+def test_a_hung_api_call_is_named_first_and_playwrights_words_are_not_the_servers(harness):
+    release = threading.Event()
+
+    def hang(handler):
+        release.wait(20)
+        send(handler, 201, b"{}")
+
+    page = NEW_CHAT_PAGE.replace("API", '"/api/threads"')
+    with TargetServer({"/": respond(200, page, "text/html"), "/api/threads": hang}) as server:
+        result = harness.run(journey(server.url + "/", NEW_CHAT_STEPS, name="hung"))
+        release.set()
+    assert not result.ok
+    # The cause first (the click sent it; the settle and the expectation waited about 1-3 s), then the symptom.
+    assert re.fullmatch(r"step 'expect li\.thread visible': POST /api/threads: no response after \d+s; "
+                        r"li\.thread was not visible within 1s", result.failure), result.failure
+    assert result.failing_step == "expect li.thread visible"
+    assert result.error_text is None  # no server said a word
+    assert "visible" in result.browser_said and "Timeout" not in (result.error_text or "")
+
+
+def test_a_hung_api_call_is_named_first_in_a_python_journey_too(harness, tmp_path):
+    (tmp_path / "new_chat.py").write_text(
+        "async def run(page, step, expect):\n"
+        "    async with step('open New chat'):\n"
+        "        await page.click('#new')\n"
+        "    async with step('see the new thread', timeout='1s'):\n"
+        "        await expect(page.locator('li.thread').first).to_be_visible()\n")
+    release = threading.Event()
+    page = NEW_CHAT_PAGE.replace("API", '"/api/threads"')
+    with TargetServer({"/": respond(200, page, "text/html"), "/api/threads": lambda h: release.wait(20)}) as server:
+        result = harness.run(journey(server.url + "/", name="hung-script", extra='script = "new_chat.py"',
+                                     folder=tmp_path))
+        release.set()
+    assert result.failing_step == "see the new thread"
+    assert re.match(r"step 'see the new thread': POST /api/threads: no response after \d+s; ", result.failure), \
+        result.failure
+    assert result.error_text is None
+
+
+def test_a_fetch_that_got_no_answer_is_the_browsers_word_not_the_servers(harness):
+    page = NEW_CHAT_PAGE.replace("API", f'"http://127.0.0.1:{closed_port()}/api/threads"')
+    with TargetServer({"/": respond(200, page, "text/html")}) as server:
+        result = harness.run(journey(server.url + "/", NEW_CHAT_STEPS, name="refused"))
+    assert not result.ok
+    assert result.failure.startswith("step 'open New chat': POST http://127.0.0.1:")
+    assert result.failure.endswith("/api/threads failed: net::ERR_CONNECTION_REFUSED")
+    assert result.error_text is None
+    assert "Failed to fetch" in result.browser_said  # the page's own rejection, labelled as the browser's
 
 
 def test_a_page_that_never_loads_fails_at_the_journey_timeout(harness):
@@ -116,7 +183,7 @@ def test_a_page_that_never_loads_fails_at_the_journey_timeout(harness):
         elapsed = time.monotonic() - t0
         release.set()
     assert not result.ok
-    assert result.failure == f"step 'open {server.url}/': the journey timed out after 2s"
+    assert result.failure == f"step 'open {server.url}/': GET /: no response after 2s; the journey timed out after 2s"
     assert result.duration_ms < 5000
     assert elapsed < 8  # keeping the evidence of a stuck page is bounded too
 

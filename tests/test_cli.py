@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from monitor.app.cli import main
+from monitor.app.render import details
+from monitor.core.terminal import Style
 from tests.config_files import threads_and_health_config
 from tests.servers import TargetServer, respond
 
@@ -82,7 +84,7 @@ def test_validate_prints_every_problem_and_exits_2(tmp_path, capsys):
     path.write_text('[[checks]]\nname = "a"\nurl = "http://x"\nintervall = "1m"\n[[checks]]\nname = "a"\n')
     code, out, err = run(capsys, "validate", "-c", str(path))
     assert code == 2
-    assert "checks[0].intervall: unknown key; did you mean 'interval'?" in err
+    assert "checks[\"a\"].intervall: unknown key; did you mean 'interval'?" in err
     assert "checks[1].url: is required" in err
     assert "problem(s)" in err
 
@@ -153,3 +155,12 @@ def test_every_command_has_help_and_a_row_in_the_readme_cli_reference():
     undocumented = [name for name in commands.choices if f"`monitor {name}" not in reference]
     helpless = [name for name, sub in commands.choices.items() if not sub.description]
     assert commands.choices and undocumented == [] and helpless == []
+
+
+def test_the_browsers_words_are_never_printed_as_the_servers():
+    row = {"ok": False, "failure": "step 'expect li.thread visible': POST /api/threads: no response after 5s; "
+                                   "li.thread was not visible within 5s",
+           "error_text": None, "browser_said": "Timeout 5000ms exceeded.", "steps": [], "artifacts": []}
+    lines = details(row, Style(False)).splitlines()
+    assert lines == ["    browser said: Timeout 5000ms exceeded."]
+    assert "server said" in details({**row, "error_text": "no such table: threads"}, Style(False))

@@ -91,37 +91,37 @@ def test_per_check_alert_policy_overrides_the_defaults():
 
 @pytest.mark.parametrize("text, expected", [
     pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\nintervall = "30s"\n',
-                 "checks[0].intervall: unknown key; did you mean 'interval'?", id="unknown-key"),
+                 "checks[\"a\"].intervall: unknown key; did you mean 'interval'?", id="unknown-key"),
     pytest.param('[monitor]\nretention = 3\n',
                  "monitor.retention: unknown key; did you mean 'retention_days'?", id="unknown-section-key"),
     pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\ninterval = "30"\n',
-                 'checks[0].interval: expected a duration such as "500ms", "30s"', id="bad-duration"),
+                 'checks[\"a\"].interval: expected a duration such as "500ms", "30s"', id="bad-duration"),
     pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\ntimeout = 10\n',
-                 "checks[0].timeout: must be a duration", id="duration-as-number"),
+                 "checks[\"a\"].timeout: must be a duration", id="duration-as-number"),
     pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\n[checks.expect]\nstatus = ["2xxx"]\n',
-                 "checks[0].expect.status[0]: must be an array of status codes or classes", id="bad-status"),
+                 "checks[\"a\"].expect.status[0]: must be an array of status codes or classes", id="bad-status"),
     pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\n[checks.expect]\nstatus = [700]\n',
-                 "checks[0].expect.status[0]", id="status-out-of-range"),
+                 "checks[\"a\"].expect.status[0]", id="status-out-of-range"),
     pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\n[[checks]]\nname = "a"\nurl = "http://y"\n',
-                 "checks[1].name: duplicate check name 'a' (also checks[0])", id="duplicate-name"),
+                 "checks[1].name: duplicate check name 'a' (also checks[\"a\"])", id="duplicate-name"),
     pytest.param('[[checks]]\nname = "Threads API"\nurl = "http://x"\n',
                  "checks[0].name: 'Threads API' is not allowed: use 1-64 of a-z, 0-9, _ and -", id="bad-name"),
-    pytest.param('[[checks]]\nname = "a"\n', "checks[0].url: is required", id="missing-url"),
-    pytest.param('[[checks]]\nname = "a"\nurl = "ftp://x"\n', "checks[0].url: must be an http:// or https:// URL",
+    pytest.param('[[checks]]\nname = "a"\n', "checks[\"a\"].url: is required", id="missing-url"),
+    pytest.param('[[checks]]\nname = "a"\nurl = "ftp://x"\n', "checks[\"a\"].url: must be an http:// or https:// URL",
                  id="bad-scheme"),
     pytest.param('[[checks]]\nname = "a"\nurl = "${TARGET_URL}/api"\n',
-                 "checks[0].url: environment variable TARGET_URL is not set; set it, or give a default",
+                 "checks[\"a\"].url: environment variable TARGET_URL is not set; set it, or give a default",
                  id="missing-env"),
     pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\ntype = "htp"\n',
-                 "checks[0].type: must be one of", id="bad-type"),
+                 "checks[\"a\"].type: must be one of", id="bad-type"),
     pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\ncron = "every day"\n',
-                 'checks[0].cron: must be a 5-field crontab', id="bad-cron"),
+                 'checks[\"a\"].cron: must be a 5-field crontab', id="bad-cron"),
     pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\ncron = "* * * * *"\ninterval = "1m"\n',
-                 "checks[0].cron: set either interval or cron, not both", id="cron-and-interval"),
+                 "checks[\"a\"].cron: set either interval or cron, not both", id="cron-and-interval"),
     pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\n[checks.expect]\nbody_regex = "("\n',
-                 "checks[0].expect.body_regex: is not a valid regular expression", id="bad-regex"),
+                 "checks[\"a\"].expect.body_regex: is not a valid regular expression", id="bad-regex"),
     pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\nmethod = "FETCH"\n',
-                 "checks[0].method: must be an HTTP method", id="bad-method"),
+                 "checks[\"a\"].method: must be an HTTP method", id="bad-method"),
     pytest.param('[monitor]\nlisten = "0.0.0.0:9108"\n', "monitor.listen: '0.0.0.0:9108' is reachable from other "
                  "machines", id="public-listen-without-token"),
     pytest.param('[monitor]\nretention_days = 0\n', "monitor.retention_days: must be at least 1, got 0",
@@ -133,7 +133,7 @@ def test_per_check_alert_policy_overrides_the_defaults():
     pytest.param('[alerts.slack]\nchannel = "#oncall"\n', "alerts.slack.token: set token", id="slack-without-auth"),
     pytest.param('checks = "x"\n', "checks: must be an array of tables", id="checks-not-array"),
     pytest.param('[[checks]]\nname = "a"\nurl = "http://x"\nbody = "x"\njson = {a = 1}\n',
-                 "checks[0].json: set either body or json, not both", id="body-and-json"),
+                 "checks[\"a\"].json: set either body or json, not both", id="body-and-json"),
 ])
 def test_each_mistake_names_the_key_and_the_fix(text, expected):
     found = messages(text)
@@ -191,3 +191,40 @@ def test_format_duration(seconds, text):
 def test_dollar_dollar_is_a_literal_dollar():
     config = parse('[[checks]]\nname = "a"\nurl = "http://x/$$price"\n')
     assert config.check("a").target == "http://x/$price"
+
+
+def test_checks_are_named_by_name_in_messages_and_by_place_when_their_name_cannot_say():
+    found = messages('[[checks]]\nname = "health"\nurl = "http://x"\n'
+                     '[[checks]]\nname = "threads-api"\nurl = "ftp://x"\n'
+                     '[[checks]]\nname = "Threads API"\nurl = "http://x"\n'
+                     '[[checks]]\nname = "health"\nurl = "http://y"\n'
+                     '[[checks]]\nname = "new-chat"\nurl = "${MISSING}/"\n')
+    assert any('checks["threads-api"].url: must be an http:// or https:// URL' in m for m in found), found
+    assert any("checks[2].name: 'Threads API' is not allowed" in m for m in found), found
+    assert any("checks[3].name: duplicate check name 'health' (also checks[\"health\"])" in m for m in found), found
+    assert any('checks["new-chat"].url: environment variable MISSING is not set' in m for m in found), found
+
+
+def test_a_key_below_a_table_header_is_explained_as_toml_table_scope():
+    """`interval` written after [checks.expect] is read as expect.interval: say why, and where it goes."""
+    [message] = messages('[[checks]]\nname = "threads-api"\nurl = "http://x"\n[checks.expect]\nstatus = [200]\n'
+                         'interval = "1m"\n')
+    assert message == (
+        '/etc/monitor/config.toml: checks["threads-api"].expect.interval: `interval` belongs to '
+        'checks["threads-api"], but it comes after the [checks.expect] header, and a TOML table runs until the next '
+        "header, so it was read as part of [checks.expect]: move `interval` above [checks.expect]")
+    [slack] = messages('[alerts.slack]\ntoken = "x"\nchannel = "#oncall"\nfailure_threshold = 3\n')
+    assert slack.endswith("alerts.slack.failure_threshold: `failure_threshold` belongs to alerts, but it comes after "
+                          "the [alerts.slack] header, and a TOML table runs until the next header, so it was read as "
+                          "part of [alerts.slack]: move `failure_threshold` above [alerts.slack]")
+
+
+def test_a_key_inside_an_inline_table_is_told_to_leave_the_braces():
+    [message] = messages('[[checks]]\nname = "a"\nurl = "http://x"\nexpect = { status = [200], timeout = "5s" }\n')
+    assert message.endswith('checks["a"].expect.timeout: `timeout` belongs to checks["a"]: move it out of the '
+                            "`expect = { ... }` braces")
+
+
+def test_a_key_that_belongs_nowhere_near_keeps_its_suggestion():
+    [message] = messages('[[checks]]\nname = "a"\nurl = "http://x"\n[checks.expect]\nstatuss = [200]\n')
+    assert message.endswith("checks[\"a\"].expect.statuss: unknown key; did you mean 'status'?")

@@ -117,6 +117,13 @@ def test_the_dockerfile_runs_as_a_user_with_a_data_volume_and_a_healthcheck():
     assert "DynamicUser=" in unit or "User=" in unit
 
 
+def test_the_systemd_unit_signals_the_monitor_alone_so_it_stops_its_browser_itself():
+    """The default KillMode (control-group) would SIGTERM Chromium under the journeys the monitor finishes."""
+    unit = (ROOT / "deploy" / "synthetic-monitor.service").read_text().splitlines()
+    assert "KillMode=mixed" in unit
+    assert any(line.startswith("TimeoutStopSec=") for line in unit)
+
+
 # deploy/compose-scale-out.yml: two locations, an HA pair, a 2-peer Alertmanager cluster, Prometheus, Grafana.
 
 @pytest.fixture(scope="module")

@@ -123,7 +123,7 @@ def test_sighup_with_a_broken_config_keeps_the_old_one_running(tmp_path):
             read_stderr_until(proc, "monitoring 2 checks")
             config.write_text(config.read_text() + '[[checks]]\nname = "bad"\nurl = "nope"\n')
             proc.send_signal(signal.SIGHUP)
-            refused = read_stderr_until(proc, "checks[2].url")
+            refused = read_stderr_until(proc, "checks[\"bad\"].url")
             count = run_count(db)
             kept_going = wait_for_runs(db, count + 10, proc)
             proc.send_signal(signal.SIGTERM)
@@ -132,6 +132,6 @@ def test_sighup_with_a_broken_config_keeps_the_old_one_running(tmp_path):
             if proc.poll() is None:
                 proc.kill()
     assert "reload refused, still running the previous config" in refused
-    assert "checks[2].url: must be an http:// or https:// URL" in refused
+    assert "checks[\"bad\"].url: must be an http:// or https:// URL" in refused
     assert kept_going >= count + 10
     assert proc.returncode == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -57,7 +58,13 @@ def play(story: str, policy: AlertPolicy = NO_REMINDERS, silenced=frozenset()):
     ("FFPFPP", AlertPolicy(success_threshold=2), [(1, "firing"), (5, "resolved")]),
     ("FFP", AlertPolicy(send_resolved=False), [(1, "firing")]),
     ("FFFFFF", AlertPolicy(reminder_interval=120.0), [(1, "firing"), (3, "reminder"), (5, "reminder")]),
-    ("FFEE", AlertPolicy(reminder_interval=None), [(1, "firing")]),  # a new error text is no new incident
+    # New words are no new incident; once they hold for failure_threshold runs the incident says so, at once.
+    ("FFEE", AlertPolicy(reminder_interval=None), [(1, "firing"), (3, "changed")]),
+    ("FFE", AlertPolicy(reminder_interval=None), [(1, "firing")]),  # not yet held for 2 runs
+    ("FFEFEFEF", AlertPolicy(reminder_interval=None), [(1, "firing")]),  # a flicker never holds: quiet
+    ("FFEEFF", AlertPolicy(reminder_interval=None), [(1, "firing"), (3, "changed"), (5, "changed")]),
+    ("FFFEEE", AlertPolicy(failure_threshold=3, reminder_interval=None), [(2, "firing"), (5, "changed")]),
+    ("FEE", AlertPolicy(failure_threshold=1, reminder_interval=None), [(0, "firing"), (1, "changed")]),
     ("FFPFF", AlertPolicy(), [(1, "firing"), (2, "resolved"), (4, "firing")]),
 ])
 def test_runs_become_notifications(story, policy, expected):
@@ -84,10 +91,46 @@ def test_incident_counts_runs_and_remembers_since_when():
     assert incident.first_error == RELATION
 
 
-def test_changed_error_text_is_shown_by_the_next_reminder():
-    policy = AlertPolicy(reminder_interval=120.0)
+def test_changed_words_are_told_once_they_hold_with_what_they_were():
     state, fired = CheckState("a"), []
     for i, letter in enumerate("FFEE"):
+        at = T0 + i * STEP
+        state, new = next_state(state, run_of(letter, at), NO_REMINDERS, at)
+        fired += new
+    assert [e.kind for e in fired] == ["firing", "changed"]
+    changed = fired[1].incident
+    assert changed.error_changed and changed.announced_error == RELATION  # "was: ..."
+    assert changed.last_error == "connection pool exhausted"
+    assert state.incident.announced_error == "connection pool exhausted"  # what a later change compares with
+    assert state.incident.error_changed is False and state.incident.changing_runs == 0
+
+
+def test_words_changing_to_no_words_at_all_is_a_change_of_cause():
+    """The missing table gives way to a connection error: the server says nothing, the failure sentence does."""
+    state, fired = CheckState("threads-api"), []
+    runs = [Run(ok=False, at=T0, failure="expected status 200, got 500", error_text=RELATION)] * 2 + \
+           [Run(ok=False, at=T0, failure="connection refused")] * 2
+    for i, run in enumerate(runs):
+        state, new = next_state(state, replace(run, at=T0 + i * STEP), NO_REMINDERS, T0 + i * STEP)
+        fired += new
+    assert [e.kind for e in fired] == ["firing", "changed"]
+    assert fired[1].incident.announced_error == RELATION and fired[1].incident.last_failure == "connection refused"
+
+
+def test_a_new_duration_in_the_same_sentence_is_no_change():
+    state, fired = CheckState("new-chat"), []
+    for i, waited in enumerate(("5s", "6s", "7s", "6s")):
+        failure = f"step 'expect li.thread visible': POST /api/threads: no response after {waited}"
+        state, new = next_state(state, Run(ok=False, at=T0 + i * STEP, failure=failure), NO_REMINDERS,
+                                T0 + i * STEP)
+        fired += new
+    assert [e.kind for e in fired] == ["firing"]
+
+
+def test_a_reminder_before_new_words_hold_shows_them_and_what_they_were():
+    policy = AlertPolicy(reminder_interval=120.0)
+    state, fired = CheckState("a"), []
+    for i, letter in enumerate("FFFE"):
         at = T0 + i * STEP
         state, new = next_state(state, run_of(letter, at), policy, at)
         fired += new
@@ -95,7 +138,6 @@ def test_changed_error_text_is_shown_by_the_next_reminder():
     reminder = fired[1].incident
     assert reminder.error_changed and reminder.announced_error == RELATION
     assert reminder.last_error == "connection pool exhausted"
-    assert state.incident.error_changed is False  # announced now
 
 
 def test_resolved_event_says_when_and_how_long():

@@ -11,7 +11,16 @@ import pytest
 from monitor.app.artifact_claim import claim_artifacts, final_paths
 from monitor.app.config import parse_config
 from monitor.core.config import ConfigError
-from probes.browser.capture import NetworkEntry, choose_error_text, describe_entry, http_problems, most_related
+from probes.browser.capture import (
+    NetworkEntry,
+    choose_browser_said,
+    choose_error_text,
+    describe_entry,
+    describe_stuck,
+    http_problems,
+    most_related,
+    stuck_request,
+)
 from probes.browser.runtime import BrowserNotFound, find_browser, not_found_message
 from probes.browser.settings import ResponseMatch, Step
 from probes.browser.steps import glob_to_regex
@@ -60,32 +69,35 @@ def test_the_issue_example_reads_into_steps_with_readable_names():
     assert opts.fail_on_http_errors is True and opts.fail_on_console_errors is False
 
 
+STEP = 'checks["new-chat"].steps[0]'
+
+
 @pytest.mark.parametrize("steps, expected", [
-    ("{ clik = 'text=New chat' }", "checks[0].steps[0].clik: unknown step key; did you mean 'click'?"),
+    ("{ clik = 'text=New chat' }", STEP + ".clik: unknown step key; did you mean 'click'?"),
     ("{ click = 'a', fill = { selector = 'b', value = 'c' } }",
-     "checks[0].steps[0]: has 2 actions (click, fill); a step does one thing"),
-    ("{ }", "checks[0].steps[0]: is an empty step; give it one action: goto, click, fill"),
-    ("{ name = 'x' }", "checks[0].steps[0]: needs one action: goto, click"),
-    ("{ click = '  ' }", "checks[0].steps[0].click: must not be empty: give a selector"),
-    ("{ click = 3 }", "checks[0].steps[0].click: must be a selector string"),
-    ("{ expect_visible = '' }", "checks[0].steps[0].expect_visible: must not be empty"),
-    ("{ fill = '#title' }", "checks[0].steps[0].fill: must be a table: fill = { selector"),
-    ("{ fill = { selector = '#t' } }", "checks[0].steps[0].fill.value: is required"),
-    ("{ fill = { selector = '', value = 'x' } }", "checks[0].steps[0].fill.selector: must not be empty"),
+     STEP + ": has 2 actions (click, fill); a step does one thing"),
+    ("{ }", STEP + ": is an empty step; give it one action: goto, click, fill"),
+    ("{ name = 'x' }", STEP + ": needs one action: goto, click"),
+    ("{ click = '  ' }", STEP + ".click: must not be empty: give a selector"),
+    ("{ click = 3 }", STEP + ".click: must be a selector string"),
+    ("{ expect_visible = '' }", STEP + ".expect_visible: must not be empty"),
+    ("{ fill = '#title' }", STEP + ".fill: must be a table: fill = { selector"),
+    ("{ fill = { selector = '#t' } }", STEP + ".fill.value: is required"),
+    ("{ fill = { selector = '', value = 'x' } }", STEP + ".fill.selector: must not be empty"),
     ("{ fill = { selecter = '#t', value = 'x' } }",
-     "checks[0].steps[0].fill.selecter: unknown key; did you mean 'selector'?"),
-    ("{ wait = '5' }", "checks[0].steps[0].wait: expected a duration"),
-    ("{ click = 'a', timeout = 'soon' }", "checks[0].steps[0].timeout: expected a duration"),
-    ("{ click = 'a', timeout = '0s' }", "checks[0].steps[0].timeout: must be longer than zero"),
-    ("{ expect_response = { status = 201 } }", "checks[0].steps[0].expect_response.url: is required"),
+     STEP + ".fill.selecter: unknown key; did you mean 'selector'?"),
+    ("{ wait = '5' }", STEP + ".wait: expected a duration"),
+    ("{ click = 'a', timeout = 'soon' }", STEP + ".timeout: expected a duration"),
+    ("{ click = 'a', timeout = '0s' }", STEP + ".timeout: must be longer than zero"),
+    ("{ expect_response = { status = 201 } }", STEP + ".expect_response.url: is required"),
     ("{ expect_response = { url = '**/x', status = 700 } }",
-     "checks[0].steps[0].expect_response.status: must be between 100 and 599"),
+     STEP + ".expect_response.status: must be between 100 and 599"),
     ("{ expect_response = { url = '**/x', method = 'FETCH' } }",
-     "checks[0].steps[0].expect_response.method: must be an HTTP method"),
-    ("{ press = '' }", "checks[0].steps[0].press: must name a key"),
-    ("{ goto = '' }", "checks[0].steps[0].goto: must not be empty"),
-    ("{ click = 'a', name = '' }", "checks[0].steps[0].name: must not be empty"),
-    ("'click #a'", "checks[0].steps[0]: must be a table"),
+     STEP + ".expect_response.method: must be an HTTP method"),
+    ("{ press = '' }", STEP + ".press: must name a key"),
+    ("{ goto = '' }", STEP + ".goto: must not be empty"),
+    ("{ click = 'a', name = '' }", STEP + ".name: must not be empty"),
+    ("'click #a'", STEP + ": must be a table"),
 ])
 def test_every_step_mistake_names_the_step_and_the_fix(steps, expected):
     errors = step_errors(steps)
@@ -118,7 +130,7 @@ def test_steps_and_script_exclude_each_other_and_scripts_must_exist(tmp_path):
     assert "must define `async def run(page, ...)`" in errors('script = "journeys/sync.py"')[0]
     assert "is not valid Python" in errors('script = "journeys/bad.py"')[0]
     assert errors('script = "journeys/ok.py"\nsteps = [{ click = "a" }]') == [
-        "checks[0].script: set either steps or script, not both"]
+        'checks["j"].script: set either steps or script, not both']
     assert "unknown key; did you mean 'fail_on_http_errors'?" in errors("fail_on_http_error = false")[0]
 
 
@@ -176,20 +188,40 @@ def test_the_request_sent_during_the_failing_step_explains_it():
     assert most_related([on_load, on_click, image], 1) is on_click
     assert most_related([on_load, image], 1) is image  # during the step beats before it
     assert most_related([on_load], 1) is on_load
-    assert choose_error_text(1, [on_load, on_click, image], [], "pw said") == "insert failed: no such table"
+    assert choose_error_text(1, [on_load, on_click, image]) == "insert failed: no such table"
 
 
-def test_error_text_falls_back_to_page_errors_then_console_then_playwright():
+def test_error_text_is_only_a_servers_words_and_the_browsers_go_apart():
     from probes.browser.capture import Message
 
     silent = entry("GET", "/x", 502, step=1)  # no words
-    page_error = Message("page_error", "TypeError: x is undefined", 1)
+    page_error = Message("page_error", "TypeError: Failed to fetch", 1)
     console = Message("console", "widget failed", 0)
-    assert choose_error_text(1, [silent], [console, page_error], "pw") == "TypeError: x is undefined"
-    assert choose_error_text(1, [silent], [console], "pw") == "widget failed"
-    assert choose_error_text(1, [silent], [], "Timeout 5000ms exceeded.") == "Timeout 5000ms exceeded."
+    assert choose_error_text(1, [silent]) is None  # never Playwright's or the page's words
+    assert choose_browser_said(1, [console, page_error], "pw") == "page error: TypeError: Failed to fetch"
+    assert choose_browser_said(1, [console], "pw") == "console error: widget failed"
+    assert choose_browser_said(1, [], "Timeout 5000ms exceeded.") == "Timeout 5000ms exceeded."
     later = Message("page_error", "after", 2)
-    assert choose_error_text(1, [], [later], "pw") == "pw"  # a later step's error explains nothing
+    assert choose_browser_said(1, [later], "pw") == "pw"  # a later step's error explains nothing
+
+
+def test_a_timed_out_step_names_the_request_still_waiting_for_its_answer():
+    clicked = entry("POST", "/api/threads", step=1, started=10.0)  # sent by the click, never answered
+    assert describe_stuck(clicked, "http://app/", now=15.2) == "POST /api/threads: no response after 5s"
+    assert describe_stuck(clicked, "http://app/", now=10.25) == "POST /api/threads: no response after 250ms"
+    assert stuck_request([clicked], 2) is clicked  # the expectation after the click timed out
+    assert stuck_request([clicked], 3) is None  # two steps on, it is not what this step waited for
+    answered = entry("POST", "/api/threads", 201, step=1, started=10.0)
+    assert stuck_request([answered], 2) is None
+    poll = entry("GET", "/events", step=2, kind="eventsource", started=11.0)
+    assert stuck_request([poll], 2) is None  # open by design
+    refused = entry("POST", "/api/save", step=2, failure="net::ERR_CONNECTION_REFUSED", started=12.0)
+    assert stuck_request([poll, refused], 2) is refused
+    assert stuck_request([refused], 2, failed_too=False) is None  # fail_on_http_errors = false
+    assert describe_stuck(refused, "http://app/", now=20.0) == "POST /api/save failed: net::ERR_CONNECTION_REFUSED"
+    image = entry("GET", "/logo.png", step=2, kind="image", started=9.0)
+    assert stuck_request([image, clicked], 2) is clicked  # the page's own call beats an image
+    assert stuck_request([image], 2) is image
 
 
 @pytest.mark.parametrize("e, counts", [

@@ -194,7 +194,7 @@ def test_the_monitors_own_metrics(metrics):
 def test_alert_counters_of_configured_channels_exist_before_the_first_alert(metrics):
     sent = {(dict(labels)["channel"], dict(labels)["kind"])
             for labels in values(metrics, "synthetic_alerts_sent_total")}
-    assert sent == {(c, k) for c in ("console", "slack") for k in ("firing", "reminder", "resolved", "test")}
+    assert sent == {(c, k) for c in ("console", "slack") for k in ("firing", "changed", "reminder", "resolved", "test")}
     assert set(values(metrics, "synthetic_alert_delivery_failures_total").values()) == {0.0}
 
 

@@ -17,6 +17,7 @@ import pytest
 from alerts.channels.console import ConsoleChannel
 from alerts.part import build_channels
 from alerts.state_store import AlertStore
+from monitor.app.config import load_config
 from monitor.core.results import utcnow
 from monitor.core.telemetry import NO_TELEMETRY
 from tests.alerts_harness import Harness, make_config
@@ -119,6 +120,59 @@ async def test_a_permanent_error_is_not_retried_and_shows_in_health(tmp_path, sl
     assert slack.count("chat.postMessage") == 2
     assert [m.text.split()[0] for m in slack.messages] == ["RESOLVED"]
     assert later is None
+
+
+def config_with_token(tmp_path, slack, token: str, reminder: str = "off"):
+    """make_config's, with the Slack token `token` (the loopback Slack answers invalid_auth to any but TOKEN)."""
+    make_config(tmp_path, slack, reminder=reminder)
+    path = tmp_path / "config.toml"
+    path.write_text(path.read_text().replace(f'token = "{TOKEN}"', f'token = "{token}"'))
+    return load_config(path)
+
+
+async def test_a_firing_given_up_on_goes_out_once_after_a_restart_with_a_working_token(tmp_path, slack):
+    later = timedelta(0)
+
+    def clock():
+        return utcnow() + later
+
+    async with Harness(config_with_token(tmp_path, slack, "xoxb-revoked-0000", reminder="1m"), clock=clock) as h:
+        h.fail(times=2)
+        await eventually(lambda: h.pending() == 0, "the firing given up on")
+        later = timedelta(minutes=1)
+        h.fail()  # its reminder, refused too
+        await eventually(lambda: h.pending() == 0, "the reminder given up on")
+        assert h.alerts.health() and "invalid_auth" in h.alerts.health()
+    assert slack.messages == []
+
+    fixed = config_with_token(tmp_path, slack, TOKEN, reminder="1m")
+    async with Harness(fixed, clock=clock) as h:  # the restart, with the token fixed
+        await eventually(lambda: h.pending() == 0 and slack.messages, "the firing, at last")
+        later = timedelta(minutes=3)
+        h.fail()  # the next reminder is due
+        await eventually(lambda: h.pending() == 0 and len(slack.messages) == 2, "the next reminder")
+        assert h.alerts.health() is None
+    async with Harness(fixed, clock=clock) as h:  # another restart sends nothing again
+        await eventually(lambda: h.pending() == 0, "nothing left")
+    [firing] = slack.top_level()
+    assert firing.text.startswith("FIRING threads-api") and "failing for 3 runs" in firing.text  # up to date
+    assert [m.text.split()[0] for m in slack.replies(firing.ts)] == ["STILL"]  # in its thread, after it
+    assert len(slack.messages) == 2
+
+
+async def test_a_reload_with_a_working_token_sends_the_firing_given_up_on(tmp_path, slack):
+    async with Harness(config_with_token(tmp_path, slack, "xoxb-revoked-0000")) as h:
+        h.fail(times=2)
+        await eventually(lambda: h.pending() == 0 and h.alerts.health(), "the firing given up on")
+        h.alerts.on_reload(config_with_token(tmp_path, slack, TOKEN))
+        await eventually(lambda: slack.top_level(), "the firing through the new token")
+        h.fail()
+        h.pass_()
+        await eventually(lambda: h.pending() == 0 and len(slack.messages) == 2, "the resolve")
+        assert h.alerts.health() is None
+    [firing] = slack.top_level()
+    assert firing.text.startswith("FIRING threads-api")
+    assert [m.text.split()[0] for m in slack.replies(firing.ts)] == ["RESOLVED"]
 
 
 async def test_health_reports_an_outbox_that_does_not_drain(tmp_path, slack):
@@ -288,6 +342,27 @@ reminder_interval = "off"
     assert f"was: `{RELATION}`" in reminder.all_text
     assert slow.text.startswith("FIRING slow-burn") and "failing for 4 runs" in slow.text
     assert slack.replies(slow.ts) == []  # reminders off for this check
+
+
+async def test_new_words_while_failing_reach_the_thread_at_once_not_at_the_next_reminder(tmp_path, slack):
+    """The missing table gives way to a connection error: with the default hourly reminder, on-call hears of it
+    as soon as it held for failure_threshold (2) runs, in the incident's thread, with what it was before."""
+    async with Harness(make_config(tmp_path, slack, reminder="1h")) as h:
+        h.fail(times=2)
+        await eventually(lambda: h.pending() == 0 and slack.top_level(), "the firing delivered")
+        [firing] = slack.top_level()
+        h.fail(error=None, failure="connection refused")
+        h.fail()  # a flicker back: the new words have not held yet
+        h.fail(error=None, failure="connection refused")
+        # Each fail() returns once its incident change and notices are written: only the firing is queued.
+        assert h.store.db.execute("select kind from outbox").fetchall() == [("firing",)]
+        h.fail(error=None, failure="connection refused")  # held for 2 runs in a row
+        await eventually(lambda: slack.replies(firing.ts), "the change in the thread")
+    [changed] = slack.replies(firing.ts)
+    assert changed.text.startswith(f"CHANGED threads-api: connection refused (was: {RELATION})")
+    assert f"was: `{RELATION}`" in changed.all_text
+    assert firing.updates == []  # the message keeps the words it fired with
+    assert len(slack.top_level()) == 1
 
 
 async def test_a_busy_database_delays_recording_but_sends_nothing_twice(tmp_path, slack):

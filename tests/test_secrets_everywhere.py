@@ -3,9 +3,11 @@
 The same run checks the modes of what it wrote: owner-only, every file.
 
 The target is hostile in the worst way: it echoes the bearer token and the
-typed password back in bodies, console messages and the page title. After
-the run we read every byte the monitor left behind: its log, the SQLite
-files, the artifacts (JSON logs, and the trace.zip unpacked), the Slack
+typed password back in bodies, console messages and the page title, sets a
+session cookie, and serves its database DSN (a password the monitor knows
+only by its shape) to the page, which logs it. After the run we read every
+byte the monitor left behind: its log, the SQLite files, the artifacts (JSON
+logs, and the trace.zip unpacked, Playwright's full recording), the Slack
 messages the loopback Slack received, and what `monitor check`, `history`
 and `status` print.
 """
@@ -32,6 +34,10 @@ API_TOKEN = "tok-API-1f2e3d4c5b6a"
 LOGIN_PASSWORD = "pw-Hunter2-9a8b7c"
 SLACK_BOT_TOKEN = "xoxb-secret-5e6f7a8b"
 SECRETS = {"API_TOKEN": API_TOKEN, "LOGIN_PASSWORD": LOGIN_PASSWORD, "SLACK_BOT_TOKEN": SLACK_BOT_TOKEN}
+# Not in the config: redacted by their shape (a password in a connection URL) or their place (a cookie).
+DSN_PASSWORD = "dsn-pw-4c3b2a1f0e"
+SESSION_COOKIE = "sess-7e6d5c4b3a2f"
+UNKNOWN_TO_THE_CONFIG = {"DSN_PASSWORD": DSN_PASSWORD, "SESSION_COOKIE": SESSION_COOKIE}
 
 LOGIN_PAGE = """<!doctype html><title>login</title>
 <input id="password" type="password"><button id="go">Log in</button><p id="state">idle</p>
@@ -43,6 +49,7 @@ document.getElementById("go").addEventListener("click", async () => {
   const r = await fetch("/api/login", {method: "POST", body: JSON.stringify({password: typed})});
   document.getElementById("state").textContent = await r.text();
 });
+fetch("/api/config").then(r => r.text()).then(t => console.log("config " + t));
 </script>"""
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -131,13 +138,16 @@ def leaks(where: dict[str, bytes | str]) -> list[tuple[str, str]]:
     out = []
     for name, data in where.items():
         text = data if isinstance(data, str) else data.decode("latin-1")
-        out += [(name, key) for key, secret in SECRETS.items() if secret in text]
+        out += [(name, key) for key, secret in {**SECRETS, **UNKNOWN_TO_THE_CONFIG}.items() if secret in text]
     return out
 
 
 def test_no_secret_reaches_logs_database_artifacts_slack_or_cli(tmp_path):
     routes = {"/api/me": echo_auth, "/api/login": echo_login,
-              "/": lambda h: send(h, 200, LOGIN_PAGE.encode(), "text/html")}
+              "/api/config": lambda h: send(h, 200, json.dumps(
+                  {"dsn": f"postgres://app:{DSN_PASSWORD}@db/prod"}).encode()),
+              "/": lambda h: send(h, 200, LOGIN_PAGE.encode(), "text/html",
+                                  {"Set-Cookie": f"session={SESSION_COOKIE}; Path=/"})}
     with TargetServer(routes) as target, SlackServer(token=SLACK_BOT_TOKEN) as slack:
         (tmp_path / "config.toml").write_text(config_text(target.url, slack))
         env = {**os.environ, "PYTHONPATH": str(ROOT), **SECRETS}
@@ -170,13 +180,10 @@ def test_no_secret_reaches_logs_database_artifacts_slack_or_cli(tmp_path):
     assert "token [REDACTED]" in cli_said["cli:history api"] or "REDACTED" in cli_said["cli:history api"]
 
     traces = {n: d for n, d in written.items() if "trace.zip" in n}
-    ours = {n: d for n, d in written.items() if n not in traces}
-    assert leaks({**ours, **live, **slack_said, **cli_said}) == []
-    # Playwright's trace is the browser's full recording: the typed value of a
-    # `fill`, request bodies and DOM snapshots are in it by design (that is
-    # what makes a replay useful). It never holds the monitor's own tokens,
-    # and it is owner-only (tests/test_file_modes.py). README: Security.
-    assert {key for _, key in leaks(traces)} <= {"LOGIN_PASSWORD"}
+    assert any(n.endswith("!trace.network") for n in traces) and any("screencast" in n for n in traces), traces
+    # Playwright's trace is the browser's full recording (the typed value of a `fill`, request and response
+    # bodies and headers, the console, DOM snapshots): its text is redacted like everything else.
+    assert leaks({**written, **live, **slack_said, **cli_said}) == []
 
     # Owner-only files: the database with its -wal and -shm (seen while running), every artifact and folder.
     assert set(live_modes) >= {"monitor.db", "monitor.db-wal", "monitor.db-shm"}

@@ -34,7 +34,18 @@ def test_firing_message_holds_what_on_call_needs():
     assert f"```{RELATION}```" in everything
     assert "`POST https://chat.example.com/api/threads` → 500" in everything
     assert "eu-west" in everything
-    assert "`monitor replay new-chat --run 42`" in everything
+    assert "replay: `monitor replay new-chat`" in everything  # an HTTP check is sent again, not looked up
+
+
+def test_the_replay_hint_fits_the_checks_kind():
+    def hint(**facts):
+        everything = "\n".join(texts(build_slack_message(notice(facts=facts))))
+        found = re.search(r"replay: `([^`]*)`", everything)
+        return found and found.group(1)
+
+    assert hint(type="http", run_id=113) == "monitor replay new-chat"
+    assert hint(type="browser", run_id=42) == "monitor replay new-chat --run 42"  # its trace
+    assert hint(type="browser") is None  # a journey without a stored run has no trace to open
 
 
 def test_journey_message_names_the_step_and_links_trace_and_screenshot():
@@ -45,6 +56,17 @@ def test_journey_message_names_the_step_and_links_trace_and_screenshot():
     assert "*Failing step:* click New chat" in everything
     assert "<https://monitor.example.com/artifacts/new-chat/7/trace.zip|trace>" in everything
     assert "<https://monitor.example.com/artifacts/new-chat/7/screenshot.png|screenshot>" in everything
+
+
+def test_what_the_browser_said_is_labelled_apart_from_the_servers_words():
+    facts = {"type": "browser", "failing_step": "expect li.thread visible", "run_id": 7,
+             "browser_said": "Locator expected to be visible <@U1>"}
+    message = build_slack_message(notice(error_text=None, facts=facts,
+                                         failure="POST /api/threads: no response after 5s; li.thread was not "
+                                                 "visible within 5s"))
+    everything = "\n".join(texts(message))
+    assert "```" not in everything  # the code block is for a server's words only
+    assert "*Browser said:* `Locator expected to be visible &lt;@U1&gt;`" in everything
 
 
 def test_no_links_without_public_url():

@@ -20,8 +20,16 @@ from alerts.state_store import AlertStore
 from monitor.app.config import load_config
 from monitor.app.database import open_store
 from monitor.app.service import build_service
-from monitor.app.status_page import CheckStatus, load_status, render_status_page
+from monitor.app.status_page import (
+    CheckStatus,
+    HistoryReader,
+    _percent,
+    load_status,
+    read_history,
+    render_status_page,
+)
 from monitor.core.results import Result, utcnow
+from monitor.core.store import write_transaction
 from tests.polling import wait_until
 from tests.servers import TargetServer, respond
 from tests.service_thread import ServiceThread
@@ -107,6 +115,19 @@ def test_states_come_from_runs_and_silences(tmp_path, target):
     finally:
         store.close()
     assert statuses == {"api": "failing", "ok": "passing", "muted": "silenced", "quiet": "never run"}
+
+
+def test_a_passing_check_whose_incident_is_still_open_is_recovering(tmp_path, target):
+    seed(tmp_path)  # api: a failed run and an open incident
+    config = load_config(write_config(tmp_path, target.url))
+    store = open_store(tmp_path / "monitor.db")
+    try:
+        store.record(Result(check="api", type="http", location="l", target="t", started_at=utcnow(),
+                            duration_ms=1.0, ok=True))
+        states = {s.name: s.state for s in load_status(store, config.checks, utcnow())}
+    finally:
+        store.close()
+    assert states["api"] == "recovering"
 
 
 def test_everything_a_server_sent_is_escaped():
@@ -208,3 +229,157 @@ def test_with_an_auth_token_the_browser_logs_in_with_the_token(tmp_path, target,
             assert "?sig=" in trace
             assert httpx.get(running.url + trace).content == b"PK\x03\x04 a trace"
             assert httpx.get(running.url + trace.split("?")[0]).status_code == 401
+
+
+# -- uptime, recent runs, and text that wraps well ------------------------------------------------------------
+
+
+def test_uptime_is_cut_never_rounded_up():
+    assert [_percent(s) for s in (None, 1.0, 0.99996, 0.5, 0)] == ["-", "100%", "99.99%", "50.00%", "0.00%"]
+
+
+def test_history_reads_uptime_per_window_and_the_latest_runs_oldest_first(tmp_path):
+    store = open_store(tmp_path / "monitor.db")
+    now = utcnow()
+    ages = [timedelta(days=6)] * 2 + [timedelta(hours=30)] * 2 + [timedelta(hours=2)] * 3
+    outcomes = [False, False, True, True, True, False, True]
+    for age, ok in zip(ages, outcomes, strict=True):
+        store.record(Result(check="api", type="http", location="l", target="http://x/", started_at=now - age,
+                            duration_ms=5.0, ok=ok, status_code=200 if ok else 500,
+                            failure=None if ok else "expected status 200, got 500"))
+    store.record(Result(check="api", type="http", location="l", target="http://x/", started_at=now - timedelta(days=9),
+                        duration_ms=5.0, ok=False))  # older than a week: in no window
+    history = read_history(store, ["api", "never"], now)
+    store.close()
+    assert history["api"].uptime == {"24h": 2 / 3, "7d": 4 / 7}
+    assert history["never"].uptime == {"24h": None, "7d": None} and history["never"].recent == []
+    recent = history["api"].recent
+    assert [r["ok"] for r in recent] == [False, False, False, True, True, True, False, True]  # oldest first
+    assert recent[-2] == {**recent[-2], "ok": False, "status_code": 500, "failure": "expected status 200, got 500"}
+
+
+def test_the_uptime_is_read_again_only_after_a_minute_and_the_strip_every_time(tmp_path):
+    path = tmp_path / "monitor.db"
+    store = open_store(path)
+
+    def run(ok: bool) -> None:
+        store.record(Result(check="api", type="http", location="l", target="t", started_at=utcnow(), duration_ms=1.0,
+                            ok=ok))
+
+    run(True)
+    clock = [0.0]
+    reader = HistoryReader(str(path), ttl=60.0, clock=lambda: clock[0])
+    assert reader.read(["api"], utcnow())["api"].uptime["24h"] == 1.0
+    run(False)
+    again = reader.read(["api"], utcnow())["api"]
+    assert again.uptime["24h"] == 1.0 and [r["ok"] for r in again.recent] == [True, False]
+    clock[0] = 61.0
+    assert reader.read(["api"], utcnow())["api"].uptime["24h"] == 0.5
+    store.close()
+
+
+def test_a_step_is_named_once_and_urls_break_only_after_their_slashes():
+    run = {"ok": False, "started_at": NOW.isoformat(), "failing_step": "open New chat",
+           "target": "http://127.0.0.1:8000/api/threads?x=1",
+           "failure": "step 'open New chat': POST /api/threads answered 500"}
+    page = render_status_page([CheckStatus("new-chat", "browser", "failing", run)], now=NOW, location="l")
+    assert page.count("open New chat") == 1
+    assert '<span class="host">http://127.0.0.1:8000</span><wbr>/<wbr>api/<wbr>threads?<wbr>x=1' in page
+
+
+NARROW_WORDS = """table => {
+  const broken = [];
+  const walker = document.createTreeWalker(table, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (const word of node.data.matchAll(/\\S+/g)) {
+      const range = document.createRange();
+      range.setStart(node, word.index);
+      range.setEnd(node, word.index + word[0].length);
+      const lines = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+      if (lines.size > 1) broken.push(word[0]);
+    }
+  }
+  return broken;
+}"""
+
+
+def seed_a_week(folder: Path) -> None:
+    """A week of runs every 20 minutes for the README's checks, the journey hung for the last hour, an incident."""
+    store = open_store(folder / "monitor.db")
+    now = utcnow()
+    plan = {"threads-api": ("http", "https://chat.example.com:8443/api/threads"),
+            "health": ("http", "https://chat.example.com:8443/api/health"),
+            "new-chat": ("browser", "https://chat.example.com:8443/"),
+            "threads-graphql": ("http", "https://chat.example.com:8443/graphql")}
+    with write_transaction(store.db):
+        for step in range(7 * 72, 0, -1):
+            at = now - timedelta(minutes=20 * step - 10)  # none near a window's edge
+            for name, (kind, target) in plan.items():
+                broken = (name == "threads-api" and step <= 3) or (name == "new-chat" and step in (1, 2, 200)) \
+                    or (name == "threads-graphql" and step % 97 == 0)
+                kept = [f"new-chat/{step}/{f}" for f in ("log.json", "screenshot.png", "trace.zip")] \
+                    if name == "new-chat" and step == 1 else []
+                failure, said, browser, failing_step = None, None, None, None
+                if broken and name == "threads-api":
+                    failure, said = "expected status 200, got 500", "no such table: threads"
+                elif broken and name == "new-chat":
+                    failing_step = "expect li.thread visible"
+                    failure = ("step 'expect li.thread visible': POST /api/threads: no response after 7s; li.thread "
+                               "was not visible within 5s")
+                    browser = "Locator expected to be visible Actual value: None Error: element(s) not found"
+                elif broken:
+                    failure = "the GraphQL response has 1 error (the first at threads)"
+                    said = "Cannot return null for non-nullable field Query.threads."
+                store.record(Result(check=name, type=kind, location="eu-west", target=target, started_at=at,
+                                    duration_ms=1800.0 if kind == "browser" else 42.0, ok=not broken,
+                                    status_code=500 if said == "no such table: threads" else 200,
+                                    method="GET", failure=failure, error_text=said, browser_said=browser,
+                                    failing_step=failing_step, artifacts=kept))
+    for check, minutes in (("threads-api", 40), ("new-chat", 30)):
+        opened = (now - timedelta(minutes=minutes)).isoformat()
+        store.db["incidents"].insert({"check_name": check, "opened_at": opened, "first_failure_at": opened,
+                                      "last_failure_at": opened})
+    store.close()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_status_page_breaks_no_word_and_is_the_readmes_screenshot(tmp_path, chromium):
+    """At a narrow width no word (`since`, a host and port) is split over two lines; at a normal one the page is
+    photographed for the README (written to docs/status-page.png with UPDATE_DOCS=1)."""
+    seed_a_week(tmp_path)
+    names = ("threads-api", "health", "new-chat", "threads-graphql")
+    (tmp_path / "config.toml").write_text(
+        '[monitor]\ndatabase = "monitor.db"\nlisten = "127.0.0.1:0"\nlocation = "eu-west"\n'
+        + "".join(f'[[checks]]\nname = "{n}"\nurl = "http://127.0.0.1:9/{n}"\ncron = "0 0 1 1 *"\n' for n in names))
+    config = load_config(tmp_path / "config.toml")
+    with ServiceThread(build_service(config)) as running:
+        page = chromium.new_page(viewport={"width": 640, "height": 900})
+        with screenshot_on_failure(page, "status-page-narrow"):
+            assert page.goto(running.url + "/").status == 200
+            assert page.locator("table").evaluate(NARROW_WORDS) == []
+            api = page.locator('tr[data-check="threads-api"]')
+            assert "incident open since 40m ago" in api.inner_text()
+            assert api.locator(".uptime").all_inner_texts() == ["95.83% 24h", "99.40% 7d"]  # 69/72, 501/504
+            assert api.locator(".runs i").count() == 30 and api.locator(".runs i.fail").count() == 3
+            assert "no such table: threads" in api.locator(".runs i.fail").last.get_attribute("title")
+            journey = page.locator('tr[data-check="new-chat"]')
+            assert journey.inner_text().count("expect li.thread visible") == 1  # the step, named once
+            assert "browser said: Locator expected to be visible" in journey.inner_text()
+            assert page.locator("tbody tr").evaluate_all("rows => rows.map(r => r.dataset.check)") == [
+                "threads-api", "new-chat", "health", "threads-graphql"]
+        page.set_viewport_size({"width": 1100, "height": 200})  # the full page's own height, nothing below
+        shot = RESULTS / "status-page.png"
+        RESULTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(shot), full_page=True)
+        page.close()
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("UPDATE_DOCS"):
+        shutil.copy(shot, ROOT / "docs" / "status-page.png")
+
+
+def test_the_readme_shows_the_status_page_screenshot():
+    picture = ROOT / "docs" / "status-page.png"
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert picture.stat().st_size < 200_000  # small: it lives in the repository
+    assert "](docs/status-page.png)" in (ROOT / "README.md").read_text()

@@ -36,6 +36,7 @@ def test_history_is_newest_first_with_steps_and_artifacts(store):
     now = utcnow()
     store.record(result(started_at=now - timedelta(minutes=1)))
     failed = result(ok=False, started_at=now, failure="expected status 200, got 500", error_text="boom",
+                    browser_said="page error: Failed to fetch",
                     status_code=500, steps=[StepResult("open", True, 10.0), StepResult("click", False, 5.0, "500")],
                     artifacts=["api/2/trace.zip"], phases={"connect": 0.001})
     run_id = store.record(failed)
@@ -43,6 +44,7 @@ def test_history_is_newest_first_with_steps_and_artifacts(store):
     assert [r["id"] for r in rows] == [run_id, run_id - 1]
     newest = rows[0]
     assert newest["ok"] is False and newest["error_text"] == "boom" and newest["status_code"] == 500
+    assert newest["browser_said"] == "page error: Failed to fetch"
     assert [s["name"] for s in newest["steps"]] == ["open", "click"] and newest["steps"][1]["ok"] is False
     assert newest["artifacts"] == ["api/2/trace.zip"] and newest["phases"] == {"connect": 0.001}
     assert failed.run_id == run_id

@@ -40,7 +40,7 @@ def readme_verify():
 
 def test_the_payload_carries_the_check_its_labels_and_the_servers_words():
     n = notice(facts={"method": "POST", "target": "https://chat.example.com/api/threads", "status_code": 500,
-                      "location": "eu-west", "type": "http", "run_id": 42, "labels": {"team": "chat"},
+                      "location": "eu-west", "type": "browser", "run_id": 42, "labels": {"team": "chat"},
                       "artifacts": ["new-chat/42/trace.zip"]}, incident_id=7)
     body = webhook_payload(n, public_url="https://monitor.example.com", token=None)
     assert body["version"] == 1 and body["kind"] == "firing" and body["check"] == "new-chat"

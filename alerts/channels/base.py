@@ -43,6 +43,8 @@ class Facts:
     artifacts: tuple[str, ...] = ()  # paths under artifacts_dir
     run_id: int | None = None
     labels: Mapping[str, str] = field(default_factory=dict)  # the check's: team = "chat", severity = "page"
+    # What the browser or Playwright said when no server said anything: never the server's words, untrusted.
+    browser_said: str | None = None
 
     @classmethod
     def from_mapping(cls, facts: Mapping[str, Any]) -> Facts:
@@ -65,7 +67,7 @@ class Notice:
     """One thing to tell on-call. Text from the monitored server (`error_text`, `previous_error_text`,
     `facts`) is untrusted: already redacted of secrets, but each channel escapes it for its medium."""
 
-    kind: str  # "firing" | "reminder" | "resolved" | "test"
+    kind: str  # "firing" | "changed" | "reminder" | "resolved" | "test"
     check: str
     at: datetime
     opened_at: datetime | None = None
@@ -75,7 +77,8 @@ class Notice:
     runs_failed: int = 0
     failure: str | None = None  # the monitor's sentence: "expected status 200, got 500"
     error_text: str | None = None  # the server's own words
-    previous_error_text: str | None = None  # what the server said before, when it changed
+    # What the last notice said (the server's words, else the failure sentence), when it changed since.
+    previous_error_text: str | None = None
     reason: str | None = None  # why a resolved incident closed without passing runs, or None
     facts: Facts = field(default_factory=Facts)
     incident_id: int | None = None

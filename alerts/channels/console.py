@@ -1,6 +1,7 @@
 """The console channel: alerts as lines on the terminal (the demo, people without Slack).
 
     FIRING threads-api: expected status 200, got 500: no such table: threads (failing for 2 runs since ...)
+    CHANGED threads-api: connection refused (was: no such table: threads) (failing for 5 runs since ...)
     RESOLVED threads-api after 8s (4 failed runs)
 
 Server text goes through `monitor.core.terminal.one_line`, so escape sequences in a
@@ -60,11 +61,11 @@ def format_notice(n: Notice) -> str:
         lasted = format_duration((until - n.failing_since).total_seconds()) if n.failing_since else "a while"
         ended = f"CLOSED {check}: {one_line(n.reason, 200)}, after" if n.reason else f"RESOLVED {check} after"
         return f"{ended} {lasted} ({n.runs_failed} failed runs){also}"
-    state = "FIRING" if n.kind == "firing" else "STILL FAILING"
+    state = {"firing": "FIRING", "changed": "CHANGED"}.get(n.kind, "STILL FAILING")
     line = f"{state} {check}: {one_line(n.failure or 'failed', 300)}"
     if n.error_text:
         line += f": {one_line(n.error_text, 500)}"
-    if n.kind == "reminder" and n.previous_error_text:
+    if n.kind in ("changed", "reminder") and n.previous_error_text:
         line += f" (was: {one_line(n.previous_error_text, 200)})"
     when = f" since {n.failing_since:%H:%M:%S} UTC" if n.failing_since else ""
     return f"{line} (failing for {n.runs_failed} runs{when}){also}"

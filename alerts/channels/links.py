@@ -35,11 +35,19 @@ def artifact_links(notice: Notice, public_url: str | None, token: str | None) ->
 
 
 def replay_command(notice: Notice) -> str | None:
-    """`monitor replay CHECK --run ID` for the run that failed; None when there is none to replay."""
-    # A check removed from the config (a closing reason) cannot be replayed; a test notice has no run.
-    if notice.facts.run_id is None or notice.kind == "test" or notice.reason:
+    """The `monitor replay` command that shows on-call this failure, for the check's kind; None when none would.
+
+    A journey's recorded run opens its trace (`--run ID`); any other check is
+    simply run again, which for an HTTP check prints the request and the
+    response like `curl -v`. A check removed from the config cannot be
+    replayed, and a test notice has no check.
+    """
+    if notice.kind == "test" or notice.reason:
         return None
-    return f"monitor replay {notice.check} --run {int(notice.facts.run_id)}"
+    if notice.facts.type == "browser":
+        run_id = notice.facts.run_id
+        return f"monitor replay {notice.check} --run {int(run_id)}" if run_id is not None else None
+    return f"monitor replay {notice.check}"
 
 
 def _label(path: str) -> str:

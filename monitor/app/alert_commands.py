@@ -107,11 +107,21 @@ def status_states(config: Config, store: Store) -> dict[str, str]:
     """Check -> state text for `monitor status`: open incidents, silences, undelivered alerts."""
     alerts = AlertStore(store.db)
     now = utcnow()
+    latest = store.latest_runs()
+    policies = {c.name: c.alerts for c in config.checks}
     states: dict[str, str] = {}
     for incident in alerts.open_incidents():
         since = incident.first_failure_at
-        states[incident.check] = (f"failing (incident since {since:%H:%M:%S} UTC, "
-                                  f"{incident.runs_failed} failed runs)")
+        facts = f"incident since {since:%H:%M:%S} UTC, {incident.runs_failed} failed runs"
+        run = latest.get(incident.check)
+        if run is not None and run["ok"] and incident.check in policies:
+            # Passing again: `monitor run` closes it after success_threshold passing runs in a row
+            # (`monitor check` runs do not count towards it).
+            needed = policies[incident.check].success_threshold
+            states[incident.check] = (f"recovering ({facts}; it closes after {needed} passing run"
+                                      f"{'s' if needed != 1 else ''} in a row under `monitor run`)")
+        else:
+            states[incident.check] = f"failing ({facts})"
     for check, until in alerts.silences(now).items():
         note = f"silenced until {until:%Y-%m-%d %H:%M} UTC"
         states[check] = f"{states[check]}, {note}" if check in states else note

@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from monitor import __version__
 from monitor.app import alert_commands, commands, replay
-from monitor.app.cli_support import EXIT_USAGE, UsageError
+from monitor.app.cli_support import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from monitor.app.logs import LEVELS
 from monitor.core.config import DEFAULT_CONFIG, ConfigError
 from monitor.core.terminal import safe
 
@@ -38,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"monitor: {safe(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # `monitor check` says more, itself
+        print("monitor: interrupted (Ctrl-C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _check_args(p: argparse.ArgumentParser) -> None:
@@ -76,12 +78,13 @@ def _destinations_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _replay_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", metavar="NAME", help="a browser check")
-    p.add_argument("--headed", action="store_true", help="show the browser window (needs a display)")
+    p.add_argument("name", metavar="NAME", help="a check of any kind")
+    p.add_argument("--headed", action="store_true", help="journeys: show the browser window (needs a display)")
     p.add_argument("--slow-mo", type=float, default=None, metavar="MS",
-                   help="wait MS milliseconds before each browser action")
+                   help="journeys: wait MS milliseconds before each browser action")
     p.add_argument("--run", type=int, default=None, metavar="ID",
-                   help="show stored run ID (see `monitor history NAME`) and open its trace")
+                   help="show what stored run ID recorded (see `monitor history NAME`); a journey's trace opens "
+                        "in the viewer")
 
 
 def _file_arg(help: str) -> Arguments:
@@ -104,8 +107,9 @@ COMMANDS: tuple[tuple[str, Handler, str, Arguments | None], ...] = (
                                         "--shard, list the checks of that shard", _shard_arg),
     ("history", commands.cmd_history, "show the latest stored runs of a check", _history_args),
     ("status", commands.cmd_status, "one line per check: state, last run, last error text", _json_arg),
-    ("replay", replay.cmd_replay, "run a browser journey now, printing each step live, and keep its trace; or "
-                                  "show a stored run and open its trace (--run ID)", _replay_args),
+    ("replay", replay.cmd_replay, "run a check now and watch it: a journey step by step (keeping its trace), an "
+                                  "HTTP request and response like curl -v; or show a stored run (--run ID)",
+     _replay_args),
     ("silence", alert_commands.cmd_silence, "hold a check's notifications for a while (it keeps running)",
      _silence_args),
     ("unsilence", alert_commands.cmd_unsilence, "send a check's notifications again", _unsilence_args),
@@ -124,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"config file (default: $MONITOR_CONFIG or ./{DEFAULT_CONFIG})")
     common.add_argument("--log-format", choices=("text", "json"), default=argparse.SUPPRESS,
                         help="log lines as text (default) or JSON")
+    common.add_argument("--log-level", choices=tuple(LEVELS), default=argparse.SUPPRESS,
+                        help="info (default); debug adds what the libraries underneath say")
     parser = argparse.ArgumentParser(prog="monitor", parents=[common],
                                      description="Synthetic monitoring that pages with the server's own words.")
     parser.add_argument("--version", action="version", version=f"synthetic-monitor {__version__}")

@@ -7,12 +7,14 @@ import os
 from typing import TextIO
 
 from monitor.app.config import load_config
-from monitor.app.logs import setup_logging
+from monitor.app.logs import LEVELS, setup_logging
 from monitor.core.config import DEFAULT_CONFIG, Check, Config, suggest
 from monitor.core.sharding import Share
 from monitor.core.terminal import Style
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# Stopped by a signal: 128 + its number, as shells report it.
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 
 class UsageError(Exception):
@@ -28,7 +30,8 @@ def config_from(args: argparse.Namespace) -> Config:
             config = config.for_shard(Share.parse(args.shard))
         except ValueError as exc:
             raise UsageError(f"--shard {exc}") from None
-    setup_logging(getattr(args, "log_format", "text"), secrets=config.secrets)
+    setup_logging(getattr(args, "log_format", "text"), LEVELS[getattr(args, "log_level", "info")],
+                  secrets=config.secrets)
     return config
 
 
@@ -48,3 +51,4 @@ def select_checks(config: Config, names: list[str]) -> list[Check]:
                              f"{config.monitor.shard} (use --shard {elsewhere}, or the monitor of that shard)")
         raise UsageError(f"no check named {unknown[0]!r} in {config.path}{suggest(unknown[0], known)}")
     return [config.check(n) for n in names]
+

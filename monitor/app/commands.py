@@ -10,21 +10,47 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
 from monitor import __version__
 from monitor.app.alert_commands import status_states
-from monitor.app.cli_support import EXIT_FAILED, EXIT_OK, UsageError, config_from, select_checks, style_for
+from monitor.app.cli_support import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    UsageError,
+    config_from,
+    select_checks,
+    style_for,
+)
 from monitor.app.database import MIGRATIONS, open_store
-from monitor.app.render import details, history_table, result_dict, result_row, results_header, status_table
-from monitor.core.config import Check, Config
+from monitor.app.render import (
+    details,
+    history_table,
+    interrupted_summary,
+    result_dict,
+    result_row,
+    results_header,
+    status_table,
+)
+from monitor.core.config import Check, Config, ConfigError
+from monitor.core.config_schema import ConfigIssue
 from monitor.core.results import Result, utcnow
 from monitor.core.terminal import safe, table
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     config = config_from(args)
+    if logging.getLogger().level == logging.INFO:  # the problems are the output, not the browser starting
+        logging.getLogger().setLevel(logging.WARNING)
+    issues, unchecked = asyncio.run(look_deeper(config))
+    for note in unchecked:
+        print(f"monitor: {safe(note)}", file=sys.stderr)
+    if issues:
+        raise ConfigError(str(config.path), issues)
     kinds: dict[str, int] = {}
     for check in config.all_checks:
         kinds[check.type] = kinds.get(check.type, 0) + 1
@@ -36,12 +62,43 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def look_deeper(config: Config) -> tuple[list[ConfigIssue], list[str]]:
+    """What each probe kind finds wrong with its checks beyond the config's shape (journeys: every selector,
+    parsed by Playwright), and what could not be looked at (no browser here, say)."""
+    from monitor.app.runner import probe_context
+    from probes import PROBE_KINDS
+
+    issues: list[ConfigIssue] = []
+    unchecked = []
+    ctx = probe_context(config)
+    for name, kind in PROBE_KINDS.items():
+        checks = [c for c in config.checks if c.type == name]
+        if kind.validate is None or not checks:
+            continue
+        try:
+            issues += await kind.validate(checks, ctx)
+        except Exception as exc:  # the kind's machinery is missing or broken here: say what was not checked
+            unchecked.append(f"the {name} checks were not looked at beyond the config: {str(exc).splitlines()[0]}")
+    return issues, unchecked
+
+
+class Terminated(Exception):
+    """`monitor check` got SIGTERM (a CI job's timeout, say): it stops as after Ctrl-C."""
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     config = config_from(args)
     checks = select_checks(config, args.names)
     if not checks:
         raise UsageError(f"{config.path} defines no checks; add a [[checks]] table")
-    results = asyncio.run(_check_once(config, checks, args))
+    finished: list[Result] = []  # every run that ended, stored or not: what an interruption reports
+    stopped_by = None
+    try:
+        results = asyncio.run(_check_once(config, checks, args, finished))
+    except KeyboardInterrupt:
+        results, stopped_by = finished, "Ctrl-C"
+    except Terminated:
+        results, stopped_by = finished, "SIGTERM"
     if args.json:
         print(json.dumps([result_dict(r) for r in results], indent=2, ensure_ascii=False))
     if args.junit:
@@ -49,21 +106,31 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         with open(args.junit, "wb") as out:
             out.write(junit_xml(results))
+    if stopped_by is not None:
+        print(interrupted_summary(stopped_by, checks, finished), file=sys.stderr)
+        return EXIT_TERMINATED if stopped_by == "SIGTERM" else EXIT_INTERRUPTED
     failed = [r for r in results if not r.ok]
     return EXIT_FAILED if failed else EXIT_OK
 
 
-async def _check_once(config: Config, checks: list[Check], args: argparse.Namespace) -> list[Result]:
+async def _check_once(config: Config, checks: list[Check], args: argparse.Namespace,
+                      finished: list[Result]) -> list[Result]:
+    """Run `checks` once, printing each as it ends; `finished` gets every run that ended, as it ends.
+
+    SIGTERM cancels it as Ctrl-C does (it then raises `Terminated`); either
+    way the runs that ended are stored (the writer finishes its queue) before
+    it returns or raises.
+    """
     from monitor.app.database import command_writer
-    from monitor.app.runner import Runner
+    from monitor.app.runner import Runner, runs_printed_here
+
+    class Finished:
+        def on_result(self, check: Check, result: Result) -> None:
+            finished.append(result)
 
     style = style_for(sys.stdout)
-    # The table says what each run did; one log line per run would repeat it.
-    run_log = logging.getLogger("monitor.runs")
-    previous_level = run_log.level
-    run_log.setLevel(logging.ERROR)
     writer = command_writer(config.monitor.database)
-    runner = Runner(config, writer)
+    runner = Runner(config, writer, listeners=[Finished()])
     live = not args.json
     # Rows are printed as checks finish, so fix the column widths up front.
     widths = [max(len(c.name) for c in checks), 6, 6, 6, 0]
@@ -79,12 +146,26 @@ async def _check_once(config: Config, checks: list[Check], args: argparse.Namesp
             if extra:
                 print(extra, flush=True)
 
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    terminated: list[bool] = []
+
+    def on_sigterm() -> None:
+        terminated.append(True)
+        if task is not None:
+            task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     try:
-        results = await runner.run_many(checks, on_done=on_done, wait_stored=True)
+        with runs_printed_here():  # the table says what each run did
+            results = await runner.run_many(checks, on_done=on_done, wait_stored=True)
+    except asyncio.CancelledError:
+        if terminated:
+            raise Terminated from None
+        raise
     finally:
+        loop.remove_signal_handler(signal.SIGTERM)
         await runner.close()
         writer.close()
-        run_log.setLevel(previous_level)
     if live:
         failed = sum(not r.ok for r in results)
         verdict = style.red(f"{failed} of {len(results)} failed") if failed else \

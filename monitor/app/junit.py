@@ -27,6 +27,8 @@ def junit_xml(results: list[Result], suite: str = "synthetic-monitor") -> bytes:
             lines = [f"target: {safe(result.target)}"]
             if result.error_text:
                 lines.append(f"server said: {safe(result.error_text)}")
+            if result.browser_said:
+                lines.append(f"browser said: {safe(result.browser_said)}")
             if result.run_id is not None:
                 lines.append(f"run id: {result.run_id}")
             failure.text = "\n".join(lines)

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 # From a 20 ms API call to a 60 s browser journey.
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0)
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-ALERT_KINDS = ("firing", "reminder", "resolved", "test")
+ALERT_KINDS = ("firing", "changed", "reminder", "resolved", "test")
 DELIVERY_FAILURE_REASONS = ("rate_limited", "server_error", "network", "permanent", "error")
 OTHER = "other"
 

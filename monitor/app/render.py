@@ -52,8 +52,7 @@ def details(row: Row, style: Style) -> str:
         mark = style.green("✓") if step["ok"] else style.red("✗")
         err = f"  {one_line(step['error'], 200)}" if step.get("error") else ""
         lines.append(f"    {mark} {one_line(step['name'], 80)}  {format_duration(step['duration_ms'] / 1000)}{err}")
-    if not row["ok"] and row.get("error_text"):
-        lines.append(f"    server said: {style.bold(one_line(row['error_text'], 500))}")
+    lines += said_lines(row, style)
     lines += captured_lines(row.get("details") or {}, style)
     lines += retried_lines(row.get("details") or {}, style)
     for path in row.get("artifacts") or []:
@@ -70,6 +69,25 @@ def retried_lines(details: Mapping[str, Any], style: Style, indent: str = "    "
     return lines
 
 
+def verdict_lines(result: Result, style: Style) -> list[str]:
+    """How a replayed run ended: passed in how long, or FAILED with the failure and the words said."""
+    if result.ok:
+        return [style.green(f"passed in {format_duration(result.duration_ms / 1000)}")]
+    return [style.red(f"FAILED: {one_line(result.failure, 300)}"), *said_lines(result_dict(result), style, indent="")]
+
+
+def said_lines(row: Row, style: Style, indent: str = "    ") -> list[str]:
+    """The server's words of a failed run, and apart from them what the browser said (never as the server's)."""
+    if row["ok"]:
+        return []
+    lines = []
+    if row.get("error_text"):
+        lines.append(f"{indent}server said: {style.bold(one_line(row['error_text'], 500))}")
+    if row.get("browser_said"):
+        lines.append(f"{indent}browser said: {one_line(row['browser_said'], 300)}")
+    return lines
+
+
 def captured_lines(details: Mapping[str, Any], style: Style, indent: str = "    ") -> list[str]:
     """What a browser journey captured: failed requests, console errors, page errors."""
     lines = []
@@ -82,6 +100,23 @@ def captured_lines(details: Mapping[str, Any], style: Style, indent: str = "    
         for m in details.get(kind) or []:
             lines.append(f"{indent}{style.yellow('!')} {label}: {one_line(m.get('text'), 200)}")
     return lines
+
+
+def interrupted_summary(by: str, checks: Iterable[Check], finished: Iterable[Result]) -> str:
+    """What `monitor check` stopped by `by` ("Ctrl-C") had done: the runs it stored, and what never finished."""
+    done = {r.check: r for r in finished}
+    stored = [f"{one_line(r.check, 64)} (run {r.run_id})" for r in done.values() if r.run_id is not None]
+    unstored = [one_line(r.check, 64) for r in done.values() if r.run_id is None]
+    cut = [one_line(c.name, 64) for c in checks if c.name not in done]
+    total = len(done) + len(cut)
+    lines = [f"interrupted ({by}): {len(done)} of {total} check(s) finished"]
+    if stored:
+        lines.append(f"  stored: {', '.join(stored)}")
+    if unstored:
+        lines.append(f"  finished but not stored (the database did not take them in time): {', '.join(unstored)}")
+    if cut:
+        lines.append(f"  cut short, nothing stored: {', '.join(cut)}")
+    return "\n".join(lines)
 
 
 def history_table(rows: Iterable[Row], style: Style) -> str:

@@ -1,11 +1,13 @@
-"""`monitor replay NAME`: run a browser journey once, now, and watch it; or look at a stored run.
+"""`monitor replay NAME`: run a check once, now, and watch it; or look at a stored run. Every kind replays.
 
-    monitor replay new-chat                      each step live, with its duration and captured errors
+    monitor replay new-chat                      a journey: each step live, with its duration and captured errors
     monitor replay new-chat --headed --slow-mo 500   a visible browser, slowed down for a person
-    monitor replay new-chat --run 42             what run 42 recorded, and its trace in Playwright's viewer
+    monitor replay threads-api                   an HTTP check: its request sent again, shown like `curl -v`
+    monitor replay new-chat --run 42             what run 42 recorded (a journey's: and its trace in the viewer)
 
 A replayed run is stored like any other (so `--run` and retention apply to
-it) and always keeps its trace, passing or not.
+it); a replayed journey always keeps its trace, passing or not. A kind
+without a replay of its own is run once and its result printed.
 """
 
 from __future__ import annotations
@@ -20,9 +22,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from monitor.app.cli_support import EXIT_FAILED, EXIT_OK, UsageError, config_from, select_checks, style_for
-from monitor.app.database import command_writer, open_store
-from monitor.app.render import captured_lines, details, result_dict
+from monitor.app.cli_support import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    config_from,
+    select_checks,
+    style_for,
+)
+from monitor.app.database import open_store
+from monitor.app.render import Row, captured_lines, details, outcome, result_dict, verdict_lines
+from monitor.app.replay_http import replay_request
 from monitor.core.config import Check, Config
 from monitor.core.durations import format_duration
 from monitor.core.results import Result, StepResult
@@ -32,27 +42,25 @@ from monitor.core.terminal import Style, one_line, safe
 def cmd_replay(args: argparse.Namespace) -> int:
     config = config_from(args)
     check = select_checks(config, [args.name])[0]
-    if check.type != "browser":
-        raise UsageError(f"{check.name!r} is a {check.type} check; replay runs browser journeys "
-                         "(use `monitor check` for the others)")
+    style = style_for(sys.stdout)
     if args.run is not None:
-        return show_run(config, check.name, args.run, style_for(sys.stdout))
+        return show_run(config, check, args.run, style)
+    if check.type != "browser":
+        if args.headed or args.slow_mo is not None:
+            raise UsageError(f"--headed and --slow-mo watch a browser; {check.name!r} is a {check.type} check")
+        if check.type == "http":
+            return replay_request(config, check, style)
+        return _run_once(config, check, style)
     if args.headed and not has_display():
         raise UsageError("--headed needs a display ($DISPLAY or $WAYLAND_DISPLAY): run without --headed "
                          "(the trace shows every step), or under `xvfb-run`")
     if args.slow_mo is not None and args.slow_mo < 0:
         raise UsageError("--slow-mo must be 0 or more milliseconds")
-    style = style_for(sys.stdout)
     result = asyncio.run(_replay(config, check, args, style))
-    row = result_dict(result)
     print()
-    if result.ok:
-        print(style.green(f"passed in {format_duration(result.duration_ms / 1000)}"))
-    else:
-        print(style.red(f"FAILED: {one_line(result.failure, 300)}"))
-        if result.error_text:
-            print(f"server said: {style.bold(one_line(result.error_text, 500))}")
-    for path in row["artifacts"]:
+    for line in verdict_lines(result, style):
+        print(line)
+    for path in result.artifacts:
         print(f"artifact: {safe(config.monitor.artifacts_dir / path)}")
     if result.run_id is not None:
         print(f"stored as run {result.run_id}; open its trace: monitor replay {check.name} --run {result.run_id}")
@@ -60,20 +68,30 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 async def _replay(config: Config, check: Check, args: argparse.Namespace, style: Style) -> Result:
-    from monitor.app.runner import Runner, probe_context
+    from monitor.app.runner import probe_context, run_once_stored
     from probes.browser.probe import BrowserProbe
     from probes.browser.runtime import BrowserRuntime
 
     runtime = BrowserRuntime(config.sections["browser"], headless=not args.headed, slow_mo_ms=args.slow_mo)
     probe = BrowserProbe(probe_context(config), runtime, keep="always", on_event=LivePrinter(style))
-    writer = command_writer(config.monitor.database)
-    runner = Runner(config, writer, probes={"browser": probe})
     print(style.dim(f"replaying {check.name}: {safe(check.target)}"), flush=True)
-    try:
-        return await runner.run_check(check, wait_stored=True)
-    finally:
-        await runner.close()
-        writer.close()
+    return await run_once_stored(config, check, {"browser": probe})
+
+
+def _run_once(config: Config, check: Check, style: Style) -> int:
+    """A kind without a replay of its own: run it once through its probe, store it, print what it did."""
+    from monitor.app.runner import run_once_stored
+
+    result = asyncio.run(run_once_stored(config, check))
+    row = result_dict(result)
+    print(f"{check.name}: {outcome(row, style)} in {format_duration(result.duration_ms / 1000)}"
+          + (f": {one_line(result.failure, 300)}" if result.failure else ""))
+    extra = details(row, style)
+    if extra:
+        print(extra)
+    if result.run_id is not None:
+        print(f"stored as run {result.run_id}")
+    return EXIT_OK if result.ok else EXIT_FAILED
 
 
 class LivePrinter:
@@ -108,7 +126,9 @@ class LivePrinter:
             print(line, file=out, flush=True)
 
 
-def show_run(config: Config, name: str, run_id: int, style: Style) -> int:
+def show_run(config: Config, check: Check, run_id: int, style: Style) -> int:
+    """What stored run `run_id` of `check` recorded; a journey's trace opens in Playwright's viewer."""
+    name = check.name
     store = open_store(config.monitor.database)
     try:
         row = store.run(run_id)
@@ -121,6 +141,12 @@ def show_run(config: Config, name: str, run_id: int, style: Style) -> int:
           f"in {format_duration(row['duration_ms'] / 1000)}")
     if row.get("failure"):
         print(f"  {one_line(row['failure'], 300)}")
+    if row["type"] != "browser":
+        for line in recorded_lines(row):
+            print(line)
+        print(details(row, style))
+        print(f"send it again now and see the whole exchange: monitor replay {name}")
+        return EXIT_OK
     print(details(row, style))
     traces = [config.monitor.artifacts_dir / p for p in row["artifacts"] if p.endswith("trace.zip")]
     if not traces:
@@ -144,6 +170,17 @@ def show_run(config: Config, name: str, run_id: int, style: Style) -> int:
     except KeyboardInterrupt:
         pass
     return EXIT_OK
+
+
+def recorded_lines(row: Row) -> list[str]:
+    """What a stored run of a check without a trace recorded: the request, the status, the phases. Pure."""
+    request = " ".join(one_line(v, 300) for v in (row.get("method"), row.get("target")) if v)
+    status = f" -> {row['status_code']}" if row.get("status_code") is not None else " -> no response"
+    lines = [f"  {request}{status}"]
+    phases = row.get("phases") or {}
+    if phases:
+        lines.append("  " + ", ".join(f"{name} {format_duration(seconds)}" for name, seconds in phases.items()))
+    return lines
 
 
 def show_trace_command(trace: Path) -> list[str]:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from functools import partial
 from typing import Protocol
 
@@ -179,6 +180,33 @@ class Runner:
     def _save_artifact_paths(self, result: Result) -> None:
         if result.run_id is not None:
             self.writer.store.replace_artifacts(result.run_id, result.artifacts)
+
+
+async def run_once_stored(config: Config, check: Check, probes: dict[str, Probe] | None = None) -> Result:
+    """A one-off command's run of `check` (`monitor replay`): probed (by `probes`, else the kind's own), stored
+    with a command's patience, everything closed after; the command prints what it did, so the run log stays
+    quiet."""
+    from monitor.app.database import command_writer
+
+    writer = command_writer(config.monitor.database)
+    runner = Runner(config, writer, probes=probes)
+    try:
+        with runs_printed_here():
+            return await runner.run_check(check, wait_stored=True)
+    finally:
+        await runner.close()
+        writer.close()
+
+
+@contextmanager
+def runs_printed_here() -> Iterator[None]:
+    """For a command that prints each run itself: the runner's one log line per run would say it again."""
+    previous = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(previous)
 
 
 def _tell(listener: ResultListener, check: Check, result: Result) -> None:

@@ -122,9 +122,16 @@ class CheckScheduler:
             planned = event.scheduled_run_times[-1]
             if self._on_lag:
                 self._on_lag(max(0.0, (datetime.now(UTC) - planned).total_seconds()))
-        elif self._on_skip:
-            why = "missed" if event.code == EVENT_JOB_MISSED else "still running"
-            log.warning("skipped a run of %s: previous run %s", name, why)
+            return
+        # APScheduler's own line about it is DEBUG (monitor/app/logs.py): this is the one on-call reads.
+        if event.code == EVENT_JOB_MISSED:
+            why = "missed"
+            log.warning("skipped a run of %s: it was due too long ago (the monitor was busy, or the clock jumped)",
+                        name)
+        else:
+            why = "still running"
+            log.warning("skipped a run of %s: its previous run is still going", name)
+        if self._on_skip:
             self._on_skip(name, why)
 
 

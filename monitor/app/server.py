@@ -42,7 +42,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from monitor.app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from monitor.app.metrics import Metrics
-from monitor.app.status_page import load_status, render_status_page
+from monitor.app.status_page import HistoryReader, load_status, render_status_page
 from monitor.core.artifacts import (
     CORS_ORIGIN,
     artifact_link,
@@ -122,6 +122,7 @@ class MonitorServer:
         self.service = service
         self.settings = service.config.monitor  # [monitor] changes take effect after a restart
         self.checks = service.config.checks
+        self._history = HistoryReader(service.store.path)
         self._loop = asyncio.get_running_loop()
         host, port = self.settings.listen_host_port
         try:
@@ -199,10 +200,13 @@ class MonitorServer:
             ("Cache-Control", "private, max-age=3600")])
 
     def _status_page(self, host: str | None) -> Reply:
+        now = utcnow()
         try:
-            statuses = self._on_loop(lambda: load_status(self.service.store, self.checks, utcnow()))
+            statuses = self._on_loop(lambda: load_status(self.service.store, self.checks, now))
         except TimeoutError:
             return text_reply(503, "the monitor is not answering; see /healthz")
+        # On this thread, through a connection of its own: the event loop never waits for a week of runs.
+        history = self._history.read([c.name for c in self.checks], now)
         base = self.settings.public_url or (f"http://{host}" if host else "")
         token = self.settings.auth_token
 
@@ -213,7 +217,7 @@ class MonitorServer:
                                                                                       token=token))))
             return found
 
-        page = render_status_page(statuses, now=utcnow(), location=self.settings.location, links=links)
+        page = render_status_page(statuses, now=now, location=self.settings.location, links=links, history=history)
         return Reply(200, page.encode(), "text/html; charset=utf-8", [
             ("Content-Security-Policy", STATUS_PAGE_CSP), ("X-Content-Type-Options", "nosniff"),
             ("Cache-Control", "no-store")])

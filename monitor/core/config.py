@@ -2,8 +2,9 @@
 
 `parse_config(text, kinds, ...)` takes text so tests feed inline TOML;
 `load_config` reads the file. Both raise `ConfigError` holding every problem
-found, each naming the file, the key path (`checks[2].expect.status`) and
-what is allowed. Paths in the file are relative to the file's own folder.
+found, each naming the file, the key path (`checks["threads-api"].expect.status`,
+a check by its name) and what is allowed; a key that lands in the wrong table
+(below a `[checks.expect]` header, say) is explained as such. Paths in the file are relative to the file's own folder.
 
 This module reads only what every monitor has: `[monitor]`, the alert
 policy in `[alerts]`, and the common keys of each `[[checks]]` table (name,
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from monitor.core.config_schema import NAME_PATTERN, ConfigError, ConfigIssue, Issues, Table, join, suggest
+from monitor.core.config_schema import NAME_PATTERN, ConfigError, ConfigIssue, Issues, Table, check_paths, join, suggest
 from monitor.core.interpolate import interpolate
 from monitor.core.sharding import Share, owner, select
 
@@ -226,6 +227,7 @@ def parse_config(text: str, kinds: ConfigKinds, *, path: str | os.PathLike[str] 
     alerts = _read_alerts(root.table("alerts"), kinds, ctx)
     checks = _read_checks(root, alerts, kinds, ctx)
     root.reject_unknown()
+    issues.explain_table_scope(text)
     if issues.items:
         raise ConfigError(str(path), issues.items)
     ctx.secret(monitor.auth_token)
@@ -355,17 +357,16 @@ def _check_routes(t: Table, routes: tuple[str, ...] | None, destinations: Mappin
 def _read_checks(root: Table, alerts: AlertSettings, kinds: ConfigKinds, ctx: ReadContext) -> list[Check]:
     raw_checks = root.get("checks", [], kind=list, allowed="an array of tables: [[checks]]")
     checks: list[Check] = []
-    seen: dict[str, int] = {}
-    for index, raw in enumerate(raw_checks):
-        t = Table(raw, join("checks", index), root.issues)
+    seen: dict[str, str] = {}
+    for raw, path in zip(raw_checks, check_paths(raw_checks), strict=True):
+        t = Table(raw, path, root.issues)
         check = _read_check(t, alerts, kinds, ctx)
         if check is None:
             continue
         if check.name in seen:
-            t.error("name", f"duplicate check name {check.name!r} (also checks[{seen[check.name]}]); "
-                            "names must be unique")
+            t.error("name", f"duplicate check name {check.name!r} (also {seen[check.name]}); names must be unique")
             continue
-        seen[check.name] = index
+        seen[check.name] = t.path
         checks.append(check)
     return checks
 

@@ -50,15 +50,58 @@ class Issues:
     """Collects problems while a document is read."""
 
     items: list[ConfigIssue] = field(default_factory=list)
+    # Unknown keys of sub-tables, each with its table: `explain_table_scope` looks at them once all is read.
+    unknown_in_subtables: list[tuple[ConfigIssue, Table, str]] = field(default_factory=list)
 
-    def add(self, path: str, message: str) -> None:
-        self.items.append(ConfigIssue(path, message))
+    def add(self, path: str, message: str) -> ConfigIssue:
+        issue = ConfigIssue(path, message)
+        self.items.append(issue)
+        return issue
+
+    def explain_table_scope(self, text: str) -> None:
+        """Say why a key that belongs to a table's parent landed in the table, where it is unknown.
+
+        In TOML a `[checks.expect]` header opens a table that runs until the
+        next header, so `interval = "1m"` written below it is read as
+        `expect.interval`. Called once the whole document is read, when every
+        parent knows all its keys; `text` (the document) tells a header from
+        an inline table.
+        """
+        for issue, table, key in self.unknown_in_subtables:
+            parent = table.parent
+            if parent is None or key not in parent.known:
+                continue
+            owner = parent.path or "the top level"
+            header = re.sub(r"\[[^\]]*\]", "", table.path)  # checks["x"].expect -> checks.expect
+            dotted = r"\s*\.\s*".join(re.escape(part) for part in header.split("."))
+            if re.search(rf"^\s*\[\s*{dotted}\s*\]", text, re.MULTILINE):
+                issue.message = (f"`{key}` belongs to {owner}, but it comes after the [{header}] header, and a TOML "
+                                 f"table runs until the next header, so it was read as part of [{header}]: move "
+                                 f"`{key}` above [{header}]")
+            else:
+                name = table.path.rsplit(".", 1)[-1]
+                issue.message = f"`{key}` belongs to {owner}: move it out of the `{name} = {{ ... }}` braces"
 
 
 def join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if path else key
+
+
+def check_paths(raw_checks: list[Any]) -> list[str]:
+    """Where messages say each `[[checks]]` item is: by its name (`checks["threads-api"]`, which a reader finds
+    at once) when it has a valid one that no earlier check took, else by its place (`checks[3]`)."""
+    paths, seen = [], set()
+    for index, raw in enumerate(raw_checks):
+        name = raw.get("name") if isinstance(raw, dict) else None
+        if isinstance(name, str) and NAME_PATTERN.match(name) and name not in seen:
+            seen.add(name)
+            paths.append(f'checks["{name}"]')
+        else:
+            paths.append(join("checks", index))
+    return paths
+
 
 
 def type_name(value: Any) -> str:
@@ -71,9 +114,10 @@ def type_name(value: Any) -> str:
 class Table:
     """A TOML table being read: remembers which keys were used, to reject the rest."""
 
-    def __init__(self, raw: Any, path: str, issues: Issues):
+    def __init__(self, raw: Any, path: str, issues: Issues, parent: Table | None = None):
         self.path = path
         self.issues = issues
+        self.parent = parent  # the table this one was read from, by `table()`
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
@@ -85,8 +129,8 @@ class Table:
     def at(self, key: str) -> str:
         return join(self.path, key)
 
-    def error(self, key: str, message: str) -> None:
-        self.issues.add(self.at(key), message)
+    def error(self, key: str, message: str) -> ConfigIssue:
+        return self.issues.add(self.at(key), message)
 
     # `get` checks the value's Python type against `kind`, one type or a tuple of them, and returns the
     # value typed accordingly, or the default (of its own type). Without `kind`, the raw TOML value.
@@ -185,7 +229,7 @@ class Table:
 
     def table(self, key: str) -> Table:
         self.known.add(key)
-        return Table(self.raw.get(key), self.at(key), self.issues)
+        return Table(self.raw.get(key), self.at(key), self.issues, parent=self)
 
     @overload
     def mapping(self, key: str) -> dict[str, str]: ...
@@ -210,7 +254,9 @@ class Table:
         known = self.known | set(extra_known)
         for key in self.raw:
             if key not in known:
-                self.error(key, f"unknown key{suggest(key, sorted(known))}")
+                issue = self.error(key, f"unknown key{suggest(key, sorted(known))}")
+                if self.parent is not None:
+                    self.issues.unknown_in_subtables.append((issue, self, key))
 
 
 def suggest(word: object, options: Iterable[str]) -> str:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from monitor.core.config_schema import Issues, join
+from monitor.core.config_schema import Issues, check_paths, join
 from monitor.core.redact import is_secret_name
 
 # $$ escapes a literal dollar sign.
@@ -25,7 +25,8 @@ def interpolate(tree: Any, env: Mapping[str, str], issues: Issues,
     if isinstance(tree, dict):
         return {k: interpolate(v, env, issues, secrets, join(path, k)) for k, v in tree.items()}
     if isinstance(tree, list):
-        return [interpolate(v, env, issues, secrets, join(path, i)) for i, v in enumerate(tree)]
+        paths = check_paths(tree) if path == "checks" else [join(path, i) for i in range(len(tree))]
+        return [interpolate(v, env, issues, secrets, at) for v, at in zip(tree, paths, strict=True)]
     if isinstance(tree, str) and "$" in tree:
         return _interpolate_string(tree, env, issues, secrets, path)
     return tree

@@ -5,7 +5,8 @@ the CLI only ever read it. Probes know nothing of where results go.
 
 Text fields that came from the monitored server (`error_text`, anything in
 `details`) are untrusted: already redacted of secrets by the probe, but every
-sink must still escape them for its own medium.
+sink must still escape them for its own medium. So is `browser_said`: a page's
+console can say anything.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ class Result:
 
     `failure` is one human sentence saying why the run failed ("expected
     status 200, got 500"); `error_text` is the server's own words, when it
-    said any. Both are None for a passing run.
+    said any, and only what a server sent. When the server said nothing,
+    `browser_said` holds what the browser or Playwright said instead
+    ("Timeout 3000ms exceeded.", "page error: Failed to fetch"), so it is never
+    mistaken for the server's words. All are None for a passing run.
     """
 
     check: str
@@ -45,6 +49,7 @@ class Result:
     method: str | None = None
     failure: str | None = None
     error_text: str | None = None
+    browser_said: str | None = None
     # Seconds per phase where measured: connect, tls, processing, transfer.
     phases: dict[str, float] = field(default_factory=dict)
     # Unix time the earliest certificate in the chain expires (https only).

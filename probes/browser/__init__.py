@@ -6,6 +6,10 @@ monitor with only HTTP checks never loads it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from monitor.core.config import Check
+from monitor.core.config_schema import ConfigIssue
 from probes.base import Probe, ProbeContext, ProbeKind
 from probes.browser.settings import read_browser_check, read_browser_section
 
@@ -16,4 +20,11 @@ def _probe(ctx: ProbeContext) -> Probe:
     return BrowserProbe(ctx)
 
 
-KIND = ProbeKind(name="browser", read_check=read_browser_check, probe=_probe, section=read_browser_section)
+async def _validate(checks: Sequence[Check], ctx: ProbeContext) -> list[ConfigIssue]:
+    from probes.browser.selectors import validate_journeys
+
+    return await validate_journeys(checks, ctx)
+
+
+KIND = ProbeKind(name="browser", read_check=read_browser_check, probe=_probe, section=read_browser_section,
+                 validate=_validate)

@@ -14,9 +14,11 @@ not be read any other way. Other requests go to the network untouched.
 * console errors and uncaught page errors, with their step.
 
 The rest of the module is pure: which captured problems fail a step
-(`http_problems`), which failed request relates most to
-the failing step (`most_related`), and the `error_text` rule of a failed
-journey (`choose_error_text`).
+(`http_problems`), which failed request relates most to the failing step
+(`most_related`), which request a timed-out step was waiting on
+(`stuck_request`), the `error_text` rule of a failed journey (only a server's
+words: `choose_error_text`) and what the browser said instead
+(`choose_browser_said`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 from urllib.parse import urlsplit
 
+from monitor.core.durations import format_duration
 from monitor.core.redact import redact
 from probes.error_text import extract_error_text
 
@@ -36,6 +39,8 @@ if TYPE_CHECKING:  # Playwright is imported with the probe, at run time
 
 # Requests a page's own code makes: the ones that fail silently.
 API_TYPES = ("fetch", "xhr")
+# Requests that stay open by design: never "no response" when a step times out.
+STREAMING_TYPES = ("websocket", "eventsource", "ping")
 MAX_ENTRIES = 1000        # requests kept per run (the log), beyond which only problems are kept
 MAX_PROBLEMS = 50         # failed requests / console errors / page errors kept per run
 MAX_TEXT = 500
@@ -267,23 +272,56 @@ def most_related(entries: list[NetworkEntry], step: int) -> NetworkEntry | None:
         e.error_text is not None, e.step, -e.started))
 
 
-def choose_error_text(step: int, entries: list[NetworkEntry], messages: list[Message],
-                      playwright_message: str | None, related: NetworkEntry | None = None) -> str | None:
-    """The `error_text` of a journey that failed at `step`.
+def stuck_request(entries: list[NetworkEntry], step: int, *, failed_too: bool = True) -> NetworkEntry | None:
+    """The request a step that timed out was most likely waiting on, or None.
 
-    The server's words from the request most related to the step; else the
-    latest page error, else the latest console error (at or before the
-    step); else Playwright's own message.
+    A request sent during the step or the one before it (the click that
+    started it) that got no response yet, or, with `failed_too`, whose
+    page-made call failed (5xx, no answer: `http_problems`). Streams that
+    stay open by design never count. Of several, the page's own calls and
+    documents beat images and scripts, and the earliest beats its echoes.
+    """
+    recent = [e for e in entries if e.step >= step - 1 and e.resource_type not in STREAMING_TYPES]
+    failed = http_problems(recent) if failed_too else []
+    candidates = [e for e in recent if not e.complete] + failed
+    if not candidates:
+        return None
+    return min(candidates, key=lambda e: (e.resource_type not in API_TYPES + ("document",), e.started))
+
+
+def describe_stuck(entry: NetworkEntry, page_url: str, now: float) -> str:
+    """ "POST /api/threads: no response after 5s", or `describe_entry` for one that did end."""
+    if entry.complete:
+        return describe_entry(entry, page_url)
+    waited = max(0.0, now - entry.started)
+    # Whole seconds: the same hang reads the same from run to run (alerts compare the words).
+    return f"{entry.method} {short_url(entry.url, page_url)}: no response after " \
+           f"{format_duration(round(waited) if waited >= 1 else waited)}"
+
+
+def choose_error_text(step: int, entries: list[NetworkEntry], related: NetworkEntry | None = None) -> str | None:
+    """The `error_text` of a journey that failed at `step`: only what a server sent.
+
+    The server's words from `related` (the request the failure names), else
+    from the failed request most related to the step; None when no server
+    said anything (see `choose_browser_said`).
     """
     if related is not None and related.error_text:
         return related.error_text
     best = most_related([e for e in entries if e.error_text], step)
-    if best is not None:
-        return best.error_text
-    for kind in ("page_error", "console"):
+    return best.error_text if best is not None else None
+
+
+def choose_browser_said(step: int, messages: list[Message], playwright_message: str | None) -> str | None:
+    """What the browser said about a journey that failed at `step`, for when no server said anything.
+
+    The latest page error ("page error: Failed to fetch"), else the latest
+    console error, at or before the step; else Playwright's own message.
+    """
+    for kind, label in (("page_error", "page error"), ("console", "console error")):
         texts = [m.text for m in messages if m.kind == kind and m.step <= step]
         if texts:
-            return texts[-1]
+            return f"{label}: {texts[-1]}"
     return playwright_message
 
 

@@ -17,7 +17,12 @@ while it opens are judged with the first step after the open: they often
 finish after the load event, and the user meets them at their first action.
 
 The failure names the step ("step 'open New chat': POST /api/threads
-answered 500"); `error_text` follows `choose_error_text`. A failing run keeps
+answered 500"). A step that times out while a request the page sent is
+still unanswered (or failed) names that request first: "step 'expect
+li.thread visible': POST /api/threads: no response after 5s; li.thread was
+not visible within 5s". `error_text` is only ever what a server sent
+(`choose_error_text`); what the browser or Playwright said goes to
+`browser_said` (`choose_browser_said`). A failing run keeps
 a trace, a screenshot and a redacted JSON log (`journey_artifacts`); a passing
 run keeps nothing unless the probe was built with `keep="always"` (replay).
 A browser that dies mid-run fails that run with "browser crashed"; the
@@ -27,6 +32,7 @@ runtime launches a new one for the next.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -35,6 +41,7 @@ from functools import partial
 from pathlib import Path
 
 from playwright.async_api import BrowserContext, Page
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from monitor.core.config import Check
 from monitor.core.durations import format_duration, parse_duration
@@ -42,17 +49,20 @@ from monitor.core.redact import redact
 from monitor.core.results import Result, StepResult, utcnow
 from monitor.core.terminal import one_line
 from probes.base import ProbeContext
-from probes.browser.artifacts import ArtifactFolder
+from probes.browser.artifacts import ArtifactFolder, redact_trace
 from probes.browser.capture import (
     MAX_PROBLEMS,
     Capture,
     NetworkEntry,
+    choose_browser_said,
     choose_error_text,
     describe_entry,
+    describe_stuck,
     entry_dict,
     http_problems,
     message_dict,
     most_related,
+    stuck_request,
 )
 from probes.browser.runtime import BrowserError, BrowserRuntime, first_line
 from probes.browser.settings import BrowserSettings, JourneyOptions, Step
@@ -66,6 +76,8 @@ from probes.browser.steps import (
     perform,
     playwright_words,
 )
+
+log = logging.getLogger("monitor.browser")
 
 SETTLE_LIMIT = 2.0     # seconds a step waits for the requests it caused
 GRACE = 1.0            # backstop over Playwright's own timeouts
@@ -302,17 +314,36 @@ class Journey:
             self.playwright_message = words
             return f"browser crashed ({words or first_line(exc)}); it is relaunched for the next run"
         timed_out = isinstance(exc, (TimeoutError, asyncio.CancelledError)) or getattr(exc, "timed_out", False)
+        # A Python journey's own waits: Playwright's TimeoutError, and expect(...) failing as an AssertionError.
+        waited = timed_out or isinstance(exc, (PlaywrightTimeoutError, AssertionError))
         if isinstance(exc, StepFailed):
             self.playwright_message, self.related = exc.playwright_message, exc.entry or self.related
         else:
             self.playwright_message = words or first_line(exc)
         if timed_out and from_journey:
-            return f"the journey timed out after {format_duration(self.check.timeout)}"
-        if isinstance(exc, StepFailed):
-            return str(exc)
-        if timed_out:
-            return f"timed out after {format_duration(step_timeout)}"
-        return words or f"{type(exc).__name__}: {first_line(exc)}"
+            sentence = f"the journey timed out after {format_duration(self.check.timeout)}"
+        elif isinstance(exc, StepFailed):
+            sentence = str(exc)
+        elif timed_out:
+            sentence = f"timed out after {format_duration(step_timeout)}"
+        else:
+            sentence = words or f"{type(exc).__name__}: {first_line(exc)}"
+        return self._waited_on(sentence) if waited else sentence
+
+    def _waited_on(self, sentence: str) -> str:
+        """`sentence` about a timeout, led by the request the step was waiting on, when there is one.
+
+        The hung `POST /api/threads` is the cause; the element that never
+        showed is only its symptom.
+        """
+        entry = stuck_request(self.capture.entries, self.capture.step,
+                              failed_too=self.options.fail_on_http_errors)
+        if entry is None or entry is self.related:
+            return sentence
+        cause = describe_stuck(entry, self.options.url, self.capture.clock())
+        if entry.complete:
+            self.related = entry  # its server words explain the run
+        return f"{cause}; {sentence}"
 
     async def _browser_gone(self, exc: BaseException) -> bool:
         if self.capture.crashed:
@@ -369,10 +400,23 @@ class Journey:
             # Short: a page stuck mid-navigation has nothing to show and never will.
             await self._quiet_call(self._page.screenshot(path=folder.file("screenshot.png"), timeout=2000))
             folder.keep("screenshot.png")
-            await self._quiet_call(self.context.tracing.stop(path=folder.file("trace.zip")))
+            trace = folder.file("trace.zip")
+            await self._quiet_call(self.context.tracing.stop(path=trace))
+            await self._redact_trace(trace)
             folder.keep("trace.zip")
         folder.write_json("log.json", self._log(), self.ctx.secrets)
         return folder.files
+
+    async def _redact_trace(self, trace: Path) -> None:
+        """Redact the kept trace's text (off the event loop: a trace can be megabytes); a trace that cannot be
+        redacted is not kept."""
+        if not trace.is_file():
+            return
+        try:
+            await asyncio.to_thread(redact_trace, trace, self.ctx.secrets)
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong, an unredacted trace must not stay
+            log.warning("%s: dropped the trace, which could not be redacted: %s", self.check.name, exc)
+            trace.unlink(missing_ok=True)
 
     def _log(self) -> dict[str, object]:
         return {
@@ -386,12 +430,13 @@ class Journey:
 
     def _result(self, started_at: datetime, t0: float, artifacts: list[str], failure: str | None = None) -> Result:
         failure = failure or self.failure
-        error_text = None
+        error_text = browser_said = None
         if failure is not None and self.failing is not None:
-            error_text = choose_error_text(self.failing, self.capture.entries, self.capture.messages,
-                                           self.playwright_message, self.related)
-        if error_text and failure and error_text.split(" at ")[0] in failure:
-            error_text = None  # Playwright's words that the failure already quotes
+            error_text = choose_error_text(self.failing, self.capture.entries, self.related)
+            if error_text is None:
+                browser_said = choose_browser_said(self.failing, self.capture.messages, self.playwright_message)
+        if browser_said and failure and browser_said.split(" at ")[0] in failure:
+            browser_said = None  # Playwright's words that the failure already quotes
         secrets = self.ctx.secrets
         problems = self.capture.problems()[:MAX_PROBLEMS]
         details = {
@@ -407,7 +452,8 @@ class Journey:
             target=redact(self.options.url, secrets), started_at=started_at,
             duration_ms=round(((self.finished or time.monotonic()) - t0) * 1000, 3), ok=failure is None,
             status_code=self.status_code, method="GET", failure=failure and redact(failure, secrets),
-            error_text=error_text and redact(error_text, secrets)[:500], steps=list(self.steps),
+            error_text=error_text and redact(error_text, secrets)[:500],
+            browser_said=browser_said and redact(browser_said, secrets)[:500], steps=list(self.steps),
             failing_step=self.names[self.failing] if failure and self.failing is not None and self.names else None,
             artifacts=artifacts, details={k: v for k, v in details.items() if v},
         )

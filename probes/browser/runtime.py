@@ -170,6 +170,7 @@ class BrowserRuntime:
     async def _launch(self) -> Browser:
         from playwright.async_api import async_playwright
 
+        _driver_in_own_session()
         if self._playwright is None:
             self._playwright = await async_playwright().start()
         executable = find_browser(self.settings.executable_path, _bundled_path(self._playwright.chromium))
@@ -205,6 +206,36 @@ class BrowserRuntime:
             await asyncio.wait_for(awaitable, CLOSE_TIMEOUT)
         except Exception:  # closing what already died is expected to fail
             pass
+
+
+class _DriverInOwnSession:
+    """`asyncio` as Playwright's transport module sees it, but the driver it spawns starts a session of its own.
+
+    A signal sent to the monitor's whole process group (a terminal's Ctrl-C,
+    systemd stopping a unit, `timeout`) would otherwise kill Playwright's
+    driver, and with it the browser, under the journeys the monitor is still
+    finishing: a false failed run, and the driver's broken pipe in the log.
+    The monitor stops its browser itself, after its runs (the driver exits
+    on its own when the monitor dies: its stdin closes). Playwright offers no
+    option for this, so its transport gets this stand-in for `asyncio`.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    @staticmethod
+    async def create_subprocess_exec(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(*args, start_new_session=True, **kwargs)
+
+
+def _driver_in_own_session() -> None:
+    """Make Playwright start its driver in a session of its own (see `_DriverInOwnSession`), where it can."""
+    try:
+        from playwright._impl import transport
+    except ImportError:  # a Playwright laid out otherwise: its driver shares our process group, as before
+        return
+    if os.name == "posix" and getattr(transport, "asyncio", None) is asyncio:
+        vars(transport)["asyncio"] = _DriverInOwnSession()
 
 
 def _bundled_path(chromium: BrowserType) -> str | None:

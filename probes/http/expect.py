@@ -2,7 +2,8 @@
 
 `first_failure` returns the one sentence an on-call engineer reads first
 ("expected status 200, got 500"), or None when everything holds. The order
-of the tests is the order of importance: status, then body, then timing.
+of the tests is the order of importance: status, GraphQL errors (servers send
+them with a 200), then body, then timing.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ def first_failure(expect: Expect, *, status: int, body: bytes, truncated: bool,
     if not expect.status_ok(status):
         return f"expected status {expect.describe_status()}, got {status}"
     text = body.decode("utf-8", errors="replace") if _needs_text(expect) else ""
+    if expect.graphql_errors:
+        errors = graphql_errors(text)
+        if errors:
+            return _graphql_failure(errors)
     cut = f" (within the first {_size(len(body))} read)" if truncated else ""
     if expect.body_contains is not None and expect.body_contains not in text:
         return f"body did not contain {expect.body_contains!r}{cut}"
@@ -57,6 +62,33 @@ def json_failure(text: str, expected: Mapping[str, Any]) -> str | None:
     return None
 
 
+def graphql_errors(text: str) -> list[Any]:
+    """The non-empty top-level `errors` array of a GraphQL answer, or [] (not JSON, no errors, errors: [])."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return []
+    errors = document.get("errors") if isinstance(document, dict) else None
+    return errors if isinstance(errors, list) else []
+
+
+def graphql_message(text: str) -> str | None:
+    """The first GraphQL error's `message`: the server's own words for a GraphQL failure, or None."""
+    for error in graphql_errors(text)[:1]:
+        message = error.get("message") if isinstance(error, dict) else error
+        if isinstance(message, str) and message.strip():
+            return message
+    return None
+
+
+def _graphql_failure(errors: list[Any]) -> str:
+    count = f"{len(errors)} error{'s' if len(errors) != 1 else ''}"
+    first = errors[0] if isinstance(errors[0], dict) else {}
+    path = first.get("path")
+    where = f" (the first at {'.'.join(map(str, path))})" if isinstance(path, list) and path else ""
+    return f"the GraphQL response has {count}{where}"
+
+
 def lookup(document: Any, path: str) -> Any:
     """Follow a dotted path ("data.items.0.id") through dicts and lists."""
     node = document
@@ -71,7 +103,8 @@ def lookup(document: Any, path: str) -> Any:
 
 
 def _needs_text(expect: Expect) -> bool:
-    return bool(expect.body_contains or expect.body_not_contains or expect.body_regex or expect.json)
+    return bool(expect.body_contains or expect.body_not_contains or expect.body_regex or expect.json
+                or expect.graphql_errors)
 
 
 def _short(value: Any) -> str:

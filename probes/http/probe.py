@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -21,7 +23,7 @@ from monitor.core.results import Result, utcnow
 from probes.base import ProbeContext
 from probes.error_text import extract_error_text
 from probes.http.errors import describe_error
-from probes.http.expect import first_failure
+from probes.http.expect import first_failure, graphql_message
 from probes.http.settings import HttpOptions
 
 USER_AGENT = "synthetic-monitor/0.1 (+https://github.com/synthetic-monitor)"
@@ -39,6 +41,32 @@ _PHASE_EVENTS = {
     "http11.receive_response_body.started": ("transfer", "start"),
     "http2.receive_response_body.started": ("transfer", "start"),
 }
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request and its response as they went over the wire, for `monitor replay` (printed like `curl -v`).
+
+    Raw: secrets are not redacted and the response is the server's,
+    untrusted; whoever shows it redacts and escapes. `status` is None when
+    no response came (then `error` says why). A redirect is one exchange per hop.
+    """
+
+    method: str
+    url: str
+    request_headers: tuple[tuple[str, str], ...]
+    request_body: bytes | None = None
+    http_version: str | None = None
+    status: int | None = None
+    reason: str = ""
+    response_headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    truncated: bool = False  # the body went on past max_body_bytes
+    error: str | None = None
+
+
+# on_exchange(exchange): hears of every hop of every request the probe sends.
+ExchangeSink = Callable[[Exchange], None]
 
 
 class PhaseTimer:
@@ -85,8 +113,10 @@ def build_tls_contexts() -> dict[bool, ssl.SSLContext]:
 class HttpProbe:
     """Runs `type = "http"` checks. Pass `transport` to test without a network."""
 
-    def __init__(self, ctx: ProbeContext, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(self, ctx: ProbeContext, transport: httpx.AsyncBaseTransport | None = None, *,
+                 on_exchange: ExchangeSink | None = None):
         self._ctx = ctx
+        self.on_exchange = on_exchange
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
         self._clients = {
             verify: httpx.AsyncClient(verify=tls, limits=limits, transport=transport, trust_env=False,
@@ -121,8 +151,15 @@ class HttpProbe:
                     # The target is done at its last byte; closing the stream and the
                     # connection is the monitor's own work, not the target's latency.
                     finished = time.perf_counter()
+                    if self.on_exchange is not None:
+                        for hop in _exchanges(response, options.body, body, truncated):
+                            self.on_exchange(hop)
         except (httpx.HTTPError, OSError, TimeoutError, ssl.SSLError) as exc:
             failure = describe_error(exc, check.timeout)
+            if self.on_exchange is not None:
+                sent = {"user-agent": USER_AGENT, **options.headers}
+                self.on_exchange(Exchange(options.method, options.url, tuple(sent.items()), options.body,
+                                          error=failure))
         duration = (finished or time.perf_counter()) - t0
         if failure is None:
             # No exception: the response arrived, so its status is known.
@@ -132,7 +169,12 @@ class HttpProbe:
                                     duration=duration, cert_days_left=days_left)
         error_text = None
         if failure is not None and body:
-            error_text = extract_error_text(body, content_type, secrets=self._ctx.secrets)
+            # A GraphQL answer's first error is its server's words; the extractor would join them all.
+            message = graphql_message(body.decode("utf-8", errors="replace")) if options.expect.graphql_errors \
+                else None
+            error_text = extract_error_text(message if message is not None else body,
+                                            "text/plain" if message is not None else content_type,
+                                            secrets=self._ctx.secrets)
         return Result(
             check=check.name, type=check.type, location=self._ctx.location,
             target=redact(options.url, self._ctx.secrets), started_at=started_at,
@@ -140,6 +182,22 @@ class HttpProbe:
             method=options.method, failure=failure and redact(failure, self._ctx.secrets),
             error_text=error_text, phases=timer.finish(), cert_expires_at=cert_expires_at,
         )
+
+
+def _exchanges(response: httpx.Response, request_body: bytes | None, body: bytes,
+               truncated: bool) -> list[Exchange]:
+    """Every hop of `response` (its redirects first), with the last one's body as read."""
+    hops = []
+    for number, hop in enumerate([*response.history, response]):
+        last = hop is response
+        # A redirect resends the body only when it keeps the method (307, 308).
+        resent = number == 0 or hop.request.method not in ("GET", "HEAD")
+        hops.append(Exchange(
+            hop.request.method, str(hop.request.url), tuple(hop.request.headers.items()),
+            request_body if resent else None,
+            hop.http_version, hop.status_code, hop.reason_phrase, tuple(hop.headers.items()),
+            body if last else b"", truncated if last else False))
+    return hops
 
 
 async def _read_prefix(response: httpx.Response, limit: int) -> tuple[bytes, bool]:

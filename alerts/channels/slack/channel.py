@@ -7,6 +7,7 @@ this module only posts it and turns Slack's answers into `Delivery` or a
 With a bot token (`SlackChannel`):
     firing    chat.postMessage in the channel; its ts becomes the incident's thread
     grouped   a reply in the group's thread, and chat.update of the group message
+    changed   a reply in the thread (the words changed; the message keeps the words it fired with)
     reminder  a reply in the thread
     resolved  a reply in the thread, and chat.update of the original message
 With a webhook (`SlackWebhookChannel`): one message per notice, no threads.
@@ -119,7 +120,8 @@ class SlackChannel:
             return Delivery(self._post(message, None, f"posting the {kind}"))
         # The edit first: it is idempotent, so when the reply then fails and
         # the outbox retries, nothing shows twice.
-        if kind == "resolved" or notice.grouped:
+        if kind == "resolved" or (notice.grouped and kind != "changed"):
+            # A group's message tells the words its checks share: one check's new words are not the group's.
             self._update_original(notice, thread)
         self._post(message, thread, f"replying in the thread ({kind})")
         return Delivery(thread)

@@ -27,8 +27,9 @@ _TICK = "\u02cb"
 # {"text": the fallback, "blocks": [Block Kit blocks]}, as chat.postMessage and webhooks take them.
 SlackMessage = dict[str, Any]
 
-_ICONS = {"firing": ":red_circle:", "reminder": ":large_orange_circle:", "resolved": ":large_green_circle:",
-          "closed": ":white_circle:", "test": ":white_check_mark:"}
+_ICONS = {"firing": ":red_circle:", "changed": ":large_orange_circle:", "reminder": ":large_orange_circle:",
+          "resolved": ":large_green_circle:", "closed": ":white_circle:", "test": ":white_check_mark:"}
+_STATES = {"firing": "FIRING", "changed": "CHANGED", "reminder": "STILL FAILING"}
 
 
 def escape(text: object) -> str:
@@ -60,7 +61,7 @@ def build_slack_message(notice: Notice, public_url: str | None = None, token: st
         body = f"*{cut(escape(failure), 500)}*" if failure else ""
         if said:
             body += f"\n```{cut(code(said), ERROR_TEXT_LIMIT)}```"
-        if notice.previous_error_text and notice.kind == "reminder":
+        if notice.previous_error_text and notice.kind in ("changed", "reminder"):
             body += f"\nwas: `{cut(code(notice.previous_error_text), 500)}`"
         blocks.append(_section(body.strip()))
     facts = _facts(notice)
@@ -92,8 +93,7 @@ def _headline(n: Notice) -> str:
         return f"{icon} *TEST* synthetic-monitor can post here ({check})"
     if n.kind == "resolved":
         return f"{icon} *RESOLVED* `{check}` after {_lasted(n)}"
-    state = "FIRING" if n.kind == "firing" else "STILL FAILING"
-    return f"{icon} *{state}* `{check}` — {_since(n)}"
+    return f"{icon} *{_STATES.get(n.kind, 'STILL FAILING')}* `{check}` — {_since(n)}"
 
 
 def _member_state(member: GroupMember) -> str:
@@ -122,6 +122,8 @@ def _facts(n: Notice) -> list[str]:
         lines.append(f"*Request:* `{cut(code(request), 500)}`{status}")
     if f.failing_step:
         lines.append(f"*Failing step:* {cut(escape(f.failing_step), 300)}")
+    if f.browser_said and n.kind != "resolved":
+        lines.append(f"*Browser said:* `{cut(code(f.browser_said), 300)}`")
     if f.location:
         lines.append(f"*Location:* {cut(escape(f.location), 100)}")
     if n.kind == "resolved":
@@ -149,10 +151,11 @@ def _fallback(n: Notice) -> str:
     elif n.kind == "resolved":
         text = f"RESOLVED {check} after {_lasted(n)}"
     else:
-        state = "FIRING" if n.kind == "firing" else "STILL FAILING"
-        text = f"{state} {check}: {escape(n.failure or 'failed')}"
+        text = f"{_STATES.get(n.kind, 'STILL FAILING')} {check}: {escape(n.failure or 'failed')}"
         if n.error_text:
             text += f": {code(n.error_text)}"
+        if n.kind == "changed" and n.previous_error_text:
+            text = cut(text, TEXT_LIMIT - 400) + f" (was: {cut(code(n.previous_error_text), 300)})"
         text = cut(text, TEXT_LIMIT - 80) + f" ({_since(n)})"
     return cut(text, TEXT_LIMIT)
 
