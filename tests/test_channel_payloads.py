@@ -1,4 +1,5 @@
-"""Every JSON channel's payload, from a real probe of a hostile target: the server's words arrive, secrets never do.
+"""Every JSON channel's payload, from a real probe of a hostile target: the server's words arrive, secrets never do;
+and the browser's words (a journey's timeout) travel apart from the server's, in every channel.
 
 The target echoes the check's bearer token in its error and adds text meant
 to break what it lands in (quotes, a JSON fragment, control characters,
@@ -11,10 +12,16 @@ from __future__ import annotations
 
 import json
 
+from alerts.channels.alertmanager import AlertmanagerSettings, alertmanager_alert
+from alerts.channels.console import format_notice
+from alerts.channels.pagerduty import PagerDutySettings, pagerduty_event
+from alerts.channels.webhook import webhook_payload
 from monitor.app.config import parse_config
 from monitor.app.runner import Runner
+from monitor.core.results import utcnow
 from tests.alerts_harness import Harness
 from tests.hook_server import Answer, HookServer
+from tests.notices import notice
 from tests.polling import eventually
 from tests.servers import TargetServer, send
 
@@ -70,3 +77,16 @@ Authorization = "Bearer ${{API_TOKEN}}"
     for channel, received in bodies.items():
         assert TOKEN.encode() not in received.body, channel
         assert "injected" not in (received.json if channel != "alertmanager" else received.json[0]), channel
+
+
+def test_the_browsers_words_travel_apart_from_the_servers_in_every_channel():
+    # A journey that timed out with no server answer: nothing the server said, only what Playwright said.
+    n = notice(error_text=None, failure="step 'open New chat': li.thread was not visible within 5s",
+               facts={"type": "browser", "run_id": 42, "browser_said": "Timeout 5000ms exceeded."})
+    webhook = webhook_payload(n)
+    details = pagerduty_event(n, PagerDutySettings("R" * 32))["payload"]["custom_details"]
+    annotations = alertmanager_alert(n, AlertmanagerSettings(("http://am:9093",)), utcnow())["annotations"]
+    assert webhook["browser_said"] == details["browser_said"] == annotations["browser_said"] == (
+        "Timeout 5000ms exceeded.")
+    assert webhook["server_said"] is details["server_said"] is None and "server_said" not in annotations
+    assert format_notice(n).endswith("(browser said: Timeout 5000ms exceeded.) (failing for 2 runs since 09:14:00 UTC)")

@@ -13,8 +13,9 @@ this channel:
 - sends `POST /api/v2/alerts` to every peer: labels `alertname =
   "SyntheticCheckFailing"`, `check`, `location`, `type` and the check's own
   labels; annotations `summary`, `failure`, `server_said` (the server's
-  words, capped), `artifacts`, `replay`, `runbook_url`; `generatorURL` is
-  the check on the status page;
+  words, capped), `browser_said` (a journey's failure in the browser's own
+  words), `artifacts`, `replay`, `runbook_url`; `generatorURL` is the check
+  on the status page;
 - re-sends every firing alert every `RESEND` seconds (the alerts part calls
   `refresh` with what the database says is open), with `endsAt` a few
   re-sends ahead, so an alert the monitor stops pushing (it died) resolves
@@ -51,7 +52,7 @@ ALERTNAME = "SyntheticCheckFailing"
 RESEND = 60.0  # seconds between two pushes of a firing alert
 ENDS_AFTER = 4 * RESEND  # a firing alert's endsAt, from each push: it outlives three missed re-sends
 RESOLVED_FOR = 300.0  # seconds a resolved alert is re-sent for
-SAID_LIMIT = 1000  # characters of the server's words in an annotation
+SAID_LIMIT = 1000  # characters of the server's (or the browser's) words in an annotation
 
 
 @dataclass(frozen=True)
@@ -81,13 +82,12 @@ def alertmanager_alert(notice: Notice, settings: AlertmanagerSettings, now: date
     f = notice.facts
     labels = {**f.labels, "alertname": ALERTNAME, "check": notice.check, "location": f.location or "",
               "type": f.type or ""}
-    said = notice.error_text or ""
-    if len(said) > SAID_LIMIT:
-        said = said[:SAID_LIMIT - 1] + "…"
+    said = _capped(notice.error_text)
     annotations = {
         "summary": f"{notice.check}: {notice.failure or 'failing'}" + (f": {said}" if said else ""),
         "failure": notice.failure or "",
         "server_said": said,
+        "browser_said": _capped(f.browser_said),
         "artifacts": " ".join(link.url for link in artifact_links(notice, public_url, token)),
         "replay": replay_command(notice) or "",
         "runbook_url": settings.runbook_url.replace("{check}", notice.check) if settings.runbook_url else "",
@@ -154,6 +154,12 @@ class AlertmanagerChannel:
         for error in errors:  # the others hear of it at the next re-send
             log.warning("%s", error.message)
         return taken
+
+
+def _capped(text: str | None) -> str:
+    """`text` within SAID_LIMIT characters ("" for none: an empty annotation is left out)."""
+    text = text or ""
+    return text if len(text) <= SAID_LIMIT else text[:SAID_LIMIT - 1] + "…"
 
 
 def _rfc3339(moment: datetime) -> str:

@@ -65,6 +65,8 @@ def format_notice(n: Notice) -> str:
     line = f"{state} {check}: {one_line(n.failure or 'failed', 300)}"
     if n.error_text:
         line += f": {one_line(n.error_text, 500)}"
+    if n.facts.browser_said:
+        line += f" (browser said: {one_line(n.facts.browser_said, 300)})"
     if n.kind in ("changed", "reminder") and n.previous_error_text:
         line += f" (was: {one_line(n.previous_error_text, 200)})"
     when = f" since {n.failing_since:%H:%M:%S} UTC" if n.failing_since else ""

@@ -88,7 +88,8 @@ def pagerduty_event(notice: Notice, settings: PagerDutySettings, public_url: str
                 "class": f.type,
                 "custom_details": {
                     "check": notice.check, "failure": notice.failure, "server_said": notice.error_text,
-                    "previous_server_said": notice.previous_error_text, "labels": dict(f.labels),
+                    "previous_server_said": notice.previous_error_text, "browser_said": f.browser_said,
+                    "labels": dict(f.labels),
                     "request": " ".join(str(p) for p in (f.method, f.target) if p) or None,
                     "status_code": f.status_code, "failing_step": f.failing_step, "run_id": f.run_id,
                     "failing_since": notice.failing_since.isoformat() if notice.failing_since else None,

@@ -70,7 +70,7 @@ def webhook_payload(notice: Notice, public_url: str | None = None, token: str | 
     return {
         "version": SCHEMA_VERSION,
         "id": notice_id(notice),
-        "kind": notice.kind,  # firing | reminder | resolved | test
+        "kind": notice.kind,  # firing | changed | reminder | resolved | test
         "check": notice.check,
         "labels": dict(f.labels),
         "location": f.location,
@@ -87,6 +87,7 @@ def webhook_payload(notice: Notice, public_url: str | None = None, token: str | 
         "failure": notice.failure,
         "server_said": notice.error_text,
         "previous_server_said": notice.previous_error_text,
+        "browser_said": f.browser_said,
         "request": {"method": f.method, "target": f.target, "status_code": f.status_code},
         "failing_step": f.failing_step,
         "run_id": f.run_id,
