@@ -9,6 +9,12 @@ A probe is an object with `async run(check) -> Result` and `async close()`.
 It is built once per monitor process from a `ProbeContext` and reused for
 every run, so it can keep expensive things (TLS contexts, a browser) warm.
 A probe never raises for a failing target: every outcome is a `Result`.
+
+A kind may also declare the Prometheus families its results carry beyond
+the common ones (`metrics`, filled by `Result.samples`), the family its
+`Result.phases` go to (`phase_metric`), and a probe that shows every HTTP
+exchange for `monitor replay` (`replay_probe`); the application reads these
+from the registry, so a new kind touches nothing outside its package.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from typing import Any, Protocol
 from monitor.core.config import Check, CheckReader, SectionReader
 from monitor.core.config_schema import ConfigIssue
 from monitor.core.results import Result
+from monitor.core.series import Family
 from monitor.core.telemetry import NO_TELEMETRY, Telemetry
+from probes.exchange import ExchangeSink
 
 
 @dataclass(frozen=True)
@@ -52,3 +60,7 @@ class ProbeKind:
     probe: Callable[[ProbeContext], Probe]
     section: SectionReader | None = None  # reads the kind's own [NAME] table, if it has one
     validate: DeepValidator | None = None  # what only the kind's own machinery can judge (a browser parsing selectors)
+    metrics: tuple[Family, ...] = ()  # the families of its `Result.samples` (and of `phase_metric`)
+    phase_metric: str | None = None  # the family `Result.phases` are exported as, labelled by phase
+    # A probe that hands every HTTP exchange it makes to the sink, for `monitor replay` to print like curl -v.
+    replay_probe: Callable[[ProbeContext, ExchangeSink], Probe] | None = None

@@ -9,7 +9,8 @@ health and dashboards"); dashboards and alert rules depend on them.
 
 Per check, latest run (gauges; labels check, type, location, target):
     probe_success, probe_duration_seconds, probe_http_status_code,
-    probe_http_duration_seconds{phase}, probe_ssl_earliest_cert_expiry
+    probe_ssl_earliest_cert_expiry, and each kind's own (`ProbeKind.metrics`:
+    http's probe_http_duration_seconds{phase}, dns's probe_dns_lookup_time_seconds...)
 Per check, over time:
     synthetic_check_runs_total{check,type,location,result}      counter
     synthetic_check_duration_seconds{check,type,location}       histogram
@@ -50,7 +51,9 @@ from monitor import __version__
 from monitor.core.config import Check, Config
 from monitor.core.redact import redact
 from monitor.core.results import Result
+from monitor.core.series import Family
 from monitor.core.telemetry import Telemetry
+from probes import PROBE_KINDS
 
 if TYPE_CHECKING:
     from monitor.app.service import Service
@@ -63,24 +66,19 @@ DELIVERY_FAILURE_REASONS = ("rate_limited", "server_error", "network", "permanen
 OTHER = "other"
 
 
-@dataclass(frozen=True)
-class Family:
-    name: str
-    type: str
-    help: str
-
-    def header(self) -> str:
-        return f"# HELP {self.name} {self.help}\n# TYPE {self.name} {self.type}\n"
-
-
-# The per-check families, in exposition order.
-CHECK_FAMILIES = (
+_PROBE_FAMILIES = (
     Family("probe_success", "gauge", "Whether the latest run of the check passed (1) or failed (0)."),
     Family("probe_duration_seconds", "gauge", "How long the latest run of the check took."),
     Family("probe_http_status_code", "gauge", "HTTP status of the latest run; 0 when no response came."),
-    Family("probe_http_duration_seconds", "gauge", "Time spent in each HTTP phase in the latest run."),
     Family("probe_ssl_earliest_cert_expiry", "gauge",
-           "Unix time the earliest certificate of the latest https run expires."),
+           "Unix time the earliest certificate the target showed in the latest run expires."),
+)
+_KIND_FAMILIES = tuple({f.name: f for kind in PROBE_KINDS.values() for f in kind.metrics}.values())
+# The family each kind's `Result.phases` are exported as (http: probe_http_duration_seconds{phase}).
+PHASE_METRICS = {name: kind.phase_metric for name, kind in PROBE_KINDS.items() if kind.phase_metric}
+
+# The per-check families, in exposition order: the common probe_* ones, each kind's own, the monitor's.
+CHECK_FAMILIES = _PROBE_FAMILIES + _KIND_FAMILIES + (
     Family("synthetic_check_runs_total", "counter", "Runs of the check, by result (success, failure)."),
     Family("synthetic_check_duration_seconds", "histogram", "Duration of the check's runs."),
     Family("synthetic_journey_step_duration_seconds", "gauge",
@@ -158,10 +156,15 @@ def render_check(s: CheckSeries) -> dict[str, bytes]:
         add("probe_duration_seconds", probe, round(r.duration_ms / 1000, 6))
         if r.type == "http" or r.status_code is not None:
             add("probe_http_status_code", probe, r.status_code or 0)
-        for phase, seconds in sorted(r.phases.items()):
-            add("probe_http_duration_seconds", f'{probe},phase="{escape_label(phase)}"', seconds)
+        phase_metric = PHASE_METRICS.get(r.type)
+        if phase_metric is not None:
+            for phase, seconds in sorted(r.phases.items()):
+                add(phase_metric, f'{probe},phase="{escape_label(phase)}"', seconds)
         if r.cert_expires_at is not None:
             add("probe_ssl_earliest_cert_expiry", probe, r.cert_expires_at)
+        for sample in r.samples:
+            own = "".join(f',{name}="{escape_label(value)}"' for name, value in sample.labels)
+            add(sample.name, probe + own, sample.value)
         # Two steps of one name would be a duplicate series, which Prometheus rejects: keep the first.
         steps_seen: set[str] = set()
         for step in r.steps:

@@ -32,7 +32,7 @@ from monitor.app.cli_support import (
 )
 from monitor.app.database import open_store
 from monitor.app.render import Row, captured_lines, details, outcome, result_dict, verdict_lines
-from monitor.app.replay_http import replay_request
+from monitor.app.replay_http import replay_request, replays_requests
 from monitor.core.config import Check, Config
 from monitor.core.durations import format_duration
 from monitor.core.results import Result, StepResult
@@ -48,7 +48,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if check.type != "browser":
         if args.headed or args.slow_mo is not None:
             raise UsageError(f"--headed and --slow-mo watch a browser; {check.name!r} is a {check.type} check")
-        if check.type == "http":
+        if replays_requests(check):
             return replay_request(config, check, style)
         return _run_once(config, check, style)
     if args.headed and not has_display():

@@ -1,4 +1,4 @@
-"""`monitor replay NAME` for an HTTP check: send its request again, now, and show both sides like `curl -v`.
+"""`monitor replay NAME` for a check that speaks HTTP: send its requests again, now, and show both sides like `curl -v`.
 
     > GET /api/threads HTTP/1.1
     > host: 127.0.0.1:8000
@@ -27,7 +27,8 @@ from monitor.core.config import Check, Config
 from monitor.core.redact import REDACTED, is_secret_name, redact
 from monitor.core.results import Result
 from monitor.core.terminal import Style, one_line, safe
-from probes.http.probe import Exchange
+from probes import PROBE_KINDS
+from probes.exchange import Exchange
 
 BODY_LIMIT = 4096  # characters of a body shown; the rest is counted
 
@@ -76,8 +77,13 @@ def _body(body: bytes, truncated: bool, secrets: Collection[str]) -> list[str]:
     return lines
 
 
+def replays_requests(check: Check) -> bool:
+    """Whether `check`'s kind can show the HTTP exchanges of a run (`ProbeKind.replay_probe`)."""
+    return PROBE_KINDS[check.type].replay_probe is not None
+
+
 def replay_request(config: Config, check: Check, style: Style) -> int:
-    """Send `check`'s request now through its probe, print the exchange and the verdict; store the run."""
+    """Send `check`'s requests now through its probe, print each exchange and the verdict; store the run."""
     result = asyncio.run(_send(config, check, style))
     print()
     for line in verdict_lines(result, style):
@@ -89,10 +95,12 @@ def replay_request(config: Config, check: Check, style: Style) -> int:
 
 async def _send(config: Config, check: Check, style: Style) -> Result:
     from monitor.app.runner import probe_context, run_once_stored
-    from probes.http.probe import HttpProbe
+
+    replay_probe = PROBE_KINDS[check.type].replay_probe
+    assert replay_probe is not None, "replays_requests(check) was asked first"
 
     def show(exchange: Exchange) -> None:
         for line in exchange_lines(exchange, config.secrets, style):
             print(line, flush=True)
 
-    return await run_once_stored(config, check, {check.type: HttpProbe(probe_context(config), on_exchange=show)})
+    return await run_once_stored(config, check, {check.type: replay_probe(probe_context(config), show)})

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.core.series import Sample
+
 
 @dataclass
 class StepResult:
@@ -50,10 +52,13 @@ class Result:
     failure: str | None = None
     error_text: str | None = None
     browser_said: str | None = None
-    # Seconds per phase where measured: connect, tls, processing, transfer.
+    # Seconds per phase where measured (HTTP: connect, tls, processing, transfer); each kind names its
+    # phases and the metric they go to (`ProbeKind.phase_metric`).
     phases: dict[str, float] = field(default_factory=dict)
-    # Unix time the earliest certificate in the chain expires (https only).
+    # Unix time the earliest certificate the target showed expires (any kind that spoke TLS).
     cert_expires_at: float | None = None
+    # The kind's own series for this run (`ProbeKind.metrics`): exported, not stored.
+    samples: list[Sample] = field(default_factory=list)
     steps: list[StepResult] = field(default_factory=list)
     failing_step: str | None = None
     # Files kept for this run, relative to artifacts_dir.

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -22,6 +20,7 @@ from monitor.core.redact import redact
 from monitor.core.results import Result, utcnow
 from probes.base import ProbeContext
 from probes.error_text import extract_error_text
+from probes.exchange import Exchange, ExchangeSink
 from probes.http.errors import describe_error
 from probes.http.expect import first_failure, graphql_message
 from probes.http.settings import HttpOptions
@@ -41,32 +40,6 @@ _PHASE_EVENTS = {
     "http11.receive_response_body.started": ("transfer", "start"),
     "http2.receive_response_body.started": ("transfer", "start"),
 }
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """One request and its response as they went over the wire, for `monitor replay` (printed like `curl -v`).
-
-    Raw: secrets are not redacted and the response is the server's,
-    untrusted; whoever shows it redacts and escapes. `status` is None when
-    no response came (then `error` says why). A redirect is one exchange per hop.
-    """
-
-    method: str
-    url: str
-    request_headers: tuple[tuple[str, str], ...]
-    request_body: bytes | None = None
-    http_version: str | None = None
-    status: int | None = None
-    reason: str = ""
-    response_headers: tuple[tuple[str, str], ...] = ()
-    body: bytes = b""
-    truncated: bool = False  # the body went on past max_body_bytes
-    error: str | None = None
-
-
-# on_exchange(exchange): hears of every hop of every request the probe sends.
-ExchangeSink = Callable[[Exchange], None]
 
 
 class PhaseTimer:
