@@ -25,6 +25,7 @@ class Benchmark:
 
 BENCHMARKS = [
     Benchmark("http", "bench.http_throughput", "HTTP throughput"),
+    Benchmark("stacks", "bench.http_stacks", "HTTP stacks"),
     Benchmark("timing", "bench.timing_accuracy", "timing accuracy"),
     Benchmark("scheduling", "bench.scheduling", "scheduling"),
     Benchmark("browser", "bench.browser_journeys", "browser journeys"),
