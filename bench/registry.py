@@ -25,13 +25,13 @@ class Benchmark:
 
 BENCHMARKS = [
     Benchmark("http", "bench.http_throughput", "HTTP throughput"),
-    Benchmark("stacks", "bench.http_stacks", "HTTP stacks"),
     Benchmark("timing", "bench.timing_accuracy", "timing accuracy"),
     Benchmark("scheduling", "bench.scheduling", "scheduling"),
     Benchmark("browser", "bench.browser_journeys", "browser journeys"),
     Benchmark("storage", "bench.storage", "storage"),
     Benchmark("alerts", "bench.alert_latency", "alert latency"),
     Benchmark("metrics", "bench.metrics_scrape", "/metrics"),
+    Benchmark("stacks", "bench.http_stacks", "HTTP stacks"),
 ]
 
 
