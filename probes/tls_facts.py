@@ -29,7 +29,8 @@ TLS_VERSION_INFO = Family("probe_tls_version_info", "gauge",
                           "Always 1; `version` is the TLS version the latest run negotiated.")
 
 # OpenSSL's X509_V_ERR_* codes (x509_vfy.h) that name one property of the certificate.
-_NOT_YET_VALID, _EXPIRED, _HOSTNAME_MISMATCH = 9, 10, 62
+_NOT_YET_VALID, _EXPIRED = 9, 10
+_NAME_MISMATCH = {62, 64}  # host name, IP address
 _UNTRUSTED = {2, 18, 19, 20, 21, 27}  # no issuer, self-signed (leaf or in chain), unknown issuer, untrusted
 
 
@@ -108,7 +109,7 @@ def describe_verify_error(err: ssl.SSLCertVerificationError, cert: Certificate |
         return f"certificate expired {_days((now - cert.not_after) / 86400)} ago (not after {_date(cert.not_after)})"
     if code == _NOT_YET_VALID:
         return "certificate is not valid yet" + (f" (not before {_date(cert.not_before)})" if cert else "")
-    if code == _HOSTNAME_MISMATCH:
+    if code in _NAME_MISMATCH:
         if cert is None or not cert.names:
             return f"certificate is not for {_host(host)}"
         shown = ", ".join(cert.names[:3]) + (f" and {len(cert.names) - 3} more" if len(cert.names) > 3 else "")

@@ -24,18 +24,20 @@ async def stream_server(handler: Handler, tls: ssl.SSLContext | None = None) -> 
     serving: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        serving[task] = writer
         try:
             await handler(reader, writer)
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
             pass  # the probe hung up early: that is its right
         finally:
             writer.transport.abort()
-            serving.pop(task, None)
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=tls)
+    def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Our own task, known at once, so that leaving can wait for every one of them.
+        task = asyncio.get_running_loop().create_task(serve(reader, writer))
+        serving[task] = writer
+        task.add_done_callback(lambda done: serving.pop(done, None))
+
+    server = await asyncio.start_server(connected, "127.0.0.1", 0, ssl=tls)
     try:
         yield server.sockets[0].getsockname()[1]
     finally:
