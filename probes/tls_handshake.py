@@ -169,6 +169,9 @@ async def _diagnose(address: HostPort, name: str, contexts: TlsContexts) -> TlsF
 
 
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError) and exc.reason == "WRONG_VERSION_NUMBER":
+        # What OpenSSL says when the first bytes back are not TLS at all (an SSH banner, an HTTP error).
+        return "the server does not speak TLS on this port (wrong version number)"
     if isinstance(exc, ssl.SSLError) and exc.reason:
         return exc.reason.lower().replace("_", " ")
     if isinstance(exc, ConnectionResetError):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from monitor.app.config import parse_config
+from monitor.app.metrics import Metrics
 from monitor.core.config_schema import ConfigError
 from probes.base import ProbeContext
 from probes.tcp.probe import TcpProbe
@@ -62,7 +64,7 @@ async def test_a_banner_that_does_not_match_fails_with_the_servers_words_redacte
     async with stream_server(greet(said)) as port:
         result = await probe(tcp_check(f"127.0.0.1:{port}", 'expect = "^220 "', timeout="1s"))
     assert not result.ok
-    assert result.failure == "no answer matching '^220 ' within 1s"
+    assert result.failure == "the server's answer did not match '^220 ' within 1s"
     assert result.error_text == "421 4.3.2 mail.example busy, password=[REDACTED] try later"
     assert sample(result, "probe_failed_due_to_regex").value == 1
 
@@ -141,6 +143,25 @@ def test_config_errors_name_the_key_and_the_fix(extra, message):
     with pytest.raises(ConfigError) as caught:
         parse_config(f'[[checks]]\nname = "t"\ntype = "tcp"\n{extra}\n')
     assert message in str(caught.value)
+
+
+async def test_a_tcp_run_becomes_its_kinds_series_and_never_the_servers_words(tmp_path):
+    said = b'421 busy"} 1\nprobe_success 1\r\n'
+    async with stream_server(greet(said), tls=server_context(tmp_path, with_ca=True)) as port:
+        check = tcp_check(f"127.0.0.1:{port}", f'tls = true\nca_file = "{tmp_path}/ca.pem"\nexpect = "^220"',
+                          timeout="300ms")
+        result = await probe(check)
+    metrics = Metrics(CollectorRegistry(), parse_config(f'[[checks]]\nname = "t"\ntype = "tcp"\n'
+                                                        f'target = "127.0.0.1:{port}"\n'))
+    metrics.on_result(check, result)
+    text = metrics.exposition().decode()
+    labels = f'check="t",type="tcp",location="test",target="127.0.0.1:{port}"'
+    assert f"probe_success{{{labels}}} 0" in text
+    assert f'probe_tcp_duration_seconds{{{labels},phase="tls"}}' in text
+    assert f'probe_tls_version_info{{{labels},version="TLS 1.3"}} 1' in text
+    assert f"probe_failed_due_to_regex{{{labels}}} 1" in text
+    assert f"probe_ssl_earliest_cert_expiry{{{labels}}}" in text
+    assert "probe_http_status_code" not in text and "busy" not in text
 
 
 def test_an_ipv6_target_keeps_its_brackets():

@@ -117,8 +117,10 @@ class TcpProbe:
     def _timed_out(self, options: TcpOptions, run: _Run, timeout: float) -> str:
         if run.stage == "the answer" and options.expect is not None:
             run.regex_failed = True
-            heard = "" if run.said else "; the server said nothing"
-            return f"no answer matching {options.expect.pattern!r} within {format_duration(timeout)}{heard}"
+            within = f"{options.expect.pattern!r} within {format_duration(timeout)}"
+            if run.said:
+                return f"the server's answer did not match {within}"
+            return f"no answer matching {within}; the server said nothing"
         return f"timed out after {format_duration(timeout)} ({run.stage})"
 
 
