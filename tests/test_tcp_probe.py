@@ -69,6 +69,20 @@ async def test_a_banner_that_does_not_match_fails_with_the_servers_words_redacte
     assert sample(result, "probe_failed_due_to_regex").value == 1
 
 
+async def test_the_servers_words_lose_the_configs_secrets():
+    async with stream_server(greet(b"-NOAUTH token s3cr3t-redis-pw rejected\r\n")) as port:
+        result = await probe(tcp_check(f"127.0.0.1:{port}", 'expect = "^OK"', timeout="300ms"),
+                             secrets=frozenset({"s3cr3t-redis-pw"}))
+    assert result.error_text == "-NOAUTH token [REDACTED] rejected"
+
+
+async def test_tls_with_cert_min_days_not_met(tmp_path):
+    async with stream_server(silent, tls=server_context(tmp_path, with_ca=True, valid_days=10)) as port:
+        result = await probe(tcp_check(f"127.0.0.1:{port}",
+                                       f'tls = true\nca_file = "{tmp_path}/ca.pem"\ncert_min_days = 30'))
+    assert result.failure == "certificate expires in 9 days, below cert_min_days = 30"
+
+
 async def test_a_server_that_closes_without_the_answer_fails_at_once():
     async def hang_up(reader, writer):
         writer.write(b"-ERR unknown command\r\n")
