@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from probes import browser, http
+from probes import browser, http, tcp, tls
 from probes.base import Probe, ProbeContext, ProbeKind
 
 PROBE_KINDS: dict[str, ProbeKind] = {kind.name: kind for kind in (
     http.KIND,
     browser.KIND,
+    tcp.KIND,
+    tls.KIND,
 )}
 
 
