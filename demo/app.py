@@ -204,8 +204,8 @@ class DemoHandler(BaseHTTPRequestHandler):
             self._send(json_response(405, {"error": f"/api/threads/ID accepts {allowed}"}), {"Allow": allowed})
             return
         if method in NEEDS_TOKEN and not self.server.knows(self.headers.get("Authorization", "")):
-            self._send(json_response(401, {"error": "this needs Authorization: Bearer TOKEN, "
-                                                    "with a token from POST /api/login"}))
+            self._send(json_response(401, {"error": "deleting a thread needs the token from "
+                                                    "POST /api/login in an Authorization bearer header"}))
             return
         body = self._read_body()
         if body is not None:

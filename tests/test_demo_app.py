@@ -220,7 +220,7 @@ def test_a_thread_reads_by_id_and_a_missing_one_answers_404(healthy_app):
 def test_deleting_a_thread_needs_a_token_from_login(healthy_app):
     created = new_chat(healthy_app).json()
     refused = healthy_app.delete(f"/api/threads/{created['id']}", headers={"Authorization": "Bearer made-up"})
-    assert refused.status_code == 401 and "POST /api/login" in refused.json()["error"]
+    assert refused.status_code == 401 and "token from POST /api/login" in refused.json()["error"]
     auth = log_in(healthy_app)
     assert auth != log_in(healthy_app)  # every login gets its own token
     assert healthy_app.delete(f"/api/threads/{created['id']}", headers=auth).status_code == 204
