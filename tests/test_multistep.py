@@ -136,14 +136,14 @@ async def test_a_failing_teardown_fails_a_run_whose_steps_passed(demo):
 
 async def test_an_extracted_token_is_redacted_from_everything_the_result_keeps(demo):
     server, url = demo
-    # The token goes in a URL (where nothing marks it as a credential) of a step that fails.
-    leaky = 'name = "read thread"\nurl = "/api/threads/{{ id }}?token={{ token }}"\nexpect = { status = [418] }'
+    # The token goes in a URL, where no credential-shaped text gives it away, of a step that fails.
+    leaky = 'name = "read thread"\nurl = "/api/threads/{{ id }}?t={{ token }}"\nexpect = { status = [418] }'
     shown = []
     result = await run(lifecycle(url, read=leaky), on_exchange=shown.append)
     assert not result.ok and result.failing_step == "read thread"
     [token] = server.tokens
     assert token not in json.dumps(asdict(result), default=str)
-    assert "token=[REDACTED]" in result.details["steps"][2]["url"]
+    assert result.details["steps"][2]["url"].endswith("?t=[REDACTED]")  # no shape gives it away: the name does
     # What replay prints is redacted of it too, and the teardown did use it.
     assert shown and not [e for e in shown if token in repr(e)]
     assert result.steps[-1].ok
