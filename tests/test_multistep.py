@@ -7,9 +7,12 @@ import time
 from dataclasses import asdict
 
 import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 
 from demo.app import start_server
 from monitor.app.config import parse_config
+from monitor.app.metrics import Metrics
 from probes.base import ProbeContext
 from probes.multistep.probe import TEARDOWN_GRACE, MultistepProbe
 from tests.servers import TargetServer, respond
@@ -172,3 +175,18 @@ steps = [
     assert cleaned == ["/cleanup"] and result.steps[-1].ok
     assert ran(result) == {"slow": True, "next": False, "cleanup": True}
     assert elapsed < 1 + TEARDOWN_GRACE
+
+
+async def test_a_run_exports_status_summed_phases_and_step_durations(demo):
+    server, url = demo
+    config = parse_config(lifecycle(url), env={})
+    result = await run(lifecycle(url))
+    metrics = Metrics(CollectorRegistry(), config, version="test")
+    metrics.on_result(config.check("thread-lifecycle"), result)
+    exported = {(s.name, s.labels.get("phase") or s.labels.get("step")): s.value
+                for family in text_string_to_metric_families(metrics.exposition().decode())
+                for s in family.samples if s.labels.get("check") == "thread-lifecycle"}
+    assert exported[("probe_success", None)] == 1 and exported[("probe_http_status_code", None)] == 204
+    assert exported[("probe_http_duration_seconds", "connect")] == result.phases["connect"]
+    assert {step for name, step in exported if name == "synthetic_journey_step_duration_seconds"} == {
+        "log in", "create thread", "read thread", "delete thread"}

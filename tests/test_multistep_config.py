@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from monitor.app.config import parse_config
@@ -171,3 +173,16 @@ def test_placeholders_are_filled_and_quoted_for_where_they_land():
 ])
 def test_which_extracted_names_are_secret(name, secret):
     assert looks_secret(name) is secret
+
+
+def test_the_readme_example_reads_as_documented():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split('### Multistep checks (`type = "multistep"`)', 1)[1].split("\n## ", 1)[0]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    check = parse_config(example, env={}).check("thread-lifecycle")
+    assert [s.name for s in check.settings.steps] == ["log in", "create thread", "read thread", "delete thread"]
+    assert [s.always for s in check.settings.steps] == [False, False, False, True]
+    assert check.settings.steps[1].http.url == "https://chat.example.com/api/threads"
+    assert check.settings.secret_names == {"token"} and check.timeout == 15
+    for key in ("`name`", "`extract`", "`always`"):
+        assert key in section
