@@ -81,7 +81,8 @@ class MultistepProbe:
         run = _Run(secrets=set(self._ctx.secrets), timeout=check.timeout)
         for step in options.steps:
             if (run.failed is not None or run.timed_out is not None) and not step.always:
-                run.records.append(_not_run(step, "an earlier step failed"))
+                why = "an earlier step failed" if run.failed is not None else "the check's timeout ran out"
+                run.records.append(_not_run(step, why))
                 continue
             missing = [name for name in step.needs if name not in run.values]
             if missing:
