@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from probes import browser, http, tcp, tls
+from probes import browser, http, multistep, tcp, tls
 from probes.base import Probe, ProbeContext, ProbeKind
 
 PROBE_KINDS: dict[str, ProbeKind] = {kind.name: kind for kind in (
     http.KIND,
     browser.KIND,
+    multistep.KIND,
     tcp.KIND,
     tls.KIND,
 )}
