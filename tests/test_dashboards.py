@@ -69,7 +69,7 @@ def test_the_dashboard_has_the_panels_the_issue_asks_for(dashboard):
     titles = [p["title"] for p in panels(dashboard)]
     for wanted in ("Status of every check", "Success ratio", "Duration percentiles per check",
                    "Journey step durations", "HTTP phases", "Open incidents", "Alerts sent",
-                   "Alert delivery failures", "Scheduler lag", "Monitor up"):
+                   "Alert delivery failures", "Scheduler lag and admission wait", "Monitor up"):
         assert wanted in titles
 
 

@@ -22,6 +22,7 @@ Per check, over time:
 The monitor itself (in the injected registry):
     synthetic_alerts_sent_total{channel,kind}, synthetic_alert_delivery_failures_total{channel,reason},
     synthetic_alert_outbox_pending, synthetic_scheduler_lag_seconds (histogram),
+    synthetic_admission_wait_seconds (histogram),
     synthetic_store_errors_total, synthetic_store_writes_lost_total, synthetic_store_pending_writes,
     synthetic_store_healthy,
     synthetic_browser_restarts_total, synthetic_monitor_info{version,location}
@@ -214,6 +215,10 @@ class Metrics(Telemetry):
         self._scheduler_lag = Histogram("synthetic_scheduler_lag_seconds",
                                         "How late scheduled runs started against their plan.",
                                         buckets=LAG_BUCKETS, registry=registry)
+        self._admission_wait = Histogram("synthetic_admission_wait_seconds",
+                                         "How long runs waited to start while the event loop was behind "
+                                         "(admission control); 0 for a run that started at once.",
+                                         buckets=LAG_BUCKETS, registry=registry)
         self._store_errors = Counter("synthetic_store_errors_total",
                                      "Write attempts the monitor's database refused (held and retried).",
                                      registry=registry)
@@ -287,6 +292,9 @@ class Metrics(Telemetry):
 
     def scheduler_lag(self, seconds: float) -> None:
         self._scheduler_lag.observe(max(0.0, seconds))
+
+    def admission_wait(self, seconds: float) -> None:
+        self._admission_wait.observe(max(0.0, seconds))
 
     def store_error(self, error: Exception) -> None:
         self._store_errors.inc()

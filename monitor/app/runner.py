@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Protocol
 
+from monitor.app.admission import AdmissionGate
 from monitor.app.artifact_claim import claim_artifacts, discard_artifacts
 from monitor.core.config import Check, Config
 from monitor.core.redact import redact
@@ -50,6 +51,7 @@ class Prober:
         self.config = config
         self.probes = probes if probes is not None else build_probes(probe_context(config, telemetry))
         self._limit = asyncio.Semaphore(config.monitor.max_concurrency)
+        self.admission = AdmissionGate(on_wait=telemetry.admission_wait)
 
     async def probe(self, check: Check) -> Result:
         """Probe `check`; while it fails, at once again, up to `check.retries` times. The last try is the run.
@@ -59,6 +61,7 @@ class Prober:
         the failure that a single try would have paged for. Their artifacts
         are not kept: the run's are its last try's.
         """
+        await self.admission.admit(max_wait=(check.interval or 60) / 4)
         async with self._limit:
             result = await self._probe(check)
             earlier: list[Result] = []
@@ -74,6 +77,7 @@ class Prober:
         return result
 
     async def close(self) -> None:
+        self.admission.close()
         for probe in self.probes.values():
             await probe.close()
 

@@ -84,6 +84,9 @@ class PipeTelemetry(Telemetry):
     def scheduler_lag(self, seconds: float) -> None:
         self._send(("lag", seconds))
 
+    def admission_wait(self, seconds: float) -> None:
+        self._send(("admission", seconds))
+
     def browser_restarted(self) -> None:
         self._send(("browser_restarted",))
 
@@ -273,6 +276,8 @@ class WorkerPool:
                 self.accept(check, message[2])
         elif kind == "lag":
             self.telemetry.scheduler_lag(message[1])
+        elif kind == "admission":
+            self.telemetry.admission_wait(message[1])
         elif kind == "browser_restarted":
             self.telemetry.browser_restarted()
 

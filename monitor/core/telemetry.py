@@ -13,6 +13,9 @@ class Telemetry:
     def scheduler_lag(self, seconds: float) -> None:
         """A scheduled run started `seconds` after its planned time."""
 
+    def admission_wait(self, seconds: float) -> None:
+        """A run waited `seconds` to start because the event loop was behind (monitor/app/admission.py)."""
+
     def store_error(self, error: Exception) -> None:
         """The monitor's own database refused a write (it is held and tried again)."""
 
