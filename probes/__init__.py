@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from probes import browser, dns, http
+from probes import browser, dns, grpc_health, http
 from probes.base import Probe, ProbeContext, ProbeKind
 
 PROBE_KINDS: dict[str, ProbeKind] = {kind.name: kind for kind in (
     http.KIND,
     browser.KIND,
     dns.KIND,
+    grpc_health.KIND,
 )}
 
 
