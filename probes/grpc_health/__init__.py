@@ -5,12 +5,17 @@ The package is grpc_health, not grpc, so that `import grpc` anywhere means the l
 
 from __future__ import annotations
 
+import os
+
 from monitor.core.series import Family
 from probes.base import Probe, ProbeContext, ProbeKind
 from probes.grpc_health.settings import read_grpc_check
 
 
 def _probe(ctx: ProbeContext) -> Probe:
+    # gRPC core writes every failed handshake to stderr itself, unstructured, beside the monitor's logs; the
+    # run's Result says it already. Set before grpc is first imported, which is here in `monitor run`.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     from probes.grpc_health.probe import GrpcHealthProbe
 
     return GrpcHealthProbe(ctx)

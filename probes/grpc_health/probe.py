@@ -3,8 +3,10 @@
 A fresh channel per run, like the HTTP probe's fresh connection: the time
 includes connect and TLS as a new client sees them, and a run never inherits
 a cached channel's reconnect backoff (after an outage a shared channel fails
-fast for seconds after the server is back). It costs about a millisecond on
-loopback beyond the connection itself.
+fast for seconds after the server is back). Measured on loopback, a run with
+its own channel costs about 5 ms of the monitor's time against 0.6 ms for a
+call on a warm channel; the reported time includes connecting (1-2 ms there)
+but not the channel's teardown, which is our own work.
 
 The connection is watched rather than waited for: a refused connection
 fails the run at once instead of retrying until the timeout. What the
@@ -72,6 +74,7 @@ class GrpcHealthProbe:
         status: str | None = None
         code = grpc.StatusCode.OK
         details, connected = "", False
+        finished = None
         try:
             async with self._channel(options) as channel:
                 try:
@@ -85,9 +88,12 @@ class GrpcHealthProbe:
                         status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
                 except TimeoutError:
                     code = grpc.StatusCode.DEADLINE_EXCEEDED
+                finally:
+                    # The target is done once the answer is in; closing the channel is our own work.
+                    finished = time.perf_counter()
         except grpc.aio.AioRpcError as exc:
             code, details = exc.code(), exc.details() or ""
-        duration = time.perf_counter() - t0
+        duration = (finished or time.perf_counter()) - t0
         failure = describe(options, status, code, details, connected, check.timeout)
         error_text = None
         if failure is not None:
@@ -158,19 +164,42 @@ def describe(options: GrpcOptions, status: str | None, code: grpc.StatusCode, de
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return f"timed out after {format_duration(timeout)}"
     if not connected:
-        lowered = details.lower()
-        if "connection refused" in lowered:
-            return "connection refused"
-        if "ssl" in lowered or "handshake" in lowered or "certificate" in lowered:
-            return "TLS handshake failed"
-        if "dns" in lowered or "resolve" in lowered:
-            return "DNS lookup failed: the host name does not resolve"
-        return "could not connect"
+        return describe_connect_error(details, options.tls)
     if code == grpc.StatusCode.NOT_FOUND:
         return f"the server does not know {subject}"
     if code == grpc.StatusCode.UNIMPLEMENTED:
         return "the server does not implement grpc.health.v1.Health"
     return "the health check RPC failed"
+
+
+def describe_connect_error(details: str, tls: bool) -> str:
+    """Why the channel never connected, from grpcio's own account of its last attempt. Pure.
+
+    grpcio reports it as text ("failed to connect to all addresses; last
+    error: UNKNOWN: ipv4:10.0.0.5:443: Tls handshake failed ...: unable to
+    get local issuer certificate"), so this reads the text: the phrasing of
+    gRPC core, not of the server.
+    """
+    last = details.rpartition("last error: ")[2] or details
+    lowered = last.lower()
+    if "connection refused" in lowered:
+        return "connection refused"
+    if "dns resolution failed" in lowered or "name or service not known" in lowered:
+        return "DNS lookup failed: the host name does not resolve"
+    if "hostname verification" in lowered or "peer name" in lowered:
+        return "TLS certificate does not match the host name (set server_name if it is another)"
+    if "certificate has expired" in lowered:
+        return "TLS certificate expired"
+    if "certificate_verify_failed" in lowered:
+        reason = last.rpartition("CERTIFICATE_VERIFY_FAILED: ")[2].removesuffix(": OK").strip()
+        return f"TLS certificate not trusted: {reason} (give its CA with ca_file)"
+    if "wrong_version_number" in lowered:
+        return "TLS handshake failed: the server does not speak TLS (set tls = false)"
+    if "handshake" in lowered or "ssl" in lowered or "tls" in lowered:
+        return "TLS handshake failed"
+    if "socket closed" in lowered and not tls:
+        return "the server closed the connection at once (if it speaks TLS, set tls = true)"
+    return f"could not connect: {last}" if last else "could not connect"
 
 
 def _server_said(code: grpc.StatusCode, details: str, connected: bool) -> str | None:
