@@ -32,6 +32,8 @@ ZONE = [
     "--cname=www.threads.example,threads.example",
     "--mx-host=threads.example,mail.threads.example,10",
     "--txt-record=threads.example,v=spf1 -all",
+    # More A records than fit a 512-byte UDP answer: it comes truncated, and again over TCP.
+    *(f"--host-record=many.example,10.0.1.{n}" for n in range(1, 41)),
 ]
 
 

@@ -102,6 +102,14 @@ async def test_answers_compare_as_records_not_as_text(dnsmasq):
 
 
 @pytest.mark.slow
+async def test_a_truncated_answer_is_asked_again_over_tcp(dnsmasq):
+    result = await run(dns_check(dnsmasq.address, "many.example", expect='answers_contain = ["10.0.1.40"]'))
+    assert result.ok, result.failure
+    assert result.details["tcp"] is True and samples(result)["probe_dns_answer_rrs"] == 40
+    assert (await run(dns_check(dnsmasq.address, "threads.example"))).details["tcp"] is False
+
+
+@pytest.mark.slow
 def test_monitor_check_json_and_validate_take_a_dns_check(dnsmasq, tmp_path, capsys):
     config = tmp_path / "config.toml"
     config.write_text(f'[monitor]\ndatabase = "monitor.db"\n\n[[checks]]\nname = "threads-dns"\ntype = "dns"\n'

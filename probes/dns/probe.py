@@ -67,13 +67,13 @@ class DnsProbe:
         options: DnsOptions = check.settings
         started_at = utcnow()
         t0 = time.perf_counter()
-        response, failure, server = None, None, ""
+        response, failure, server, used_tcp = None, None, "", False
         try:
             server_ip, port = self._server(options)
             server = format_server((server_ip, port))
             query = dns.message.make_query(options.query_name, options.record)
             async with asyncio.timeout(check.timeout):
-                response = await _ask(self._backend, query, server_ip, port, check.timeout)
+                response, used_tcp = await _ask(self._backend, query, server_ip, port, check.timeout)
         except (dns.exception.Timeout, TimeoutError):
             failure = f"no answer from {server} within {format_duration(check.timeout)}"
         except ConnectionRefusedError:
@@ -95,7 +95,7 @@ class DnsProbe:
             failure = first_failure(options, rcode, answers)
             said = [f"{dns.rdatatype.to_text(rrset.rdtype)} {answer_text(rdata)}"
                     for rrset in response.answer for rdata in rrset]
-            details = {"server": server, "rcode": rcode, "answers": said}
+            details = {"server": server, "rcode": rcode, "answers": said, "tcp": used_tcp}
             if failure is not None:
                 error_text = extract_error_text(rcode + (": " + ", ".join(said) if said else ""), "text/plain",
                                                 secrets=self._ctx.secrets)
@@ -110,8 +110,8 @@ class DnsProbe:
 
 
 async def _ask(backend: Backend, query: dns.message.Message, ip: str, port: int,
-               timeout: float) -> dns.message.Message:
-    """Send `query` over UDP, and again over TCP if the answer is truncated.
+               timeout: float) -> tuple[dns.message.Message, bool]:
+    """Send `query` over UDP, and again over TCP if the answer is truncated; say whether TCP was used.
 
     The UDP socket is connected to the server, so a closed port fails at once
     as refused: the kernel hands the ICMP error only to connected sockets, and
@@ -120,11 +120,10 @@ async def _ask(backend: Backend, query: dns.message.Message, ip: str, port: int,
     sock = await backend.make_socket(  # type: ignore[no-untyped-call]  # dnspython leaves it untyped
         dns.inet.af_for_address(ip), socket.SOCK_DGRAM, 0, None, (ip, port))
     try:
-        response, _ = await dns.asyncquery.udp_with_fallback(query, ip, timeout=timeout, port=port, udp_sock=sock,
+        return await dns.asyncquery.udp_with_fallback(query, ip, timeout=timeout, port=port, udp_sock=sock,
                                                           backend=backend)
     finally:
         await sock.close()
-    return response
 
 
 def first_failure(options: DnsOptions, rcode: str, answers: list[dns.rdata.Rdata]) -> str | None:
