@@ -181,3 +181,12 @@ def test_config_errors_name_the_key_and_the_fix(lines, path, message, tmp_path):
         parse_config(f'[[checks]]\nname = "g"\ntype = "grpc"\n{lines}\n', path=tmp_path / "config.toml")
     [issue] = caught.value.issues
     assert issue.path == path and message in issue.message
+
+
+async def test_a_ca_file_removed_after_the_config_was_read_fails_the_run_instead_of_the_probe(server, tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not yet read")
+    check = grpc_check(server.target, f'tls = true\nca_file = "{ca}"')
+    ca.unlink()
+    result = await run(check)
+    assert not result.ok and result.failure == f"cannot read ca_file {ca}: No such file or directory"

@@ -54,12 +54,17 @@ class DnsProbe:
     async def close(self) -> None:
         pass
 
-    def _server(self, options: DnsOptions) -> tuple[str, int]:
-        """The check's server, else the first nameserver of /etc/resolv.conf (read once per process)."""
+    def _server(self, options: DnsOptions) -> tuple[str, int] | None:
+        """The check's server, else the first nameserver of /etc/resolv.conf (read once per process), else None."""
         if options.server is not None:
             return options.server
         if self._system_server is None:
-            nameservers = dns.resolver.Resolver(configure=True).nameservers
+            try:
+                nameservers = dns.resolver.Resolver(configure=True).nameservers
+            except dns.resolver.NoResolverConfiguration:
+                return None
+            if not nameservers:
+                return None
             self._system_server = (str(nameservers[0]), 53)
         return self._system_server
 
@@ -68,18 +73,19 @@ class DnsProbe:
         started_at = utcnow()
         t0 = time.perf_counter()
         response, failure, server, used_tcp = None, None, "", False
+        address = self._server(options)
         try:
-            server_ip, port = self._server(options)
-            server = format_server((server_ip, port))
-            query = dns.message.make_query(options.query_name, options.record)
-            async with asyncio.timeout(check.timeout):
-                response, used_tcp = await _ask(self._backend, query, server_ip, port, check.timeout)
+            if address is None:
+                failure = "no DNS server to ask: set `server`, or list a nameserver in /etc/resolv.conf"
+            else:
+                server = format_server(address)
+                query = dns.message.make_query(options.query_name, options.record)
+                async with asyncio.timeout(check.timeout):
+                    response, used_tcp = await _ask(self._backend, query, *address, check.timeout)
         except (dns.exception.Timeout, TimeoutError):
             failure = f"no answer from {server} within {format_duration(check.timeout)}"
         except ConnectionRefusedError:
             failure = f"nothing answers DNS at {server} (connection refused)"
-        except (dns.resolver.NoResolverConfiguration, IndexError):
-            failure = "no DNS server to ask: set `server`, or list a nameserver in /etc/resolv.conf"
         except OSError as exc:
             failure = f"query to {server} failed: {exc.strerror or exc}"
         except dns.exception.DNSException as exc:
@@ -90,8 +96,9 @@ class DnsProbe:
         if response is not None:
             phases = {"request": round(duration, 6)}
             rcode = dns.rcode.to_text(response.rcode())
-            answers = [rdata for rrset in response.answer if rrset.rdtype == dns.rdatatype.from_text(options.record)
-                       for rdata in rrset]
+            asked = dns.rdatatype.from_text(options.record)
+            # Through a CNAME chain the records of the asked type are the answers; the chain is only said.
+            answers = [rdata for rrset in response.answer if rrset.rdtype == asked for rdata in rrset]
             failure = first_failure(options, rcode, answers)
             said = [f"{dns.rdatatype.to_text(rrset.rdtype)} {answer_text(rdata)}"
                     for rrset in response.answer for rdata in rrset]

@@ -72,8 +72,7 @@ class GrpcHealthProbe:
         t0 = time.perf_counter()
         phases: dict[str, float] = {}
         status: str | None = None
-        code = grpc.StatusCode.OK
-        details, connected = "", False
+        code, details, connected, failure = grpc.StatusCode.OK, "", False, None
         finished = None
         try:
             async with self._channel(options) as channel:
@@ -82,8 +81,8 @@ class GrpcHealthProbe:
                         connected = await _connect(channel)
                         phases["connect"] = round(time.perf_counter() - t0, 6)
                         t1 = time.perf_counter()
-                        response = await _health_check(channel)(health_pb2.HealthCheckRequest(service=options.service),
-                                                    timeout=max(0.001, check.timeout - (t1 - t0)))
+                        request = health_pb2.HealthCheckRequest(service=options.service)
+                        response = await _health_check(channel)(request, timeout=max(0.001, check.timeout - (t1 - t0)))
                         phases["check"] = round(time.perf_counter() - t1, 6)
                         status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
                 except TimeoutError:
@@ -93,8 +92,10 @@ class GrpcHealthProbe:
                     finished = time.perf_counter()
         except grpc.aio.AioRpcError as exc:
             code, details = exc.code(), exc.details() or ""
+        except OSError as exc:  # the ca_file went away since the config was read
+            failure = f"cannot read ca_file {options.ca_file}: {exc.strerror or exc}"
         duration = (finished or time.perf_counter()) - t0
-        failure = describe(options, status, code, details, connected, check.timeout)
+        failure = failure or describe(options, status, code, details, connected, check.timeout)
         error_text = None
         if failure is not None:
             said = status or _server_said(code, details, connected)
@@ -113,13 +114,13 @@ class GrpcHealthProbe:
 
     async def _cert_expiry(self, options: GrpcOptions, timeout: float) -> float | None:
         """When the server's certificate expires, from a handshake of our own; None if that fails."""
-        if options.ca_file not in self._ssl_contexts:
-            context = ssl.create_default_context(cafile=str(options.ca_file) if options.ca_file else None)
-            context.set_alpn_protocols(["h2"])
-            self._ssl_contexts[options.ca_file] = context
         host, _, port = options.address.rpartition(":")
         host = host.strip("[]")
         try:
+            if options.ca_file not in self._ssl_contexts:
+                context = ssl.create_default_context(cafile=str(options.ca_file) if options.ca_file else None)
+                context.set_alpn_protocols(["h2"])
+                self._ssl_contexts[options.ca_file] = context
             async with asyncio.timeout(timeout):
                 _, writer = await asyncio.open_connection(host, int(port), ssl=self._ssl_contexts[options.ca_file],
                                                           server_hostname=options.server_name or host)
