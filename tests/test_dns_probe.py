@@ -167,3 +167,13 @@ def test_query_name_is_required_and_server_defaults_to_the_system_resolver():
                          '[checks.expect]\nrcode = "NXDOMAIN"\n').check("d")
     assert check.target == "example.com. MX" and check.settings.server is None
     assert check.settings.expect.min_answers == 0
+
+
+@pytest.mark.slow
+async def test_a_secret_in_an_answer_is_redacted_from_what_is_kept(dnsmasq):
+    secret = "v=spf1 -all"
+    result = await run(dns_check(dnsmasq.address, "threads.example", "TXT", expect='answers_contain = ["other"]'),
+                       secrets=frozenset({secret}))
+    assert not result.ok and result.error_text.startswith("NOERROR: TXT ")
+    kept = json.dumps([result.failure, result.error_text, result.details])
+    assert secret not in kept

@@ -175,6 +175,7 @@ def test_monitor_check_json_and_validate_take_a_grpc_check(server, tmp_path, cap
     ('target = "localhost:1"\nserver_name = "api.example.com"', 'checks["g"].server_name',
      "is only used with tls = true"),
     ('', 'checks["g"].target', "is required"),
+    ('target = "localhost:1"\ntls = true\nverify = false', 'checks["g"].verify', "trust the server's CA with ca_file"),
 ])
 def test_config_errors_name_the_key_and_the_fix(lines, path, message, tmp_path):
     with pytest.raises(ConfigError) as caught:

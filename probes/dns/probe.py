@@ -102,7 +102,9 @@ class DnsProbe:
             failure = first_failure(options, rcode, answers)
             said = [f"{dns.rdatatype.to_text(rrset.rdtype)} {answer_text(rdata)}"
                     for rrset in response.answer for rdata in rrset]
-            details = {"server": server, "rcode": rcode, "answers": said, "tcp": used_tcp}
+            # A TXT record can hold a token: the answers kept are redacted like the rest.
+            details = {"server": server, "rcode": rcode, "answers": [redact(a, self._ctx.secrets) for a in said],
+                       "tcp": used_tcp}
             if failure is not None:
                 error_text = extract_error_text(rcode + (": " + ", ".join(said) if said else ""), "text/plain",
                                                 secrets=self._ctx.secrets)

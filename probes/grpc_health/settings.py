@@ -40,6 +40,9 @@ def read_grpc_check(t: Table, ctx: ReadContext) -> GrpcOptions:
         if not ca_file.is_file():
             t.error("ca_file", f"no such file: {ca_file} (a PEM file of the CA certificates to trust)")
     server_name = t.string("server_name")
+    if "verify" in t.raw:
+        t.known.add("verify")
+        t.error("verify", "grpcio cannot skip certificate verification: trust the server's CA with ca_file instead")
     if not tls:
         for key in ("ca_file", "server_name"):
             if key in t.raw:
