@@ -20,11 +20,13 @@ import time
 from pathlib import Path
 
 from bench.procs import free_port, tree_cpu_seconds
+from monitor.app import event_loop
 
 
 def config_text(spec: dict) -> str:
     lines = ["[monitor]", f'database = "{spec["database"]}"', f'listen = "127.0.0.1:{free_port()}"',
-             f'max_concurrency = {spec.get("max_concurrency", 100)}', f'workers = {spec.get("workers", 1)}', ""]
+             f'max_concurrency = {spec.get("max_concurrency", 100)}', f'workers = {spec.get("workers", 1)}',
+             f'event_loop = "{spec.get("event_loop", "auto")}"', ""]
     for group in spec["groups"]:
         for i in range(group["count"]):
             lines += ["[[checks]]", f'name = "{group["prefix"]}-{i}"', f'url = "{group["url"]}"',
@@ -66,7 +68,7 @@ async def measure(spec: dict) -> dict:
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
-    print(json.dumps(asyncio.run(measure(spec))))
+    print(json.dumps(event_loop.run(measure(spec), spec.get("event_loop", "auto"))))
 
 
 if __name__ == "__main__":

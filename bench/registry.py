@@ -31,6 +31,7 @@ BENCHMARKS = [
     Benchmark("storage", "bench.storage", "storage"),
     Benchmark("alerts", "bench.alert_latency", "alert latency"),
     Benchmark("metrics", "bench.metrics_scrape", "/metrics"),
+    Benchmark("stacks", "bench.http_stacks", "HTTP stacks"),
 ]
 
 

@@ -5,6 +5,9 @@ Routes (every API answer is JSON):
     GET  /                  the page (demo.page)
     GET  /api/threads       200 [{"id", "title", "created_at"}]
     POST /api/threads       {"title": str} -> 201 the created thread
+    GET  /api/threads/ID    200 the thread, or 404 {"error": "no thread ID"}
+    DELETE /api/threads/ID  204, or 404; needs `Authorization: Bearer TOKEN` (else 401)
+    POST /api/login         200 {"token": TOKEN}: a fresh token, good until the server stops
     GET  /api/health        200 {"status": "ok"}, ALWAYS (see `naive_health`)
     GET  /api/health/deep   200 {"status": "ok"} or 503 {"status": "error", "error": ...}
     POST /admin/migrate     create the threads table (idempotent)
@@ -20,6 +23,8 @@ database's own text>}`, as the incident's app did.
 from __future__ import annotations
 
 import json
+import re
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,6 +84,22 @@ def create_thread(database, body: bytes) -> Response:
         return database_error(exc)
 
 
+def get_thread(database, body: bytes, thread_id: int) -> Response:
+    try:
+        thread = database.get_thread(thread_id)
+    except DatabaseError as exc:
+        return database_error(exc)
+    return json_response(200, thread) if thread else json_response(404, {"error": f"no thread {thread_id}"})
+
+
+def delete_thread(database, body: bytes, thread_id: int) -> Response:
+    try:
+        deleted = database.delete_thread(thread_id)
+    except DatabaseError as exc:
+        return database_error(exc)
+    return Response(204, b"") if deleted else json_response(404, {"error": f"no thread {thread_id}"})
+
+
 def naive_health(database, body: bytes) -> Response:
     """Always 200, deliberately: this is the incident's health check.
 
@@ -114,6 +135,7 @@ def break_(database, body: bytes) -> Response:
 
 
 Route = Callable[[object, bytes], Response]
+ItemRoute = Callable[[object, bytes, int], Response]
 
 ROUTES: dict[str, dict[str, Route]] = {
     "/": {"GET": page},
@@ -123,6 +145,11 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/admin/migrate": {"POST": migrate},
     "/admin/break": {"POST": break_},
 }
+# /api/threads/ID: the same, with the thread's id.
+THREAD_PATH = re.compile(r"/api/threads/(\d{1,18})")
+THREAD_ROUTES: dict[str, ItemRoute] = {"GET": get_thread, "DELETE": delete_thread}
+# Changing data someone else made needs a token from POST /api/login.
+NEEDS_TOKEN = frozenset({"DELETE"})
 
 
 class DemoHandler(BaseHTTPRequestHandler):
@@ -135,8 +162,19 @@ class DemoHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch("POST")
 
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
     def _dispatch(self, method: str) -> None:
         path = urlsplit(self.path).path
+        if path == "/api/login" and method == "POST":
+            if self._read_body() is not None:
+                self._send(json_response(200, {"token": self.server.new_token()}))
+            return
+        item = THREAD_PATH.fullmatch(path)
+        if item is not None:
+            self._dispatch_thread(method, int(item.group(1)))
+            return
         methods = ROUTES.get(path)
         if methods is None:
             self._send(json_response(404, {"error": f"no route {path}"}))
@@ -146,13 +184,32 @@ class DemoHandler(BaseHTTPRequestHandler):
             allowed = ", ".join(methods)
             self._send(json_response(405, {"error": f"{path} accepts {allowed}"}), {"Allow": allowed})
             return
+        body = self._read_body()
+        if body is not None:
+            self._send(route(self.server.database, body))
+
+    def _read_body(self) -> bytes | None:
+        """The request's body; None, with a 413 sent, when its length is missing or too large."""
         length = self.headers.get("Content-Length") or "0"
         if not length.isdigit() or int(length) > MAX_BODY_BYTES:
             self.close_connection = True  # the unread body must not be parsed as a request
             self._send(json_response(413, {"error": f"Content-Length must be 0 to {MAX_BODY_BYTES}"}))
+            return None
+        return self.rfile.read(int(length))
+
+    def _dispatch_thread(self, method: str, thread_id: int) -> None:
+        route = THREAD_ROUTES.get(method)
+        if route is None:
+            allowed = ", ".join(THREAD_ROUTES)
+            self._send(json_response(405, {"error": f"/api/threads/ID accepts {allowed}"}), {"Allow": allowed})
             return
-        body = self.rfile.read(int(length))
-        self._send(route(self.server.database, body))
+        if method in NEEDS_TOKEN and not self.server.knows(self.headers.get("Authorization", "")):
+            self._send(json_response(401, {"error": "deleting a thread needs the token from "
+                                                    "POST /api/login in an Authorization bearer header"}))
+            return
+        body = self._read_body()
+        if body is not None:
+            self._send(route(self.server.database, body, thread_id))
 
     def _send(self, response: Response, headers: dict[str, str] | None = None) -> None:
         self.send_response(response.status)
@@ -181,7 +238,17 @@ class DemoServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], database, log_requests: bool = False):
         self.database = database
         self.log_requests = log_requests
+        self.tokens: set[str] = set()  # issued by POST /api/login
         super().__init__(address, DemoHandler)
+
+    def new_token(self) -> str:
+        token = secrets.token_urlsafe(24)
+        self.tokens.add(token)
+        return token
+
+    def knows(self, authorization: str) -> bool:
+        scheme, _, token = authorization.partition(" ")
+        return scheme.lower() == "bearer" and token.strip() in self.tokens
 
     @property
     def base_url(self) -> str:

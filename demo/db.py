@@ -10,6 +10,8 @@ then), otherwise a SQLite file at `db_path`. Both offer:
     drop()                            DROP TABLE IF EXISTS threads (the "bad deploy")
     list_threads() -> list[dict]      [{"id", "title", "created_at"}], oldest first
     create_thread(title) -> dict
+    get_thread(id) -> dict | None
+    delete_thread(id) -> bool         whether there was such a thread
 
 Every call opens and closes its own connection, so the threaded HTTP server
 needs no locking and a migration run from another process is seen at once.
@@ -113,6 +115,13 @@ class SQLiteDatabase:
         id_, title, created = rows[0]
         return {"id": id_, "title": title, "created_at": created}
 
+    def get_thread(self, thread_id: int) -> dict | None:
+        rows = self._run("SELECT id, title, created_at FROM threads WHERE id = ?", (thread_id,))
+        return {"id": rows[0][0], "title": rows[0][1], "created_at": rows[0][2]} if rows else None
+
+    def delete_thread(self, thread_id: int) -> bool:
+        return bool(self._run("DELETE FROM threads WHERE id = ? RETURNING id", (thread_id,)))
+
 
 class PostgresDatabase:
     """PostgreSQL through psycopg v3; the backend of the original incident."""
@@ -169,3 +178,10 @@ class PostgresDatabase:
         rows = self._run("INSERT INTO threads (title) VALUES (%s) RETURNING id, title, created_at", (title,))
         id_, title, created = rows[0]
         return {"id": id_, "title": title, "created_at": created.isoformat()}
+
+    def get_thread(self, thread_id: int) -> dict | None:
+        rows = self._run("SELECT id, title, created_at FROM threads WHERE id = %s", (thread_id,))
+        return {"id": rows[0][0], "title": rows[0][1], "created_at": rows[0][2].isoformat()} if rows else None
+
+    def delete_thread(self, thread_id: int) -> bool:
+        return bool(self._run("DELETE FROM threads WHERE id = %s RETURNING id", (thread_id,)))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from probes import browser, dns, grpc_health, http
+from probes import browser, dns, grpc_health, http, multistep, tcp, tls
 from probes.base import Probe, ProbeContext, ProbeKind
 
 PROBE_KINDS: dict[str, ProbeKind] = {kind.name: kind for kind in (
     http.KIND,
     browser.KIND,
+    multistep.KIND,
+    tcp.KIND,
+    tls.KIND,
     dns.KIND,
     grpc_health.KIND,
 )}

@@ -20,6 +20,7 @@ from the registry, so a new kind touches nothing outside its package.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,6 +42,11 @@ class ProbeContext:
     # Each kind's top-level settings, by kind name (`Config.sections`).
     sections: Mapping[str, Any] = field(default_factory=dict)
     telemetry: Telemetry = NO_TELEMETRY
+
+
+# Which try of a run the probe is making: 0 for the first, n for the nth retry (`retries` on the check). Set by
+# the runner around each try; a kind may record more on a retry (a browser's trace, `trace = "on-first-retry"`).
+TRY: ContextVar[int] = ContextVar("probe_try", default=0)
 
 
 class Probe(Protocol):

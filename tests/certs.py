@@ -17,21 +17,30 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
+def _general_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
 def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def server_context(folder: Path, *, expired: bool = False, with_ca: bool = False,
-                   valid_days: int = 30) -> ssl.SSLContext:
-    """A server-side TLS context for 127.0.0.1.
+                   valid_days: int = 30, names: tuple[str, ...] = ("127.0.0.1",)) -> ssl.SSLContext:
+    """A server-side TLS context whose certificate is for `names` (IP addresses or DNS names).
 
     Self-signed by default. With `with_ca`, the certificate is issued by a
-    throwaway CA written to `folder / "ca.pem"` (point SSL_CERT_FILE at it to
-    trust it), which lets a test see errors other than "self-signed".
+    throwaway CA written to `folder / "ca.pem"` (point SSL_CERT_FILE or a
+    check's `ca_file` at it to trust it), which lets a test see errors other
+    than "self-signed". The certificate expires in `valid_days` (negative:
+    it expired that many days ago; `expired` is -1).
     """
     now = datetime.now(UTC)
     key = ec.generate_private_key(ec.SECP256R1())
-    issuer_key, issuer = key, _name("127.0.0.1")
+    issuer_key, issuer = key, _name(names[0])
     if with_ca:
         issuer_key, issuer = ec.generate_private_key(ec.SECP256R1()), _name("test CA")
         ca = (x509.CertificateBuilder().subject_name(issuer).issuer_name(issuer)
@@ -41,11 +50,10 @@ def server_context(folder: Path, *, expired: bool = False, with_ca: bool = False
               .sign(issuer_key, hashes.SHA256()))
         (folder / "ca.pem").write_bytes(_pem(ca))
     not_after = now - timedelta(days=1) if expired else now + timedelta(days=valid_days)
-    cert = (x509.CertificateBuilder().subject_name(_name("127.0.0.1")).issuer_name(issuer)
+    cert = (x509.CertificateBuilder().subject_name(_name(names[0])).issuer_name(issuer)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(not_after - timedelta(days=30)).not_valid_after(not_after)
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
+            .not_valid_before(min(now - timedelta(days=1), not_after - timedelta(days=30))).not_valid_after(not_after)
+            .add_extension(x509.SubjectAlternativeName([_general_name(n) for n in names]), critical=False)
             .sign(issuer_key, hashes.SHA256()))
     cert_file, key_file = folder / "cert.pem", folder / "key.pem"
     cert_file.write_bytes(_pem(cert))

@@ -294,3 +294,47 @@ async def test_no_browser_is_one_clear_failure(tmp_path):
     assert not result.ok
     assert result.failure.startswith(f"[browser] executable_path '{tmp_path / 'no-chrome'}' does not exist")
     assert "playwright install chromium" in result.failure and "apt-get install chromium" in result.failure
+
+
+@pytest.fixture
+def trace_mode(harness):
+    """Set the shared runtime's `[browser] trace` for one test."""
+    from dataclasses import replace
+
+    kept = harness.runtime.settings
+
+    def set_mode(mode: str) -> None:
+        harness.runtime.settings = replace(kept, trace=mode)
+
+    yield set_mode
+    harness.runtime.settings = kept
+
+
+def test_trace_off_keeps_the_screenshot_and_log_of_a_failing_run_but_records_no_trace(harness, trace_mode):
+    trace_mode("off")
+    with silent_server() as server:
+        result = harness.run(journey(server.url + "/", '{ name = "save", click = "#go" }', name="untraced"))
+    assert result.failure == "step 'save': POST /api/save answered 500"
+    assert result.error_text == "disk full on db-3"
+    assert files_of(harness, "untraced") == ["log.json", "screenshot.png"]
+
+
+def test_on_first_retry_records_the_trace_of_the_retry_only(harness, trace_mode, tmp_path):
+    from monitor.app.config import parse_config
+    from monitor.app.runner import Prober
+
+    trace_mode("on-first-retry")
+    with silent_server() as server:
+        text = (f'[monitor]\nartifacts_dir = "{harness.artifacts_dir}"\n'
+                f'[[checks]]\nname = "NAME"\ntype = "browser"\nurl = "{server.url}/"\nretries = RETRIES\n'
+                'steps = [{ name = "save", click = "#go" }]\n')
+        for name, retries in (("first-try-only", 0), ("retried", 1)):
+            config = parse_config(text.replace("NAME", name).replace("RETRIES", str(retries)),
+                                  path=tmp_path / "config.toml", env={})
+            prober = Prober(config, probes={"browser": harness.probe()})
+            result = harness.loop.run_until_complete(prober.probe(config.checks[0]))
+            assert result.failure == "step 'save': POST /api/save answered 500", name
+    # No retry, no trace: the failing run keeps its screenshot and log. The retry recorded one, and it is the run's.
+    assert files_of(harness, "first-try-only") == ["log.json", "screenshot.png"]
+    assert files_of(harness, "retried") == ["log.json", "screenshot.png", "trace.zip"]
+    assert sorted(os.path.basename(p) for p in result.artifacts) == ["log.json", "screenshot.png", "trace.zip"]

@@ -228,3 +228,13 @@ def test_a_key_inside_an_inline_table_is_told_to_leave_the_braces():
 def test_a_key_that_belongs_nowhere_near_keeps_its_suggestion():
     [message] = messages('[[checks]]\nname = "a"\nurl = "http://x"\n[checks.expect]\nstatuss = [200]\n')
     assert message.endswith("checks[\"a\"].expect.statuss: unknown key; did you mean 'status'?")
+
+
+def test_the_event_loop_is_uvloop_where_installed_unless_the_config_asks_for_asyncio():
+    from monitor.app.event_loop import chosen_loop, uvloop_available
+
+    assert parse("[monitor]\n").monitor.event_loop == "auto"
+    assert chosen_loop("auto") == ("uvloop" if uvloop_available() else "asyncio")
+    assert chosen_loop(parse('[monitor]\nevent_loop = "asyncio"\n').monitor.event_loop) == "asyncio"
+    assert messages('[monitor]\nevent_loop = "trio"\n') == [
+        "/etc/monitor/config.toml: monitor.event_loop: must be one of auto, uvloop, asyncio, got 'trio'"]

@@ -202,6 +202,45 @@ def test_shutdown_frees_the_port(db_path):
             client.get("/api/health")
 
 
+# -- one thread: read it, delete it (with a token) ---------------------------------------------
+
+
+def log_in(client: httpx.Client) -> dict[str, str]:
+    token = client.post("/api/login").json()["token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_thread_reads_by_id_and_a_missing_one_answers_404(healthy_app):
+    created = new_chat(healthy_app, "first").json()
+    assert healthy_app.get(f"/api/threads/{created['id']}").json() == created
+    missing = healthy_app.get(f"/api/threads/{created['id'] + 1}")
+    assert (missing.status_code, missing.json()) == (404, {"error": f"no thread {created['id'] + 1}"})
+
+
+def test_deleting_a_thread_needs_a_token_from_login(healthy_app):
+    created = new_chat(healthy_app).json()
+    refused = healthy_app.delete(f"/api/threads/{created['id']}", headers={"Authorization": "Bearer made-up"})
+    assert refused.status_code == 401 and "token from POST /api/login" in refused.json()["error"]
+    auth = log_in(healthy_app)
+    assert auth != log_in(healthy_app)  # every login gets its own token
+    assert healthy_app.delete(f"/api/threads/{created['id']}", headers=auth).status_code == 204
+    assert healthy_app.get("/api/threads").json() == []
+    again = healthy_app.delete(f"/api/threads/{created['id']}", headers=auth)
+    assert (again.status_code, again.json()) == (404, {"error": f"no thread {created['id']}"})
+
+
+def test_one_thread_routes_answer_500_with_database_error_when_broken(broken_app):
+    assert (broken_app.get("/api/threads/1").status_code, broken_app.get("/api/threads/1").json()) == (500, NO_TABLE)
+    deleted = broken_app.delete("/api/threads/1", headers=log_in(broken_app))
+    assert (deleted.status_code, deleted.json()) == (500, NO_TABLE)
+
+
+def test_one_thread_routes_refuse_other_methods(healthy_app):
+    response = healthy_app.post("/api/threads/1", json={"title": "x"})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, DELETE"
+
+
 # -- request validation ---------------------------------------------------------------------
 
 
@@ -281,6 +320,9 @@ def test_postgres_backend_answers_with_the_incident_text(tmp_path):
             assert client.post("/admin/migrate").status_code == 200
             created = new_chat(client).json()
             assert client.get("/api/threads").json() == [created]
+            assert client.get(f"/api/threads/{created['id']}").json() == created
+            assert client.delete(f"/api/threads/{created['id']}", headers=log_in(client)).status_code == 204
+            assert client.get(f"/api/threads/{created['id']}").status_code == 404
             assert client.post("/admin/break").status_code == 200
     finally:
         server.shutdown()

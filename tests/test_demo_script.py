@@ -42,5 +42,6 @@ def test_the_demo_runs_on_the_ports_it_is_given_and_ends_with_every_incident_res
                             cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                             timeout=60)
     states = {c["check"]: c["state"] for c in json.loads(status.stdout)}
-    assert states == dict.fromkeys(("threads-api", "health", "new-chat", "new-chat-script"), "passing"), states
+    assert states == dict.fromkeys(("threads-api", "health", "thread-lifecycle", "new-chat",
+                                                   "new-chat-script"), "passing"), states
     assert {p.name for p in (tmp_path / "demo-state").iterdir()} >= {"monitor.db", "demo.db", "monitor.log"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -177,3 +178,12 @@ async def test_a_secret_in_an_answer_is_redacted_from_what_is_kept(dnsmasq):
     assert not result.ok and result.error_text.startswith("NOERROR: TXT ")
     kept = json.dumps([result.failure, result.error_text, result.details])
     assert secret not in kept
+
+
+def test_the_readme_example_is_a_valid_config():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split('### DNS checks (`type = "dns"`)', 1)[1].split("\n### ", 1)[0]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    check = parse_config(example).check("threads-dns")
+    assert check.target == "threads.example.com. A @10.0.0.2:53"
+    assert check.settings.expect.answers_contain == ("10.0.0.5",)

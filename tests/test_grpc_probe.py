@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -170,7 +171,7 @@ def test_monitor_check_json_and_validate_take_a_grpc_check(server, tmp_path, cap
 
 
 @pytest.mark.parametrize(("lines", "path", "message"), [
-    ('target = "api.example.com"', 'checks["g"].target', "must be host:port"),
+    ('target = "api.example.com"', 'checks["g"].target', 'must be "HOST:PORT"'),
     ('target = "localhost:1"\nca_file = "nope.pem"\ntls = true', 'checks["g"].ca_file', "no such file"),
     ('target = "localhost:1"\nserver_name = "api.example.com"', 'checks["g"].server_name',
      "is only used with tls = true"),
@@ -191,3 +192,13 @@ async def test_a_ca_file_removed_after_the_config_was_read_fails_the_run_instead
     ca.unlink()
     result = await run(check)
     assert not result.ok and result.failure == f"cannot read ca_file {ca}: No such file or directory"
+
+
+def test_the_readme_example_is_a_valid_config(tmp_path):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split('### gRPC health checks (`type = "grpc"`)', 1)[1].split("\n### ", 1)[0]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "internal-ca.pem").write_text("")  # the example's ca_file, relative to the config
+    check = parse_config(example, path=tmp_path / "config.toml").check("search-grpc")
+    assert check.target == "search.internal:50051" and check.settings.service == "chat.Search"
+    assert check.settings.tls and check.settings.ca_file == tmp_path / "internal-ca.pem"

@@ -316,3 +316,15 @@ def test_http_only_monitors_never_load_playwright():
             "print(any(m.startswith('playwright') for m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_the_trace_mode_is_one_of_playwrights():
+    def read(line: str):
+        return parse_config(f"[browser]\n{line}\n", path=Path("/tmp/config.toml"), env={}).sections["browser"]
+
+    assert read("").trace == "retain-on-failure"
+    assert read('trace = "on-first-retry"').trace == "on-first-retry"
+    with pytest.raises(ConfigError) as caught:
+        read('trace = "on"')
+    assert [f"{i.path}: {i.message}" for i in caught.value.issues] == [
+        "browser.trace: must be one of retain-on-failure, on-first-retry, off, got 'on'"]

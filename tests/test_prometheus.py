@@ -94,11 +94,27 @@ def write_config(folder: Path, demo_url: str, tls_url: str, port: int, dns_serve
         f'[[checks]]\nname = "{name}"\nurl = "{url}"\ninterval = "1s"\ntimeout = "2s"\n' for name, url in checks)
         + f'''
 [[checks]]
+name = "certificate-tls"
+type = "tls"
+target = "{tls_url.removeprefix("https://")}"
+interval = "1s"
+timeout = "2s"
+
+[[checks]]
 name = "zone-dns"
 type = "dns"
 query_name = "example"
 record = "SOA"
 server = "{dns_server}"
+interval = "1s"
+timeout = "2s"
+
+[[checks]]
+name = "health-tcp"
+type = "tcp"
+target = "{demo_url.removeprefix("http://")}"
+send = "HEAD /api/health HTTP/1.0\\r\\n\\r\\n"
+expect = "^HTTP/1"
 interval = "1s"
 timeout = "2s"
 
@@ -171,7 +187,8 @@ def stack(tmp_path_factory):
         prometheus.wait_for(
             lambda: stack.monitor.poll() is None and prometheus.values(
                 'count_over_time(probe_success{job="synthetic-monitor"}[1m]) >= 4').keys()
-            >= {"threads-api", "health", "certificate", "new-chat", "zone-dns", "search-grpc"},
+            >= {"threads-api", "health", "certificate", "new-chat", "certificate-tls", "health-tcp", "zone-dns",
+                "search-grpc"},
             "four scrapes of every check", timeout=60)
         yield stack
 
@@ -190,7 +207,8 @@ def test_metrics_pass_promtool_check_metrics(stack):
 def test_the_broken_demo_shows_failing_threads_and_a_passing_health_check(stack):
     # The misleading health endpoint made visible; the journey fails at the silent "New chat".
     assert stack.prometheus.values('probe_success{job="synthetic-monitor"}') == {
-        "threads-api": 0.0, "health": 1.0, "certificate": 1.0, "new-chat": 0.0, "zone-dns": 1.0, "search-grpc": 1.0}
+        "threads-api": 0.0, "health": 1.0, "certificate": 1.0, "new-chat": 0.0, "certificate-tls": 1.0,
+        "health-tcp": 1.0, "zone-dns": 1.0, "search-grpc": 1.0}
     assert stack.prometheus.values('probe_http_status_code{check="threads-api"}') == {"threads-api": 500.0}
     assert httpx.get(f"{stack.monitor_url}/healthz").status_code == 200
 

@@ -287,6 +287,13 @@ def test_a_step_is_named_once_and_urls_break_only_after_their_slashes():
     assert '<span class="host">http://127.0.0.1:8000</span><wbr>/<wbr>api/<wbr>threads?<wbr>x=1' in page
 
 
+def test_a_host_port_target_never_breaks():
+    run = {"ok": False, "started_at": NOW.isoformat(), "target": "mx1-eu-west.mail.example.com:25",
+           "failure": "connection refused"}
+    page = render_status_page([CheckStatus("mail", "tcp", "failing", run)], now=NOW, location="l")
+    assert '<div class="target"><span class="host">mx1-eu-west.mail.example.com:25</span></div>' in page
+
+
 NARROW_WORDS = """table => {
   const broken = [];
   const walker = document.createTreeWalker(table, NodeFilter.SHOW_TEXT);

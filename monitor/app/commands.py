@@ -249,6 +249,7 @@ def _mib(size: int) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from monitor.app import event_loop
     from monitor.app.service import build_service
     from monitor.core.service_lock import DatabaseInUse, hold_database
 
@@ -261,7 +262,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         # Before anything is opened: a second service must not touch the first one's database.
         with hold_database(config.monitor.database):
             logging.getLogger("monitor").info("synthetic-monitor %s starting", __version__)
-            asyncio.run(serve())
+            event_loop.run(serve(), config.monitor.event_loop)
     except DatabaseInUse as exc:
         raise UsageError(f"{exc}. Two services on one database would probe and alert twice: stop that one first "
                          f"(kill {exc.pid or '<pid>'}), or give this one its own [monitor] database. One-off "

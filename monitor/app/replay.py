@@ -150,7 +150,9 @@ def show_run(config: Config, check: Check, run_id: int, style: Style) -> int:
     print(details(row, style))
     traces = [config.monitor.artifacts_dir / p for p in row["artifacts"] if p.endswith("trace.zip")]
     if not traces:
-        print("no trace kept for this run (passing runs keep none; replay keeps one)")
+        mode = config.sections["browser"].trace
+        print(f'no trace kept for this run: passing runs keep none, and [browser] trace = "{mode}" decides which '
+              f"failing ones record one. `monitor replay {name}` runs it again with a trace")
         return EXIT_OK
     trace = traces[0]
     if not trace.is_file():

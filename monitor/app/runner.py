@@ -28,7 +28,7 @@ from monitor.core.results import Result, utcnow
 from monitor.core.store_writer import Batched, StoreWriter
 from monitor.core.telemetry import NO_TELEMETRY, Telemetry
 from probes import build_probes
-from probes.base import Probe, ProbeContext
+from probes.base import TRY, Probe, ProbeContext
 
 log = logging.getLogger("monitor.runs")
 
@@ -64,7 +64,7 @@ class Prober:
             earlier: list[Result] = []
             while not result.ok and len(earlier) < check.retries:
                 earlier.append(result)
-                result = await self._probe(check)
+                result = await self._probe(check, len(earlier))
         if earlier:
             result.details["retried"] = [{"started_at": r.started_at.isoformat(), "failure": r.failure,
                                           "error_text": r.error_text, "status_code": r.status_code}
@@ -77,7 +77,8 @@ class Prober:
         for probe in self.probes.values():
             await probe.close()
 
-    async def _probe(self, check: Check) -> Result:
+    async def _probe(self, check: Check, attempt: int = 0) -> Result:
+        token = TRY.set(attempt)
         try:
             return await self.probes[check.type].run(check)
         except Exception as exc:  # a probe bug is reported as a failed run, not a crash
@@ -85,6 +86,8 @@ class Prober:
             return Result(check=check.name, type=check.type, location=self.config.monitor.location,
                           target=check.target, started_at=utcnow(), duration_ms=0.0, ok=False,
                           failure=redact(f"monitor error: {type(exc).__name__}: {exc}", self.config.secrets))
+        finally:
+            TRY.reset(token)
 
 
 class Runner:

@@ -276,11 +276,14 @@ def _strip(history: History, run: Mapping[str, Any], now: datetime) -> str:
 
 
 def _breakable_url(url: str) -> str:
-    """`url` escaped, with a break opportunity after each slash of its path and none inside scheme://host:port."""
+    """`url` escaped, with a break opportunity after each slash of its path and none inside scheme://host:port.
+
+    A target that is not a URL (a "host:port") is one address: no break in it at all.
+    """
     e = html.escape
     found = re.match(r"^([a-z][a-z0-9+.-]*://[^/]*)(.*)$", url, re.IGNORECASE)
     if found is None:
-        return e(url)
+        return f'<span class="host">{e(url)}</span>'
     origin, rest = found.groups()
     path = "<wbr>".join(e(part) for part in re.split(r"(?<=[/?&])", rest))
     return f'<span class="host">{e(origin)}</span><wbr>{path}'

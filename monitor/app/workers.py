@@ -38,6 +38,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from monitor.app import event_loop
 from monitor.app.clock_watch import ClockWatch
 from monitor.app.logs import setup_logging
 from monitor.app.runner import Prober
@@ -71,7 +72,7 @@ def worker_main(conn: Connection, config: Config, index: int, count: int, log_fo
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     setup_logging(log_format, secrets=config.secrets)
-    asyncio.run(Worker(conn, config, index, count).serve())
+    event_loop.run(Worker(conn, config, index, count).serve(), config.monitor.event_loop)
 
 
 class PipeTelemetry(Telemetry):

@@ -20,6 +20,7 @@ redacted from every output.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import tomllib
@@ -122,6 +123,8 @@ class MonitorSettings:
     shard: Share = field(default_factory=Share)
     # Processes that run the checks on this machine (each a share of them), under one supervisor.
     workers: int = 1
+    # "auto" (uvloop where installed), "uvloop" or "asyncio": the event loop of monitor run and its workers.
+    event_loop: str = "auto"
 
     @property
     def listen_host_port(self) -> tuple[str, int]:
@@ -253,6 +256,7 @@ def _read_monitor(t: Table, ctx: ReadContext) -> MonitorSettings:
         protect_metrics=t.boolean("protect_metrics", d.protect_metrics),
         shard=_read_shard(t),
         workers=_read_workers(t),
+        event_loop=_read_event_loop(t),
     )
     if settings.database.resolve().is_relative_to(settings.artifacts_dir.resolve()):
         # The status server serves every file under artifacts_dir: it would publish the database, and
@@ -274,6 +278,14 @@ def _read_shard(t: Table) -> Share:
     except ValueError as exc:
         t.error("shard", f"{exc}: this monitor runs share K of N monitors that split the checks")
         return Share()
+
+
+def _read_event_loop(t: Table) -> str:
+    choice = t.choice("event_loop", "auto", ("auto", "uvloop", "asyncio"))
+    if choice == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        t.error("event_loop", 'is "uvloop", which is not installed here: pip install uvloop, '
+                              'or set "auto" (uvloop where installed) or "asyncio"')
+    return choice
 
 
 def _read_workers(t: Table) -> int:

@@ -223,7 +223,8 @@ class Table:
     def choice(self, key: str, default: str, options: tuple[str, ...]) -> str:
         value = self.get(key, default, kind=str, allowed=f"one of {', '.join(options)}")
         if value not in options:
-            self.error(key, f"must be one of {', '.join(options)}, got {value!r}{suggest(value, options)}")
+            hint = suggest(value, options, list_them=False)  # the message lists them already
+            self.error(key, f"must be one of {', '.join(options)}, got {value!r}{hint}")
             return default
         return value
 
@@ -259,15 +260,15 @@ class Table:
                     self.issues.unknown_in_subtables.append((issue, self, key))
 
 
-def suggest(word: object, options: Iterable[str]) -> str:
-    """Return "; did you mean 'x'?" for the nearest option, or a list of valid ones."""
+def suggest(word: object, options: Iterable[str], *, list_them: bool = True) -> str:
+    """Return "; did you mean 'x'?" for the nearest option, or (`list_them`) a list of valid ones."""
     options = list(options)
     if not isinstance(word, str):
         return ""
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     if close:
         return f"; did you mean {close[0]!r}?"
-    if options and len(options) <= 12:
+    if list_them and options and len(options) <= 12:
         return f"; valid keys here: {', '.join(options)}"
     return ""
 

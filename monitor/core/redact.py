@@ -130,6 +130,9 @@ def is_secret_name(name: str) -> bool:
 
 def _mask(match: re.Match[str]) -> str:
     kept, value = match.group("k", "v")
+    if value.strip("\"'").startswith(REDACTED[:-1]):
+        # Already redacted: a pattern whose value stops at "]" sees "[REDACTED" and would add a second "]".
+        return match.group(0)
     # Keep the quotes of a quoted value so JSON-ish text stays JSON-ish.
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         return f"{kept}{value[0]}{REDACTED}{value[0]}"

@@ -48,7 +48,7 @@ from monitor.core.durations import format_duration, parse_duration
 from monitor.core.redact import redact
 from monitor.core.results import Result, StepResult, utcnow
 from monitor.core.terminal import one_line
-from probes.base import ProbeContext
+from probes.base import TRY, ProbeContext
 from probes.browser.artifacts import ArtifactFolder, redact_trace
 from probes.browser.capture import (
     MAX_PROBLEMS,
@@ -99,7 +99,9 @@ class BrowserProbe:
 
     async def run(self, check: Check) -> Result:
         async with self.runtime.slot():
-            return await Journey(check, self._ctx, self.runtime, self.on_event).run(self.keep_always)
+            mode = self.runtime.settings.trace
+            tracing = self.keep_always or mode == "retain-on-failure" or (mode == "on-first-retry" and TRY.get() == 1)
+            return await Journey(check, self._ctx, self.runtime, self.on_event, tracing).run(self.keep_always)
 
     async def close(self) -> None:
         await self.runtime.close()
@@ -112,8 +114,10 @@ class JourneyStopped(Exception):
 class Journey:
     """The state of one run of one browser check."""
 
-    def __init__(self, check: Check, ctx: ProbeContext, runtime: BrowserRuntime, on_event: EventSink | None):
+    def __init__(self, check: Check, ctx: ProbeContext, runtime: BrowserRuntime, on_event: EventSink | None,
+                 tracing: bool = True):
         self.check = check
+        self.tracing = tracing  # record a Playwright trace of this run
         self.options: JourneyOptions = check.settings
         self.ctx = ctx
         self.runtime = runtime
@@ -162,7 +166,8 @@ class Journey:
         try:
             try:
                 await self.capture.attach(self.context, self.check.timeout)
-                await self.context.tracing.start(screenshots=True, snapshots=True, title=self.check.name)
+                if self.tracing:
+                    await self.context.tracing.start(screenshots=True, snapshots=True, title=self.check.name)
                 self._page = await self.context.new_page()
                 await self._journey()
                 if self.failure is None:
@@ -259,12 +264,13 @@ class Journey:
         self.names.append(name)
         self.capture.step = index
         self.on_event("step-start", name)
-        # Named groups make the trace viewer list the journey's steps.
-        await self._quiet_call(self.context.tracing.group(name))
+        if self.tracing:  # named groups make the trace viewer list the journey's steps
+            await self._quiet_call(self.context.tracing.group(name))
         return index
 
     async def _group_end(self) -> None:
-        await self._quiet_call(self.context.tracing.group_end())
+        if self.tracing:
+            await self._quiet_call(self.context.tracing.group_end())
 
     def _end(self, index: int, name: str, started: float, sentence: str | None) -> None:
         sentence = sentence and redact(sentence, self.ctx.secrets)
@@ -393,17 +399,19 @@ class Journey:
 
     async def _save(self, keep_always: bool) -> list[str]:
         if self.failure is None and not keep_always:
-            await self._quiet_call(self.context.tracing.stop())  # record always, keep on failure
+            if self.tracing:
+                await self._quiet_call(self.context.tracing.stop())  # recorded, kept only on failure
             return []
         folder = ArtifactFolder(self.ctx.artifacts_dir, self.check.name)
         if not self.crashed and self._page is not None:
             # Short: a page stuck mid-navigation has nothing to show and never will.
             await self._quiet_call(self._page.screenshot(path=folder.file("screenshot.png"), timeout=2000))
             folder.keep("screenshot.png")
-            trace = folder.file("trace.zip")
-            await self._quiet_call(self.context.tracing.stop(path=trace))
-            await self._redact_trace(trace)
-            folder.keep("trace.zip")
+            if self.tracing:
+                trace = folder.file("trace.zip")
+                await self._quiet_call(self.context.tracing.stop(path=trace))
+                await self._redact_trace(trace)
+                folder.keep("trace.zip")
         folder.write_json("log.json", self._log(), self.ctx.secrets)
         return folder.files
 

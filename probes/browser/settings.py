@@ -99,6 +99,13 @@ class BrowserSettings:
     max_concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)
     headless: bool = True
     args: tuple[str, ...] = ()
+    # When a journey records a Playwright trace (TRACE_MODES); a failing run keeps its screenshot and log either way.
+    trace: str = "retain-on-failure"
+
+
+# "retain-on-failure": record every run, keep the trace of a failing one. "on-first-retry": record only the
+# first retry of a failed run (the check's `retries`), so passing runs pay nothing. "off": never record.
+TRACE_MODES = ("retain-on-failure", "on-first-retry", "off")
 
 
 def read_browser_section(t: Table, ctx: ReadContext) -> BrowserSettings:
@@ -114,6 +121,7 @@ def read_browser_section(t: Table, ctx: ReadContext) -> BrowserSettings:
         max_concurrency=t.integer("max_concurrency", d.max_concurrency, minimum=1) or d.max_concurrency,
         headless=t.boolean("headless", d.headless),
         args=tuple(args),
+        trace=t.choice("trace", d.trace, TRACE_MODES),
     )
     t.reject_unknown()
     return settings

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from monitor.core.config import ReadContext
 from monitor.core.config_schema import Table
+from probes.host_port import read_host_port
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,7 @@ class GrpcOptions:
 
 def read_grpc_check(t: Table, ctx: ReadContext) -> GrpcOptions:
     """Read a gRPC health check's own keys from its table (its `CheckReader`)."""
-    address = t.string("target", required=True, allowed='host:port of the gRPC server, e.g. "api.example.com:443"')
-    if address is not None:
-        host, _, port = address.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in address:
-            t.error("target", f'must be host:port, e.g. "api.example.com:443" or "[::1]:50051", got {address!r}')
+    target = read_host_port(t)  # the same `target` as tcp and tls checks
     service = t.string("service", "")
     tls = t.boolean("tls", False)
     ca = t.string("ca_file")
@@ -47,4 +44,5 @@ def read_grpc_check(t: Table, ctx: ReadContext) -> GrpcOptions:
         for key in ("ca_file", "server_name"):
             if key in t.raw:
                 t.error(key, "is only used with tls = true: set tls = true, or remove it")
-    return GrpcOptions(address=address or "", service=service, tls=tls, ca_file=ca_file, server_name=server_name)
+    return GrpcOptions(address=str(target) if target else "", service=service, tls=tls, ca_file=ca_file,
+                       server_name=server_name)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -83,6 +85,20 @@ def build_tls_contexts() -> dict[bool, ssl.SSLContext]:
     return {True: verifying, False: lax}
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What one request got, judged: `status` is None when no response came (`failure` says why)."""
+
+    status: int | None
+    headers: tuple[tuple[str, str], ...]  # the response's, raw
+    body: bytes  # at most max_body_bytes of it, raw and untrusted
+    duration: float  # seconds, up to the last byte of the body
+    phases: dict[str, float]
+    cert_expires_at: float | None
+    failure: str | None  # why the answer fails the expectations, not redacted; None when it passes
+    error_text: str | None  # the server's words (redacted), when it failed and said any
+
+
 class HttpProbe:
     """Runs `type = "http"` checks. Pass `transport` to test without a network."""
 
@@ -104,35 +120,55 @@ class HttpProbe:
     async def run(self, check: Check) -> Result:
         options: HttpOptions = check.settings
         started_at = utcnow()
+        answer = await self.send(options, check.timeout)
+        return Result(
+            check=check.name, type=check.type, location=self._ctx.location,
+            target=redact(options.url, self._ctx.secrets), started_at=started_at,
+            duration_ms=round(answer.duration * 1000, 3), ok=answer.failure is None, status_code=answer.status,
+            method=options.method, failure=answer.failure and redact(answer.failure, self._ctx.secrets),
+            error_text=answer.error_text, phases=answer.phases, cert_expires_at=answer.cert_expires_at,
+        )
+
+    async def send(self, options: HttpOptions, timeout: float, *, secrets: Collection[str] | None = None,
+                   on_exchange: ExchangeSink | None = None) -> Answer:
+        """Send the request of `options` within `timeout` seconds and judge the answer by `options.expect`.
+
+        Never raises for a failing target. `error_text` is redacted with `secrets` (the context's unless
+        given); `failure` is not: the caller redacts what it keeps. `on_exchange` (else the probe's own
+        sink) hears of every hop, raw.
+        """
+        secrets = self._ctx.secrets if secrets is None else secrets
+        on_exchange = on_exchange or self.on_exchange
         timer = PhaseTimer()
         status = None
         body, truncated, cert_expires_at, content_type = b"", False, None, None
+        response_headers: tuple[tuple[str, str], ...] = ()
         failure = None
         t0 = time.perf_counter()
         finished = None
         try:
-            async with asyncio.timeout(check.timeout):
+            async with asyncio.timeout(timeout):
                 async with self._clients[options.verify_tls].stream(
                     options.method, options.url, headers=options.headers, content=options.body,
-                    follow_redirects=options.follow_redirects, timeout=check.timeout,
+                    follow_redirects=options.follow_redirects, timeout=timeout,
                     extensions={"trace": timer},
                 ) as response:
                     status = response.status_code
                     content_type = response.headers.get("content-type")
+                    response_headers = tuple(response.headers.items())
                     cert_expires_at = _peer_cert_expiry(response)
                     body, truncated = await _read_prefix(response, options.max_body_bytes)
                     # The target is done at its last byte; closing the stream and the
                     # connection is the monitor's own work, not the target's latency.
                     finished = time.perf_counter()
-                    if self.on_exchange is not None:
+                    if on_exchange is not None:
                         for hop in _exchanges(response, options.body, body, truncated):
-                            self.on_exchange(hop)
+                            on_exchange(hop)
         except (httpx.HTTPError, OSError, TimeoutError, ssl.SSLError) as exc:
-            failure = describe_error(exc, check.timeout)
-            if self.on_exchange is not None:
+            failure = describe_error(exc, timeout)
+            if on_exchange is not None:
                 sent = {"user-agent": USER_AGENT, **options.headers}
-                self.on_exchange(Exchange(options.method, options.url, tuple(sent.items()), options.body,
-                                          error=failure))
+                on_exchange(Exchange(options.method, options.url, tuple(sent.items()), options.body, error=failure))
         duration = (finished or time.perf_counter()) - t0
         if failure is None:
             # No exception: the response arrived, so its status is known.
@@ -147,14 +183,10 @@ class HttpProbe:
                 else None
             error_text = extract_error_text(message if message is not None else body,
                                             "text/plain" if message is not None else content_type,
-                                            secrets=self._ctx.secrets)
-        return Result(
-            check=check.name, type=check.type, location=self._ctx.location,
-            target=redact(options.url, self._ctx.secrets), started_at=started_at,
-            duration_ms=round(duration * 1000, 3), ok=failure is None, status_code=status,
-            method=options.method, failure=failure and redact(failure, self._ctx.secrets),
-            error_text=error_text, phases=timer.finish(), cert_expires_at=cert_expires_at,
-        )
+                                            secrets=secrets)
+        return Answer(status=status, headers=response_headers, body=body, duration=duration,
+                      phases=timer.finish(), cert_expires_at=cert_expires_at, failure=failure,
+                      error_text=error_text)
 
 
 def _exchanges(response: httpx.Response, request_body: bytes | None, body: bytes,

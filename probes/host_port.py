@@ -1,0 +1,55 @@
+"""The `target = "host:port"` key of the check types that open a TCP connection (tcp, tls), and why one failed."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass
+
+from monitor.core.config_schema import Table
+
+_HINT = '"HOST:PORT" such as "db.example.com:5432" or "[::1]:443"'
+_TARGET = re.compile(r"(?:\[(?P<v6>[^\]]+)\]|(?P<host>[A-Za-z0-9._-]+)):(?P<port>\d{1,5})")
+
+
+@dataclass(frozen=True)
+class HostPort:
+    host: str  # a name, an IPv4 address, or an IPv6 address without brackets
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def read_host_port(t: Table, key: str = "target") -> HostPort | None:
+    """The check's `target`; an error on the table (and None) when it is missing or not HOST:PORT."""
+    text = t.string(key, required=True, allowed=_HINT)
+    if text is None:
+        return None
+    found = _TARGET.fullmatch(text.strip())
+    if found is None:
+        t.error(key, f"must be {_HINT}, got {text!r}")
+        return None
+    host, port = found["v6"] or found["host"], int(found["port"])
+    if found["v6"] is not None:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            t.error(key, f"{host!r} in brackets is not an IPv6 address; write {_HINT}")
+            return None
+    if not 1 <= port <= 65535:
+        t.error(key, f"the port must be between 1 and 65535, got {port}")
+        return None
+    return HostPort(host, port)
+
+
+def describe_connection_error(exc: OSError) -> str:
+    """The sentence for a connection that could not be opened ("connection refused")."""
+    if isinstance(exc, socket.gaierror):
+        return "DNS lookup failed: the host name does not resolve"
+    if isinstance(exc, ConnectionRefusedError) or "connection refused" in str(exc).lower():  # or every address refused
+        return "connection refused"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset by peer"
+    return f"connection failed: {exc.strerror or exc}"

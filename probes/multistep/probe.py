@@ -1,0 +1,217 @@
+"""Runs `type = "multistep"` checks: the steps in order, each sent and judged by the HTTP kind's own code.
+
+The first failing step stops the run; the steps after it are not sent,
+except the teardown steps (`always = true`). A teardown step that needs a
+value the run never extracted (the create step failed, so there is no `id`
+to delete) is not sent either. Steps that are not sent are left out of
+`Result.steps` and listed in `Result.details["steps"]` with `"ran": false`.
+
+The check's `timeout` covers the whole run. A teardown step still gets
+`TEARDOWN_GRACE` seconds (at most the check's timeout) when the run has used
+up its budget, so that a slow failure does not leave its test data behind.
+
+A failing teardown after passing steps fails the run: the data it was meant
+to remove is still there. Everything the run keeps is redacted with the
+config's secrets and the values it extracted as secret (`settings.py`),
+including the exchanges `monitor replay` prints.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from monitor.core.config import Check
+from monitor.core.durations import format_duration
+from monitor.core.redact import redact
+from monitor.core.results import Result, StepResult, utcnow
+from probes.base import ProbeContext
+from probes.exchange import Exchange, ExchangeSink
+from probes.http.probe import Answer, HttpProbe
+from probes.http.settings import HttpOptions
+from probes.multistep.extract import ExtractionFailed, extract
+from probes.multistep.settings import MultistepOptions, Step
+from probes.multistep.template import fill, json_quoted, url_quoted
+
+TEARDOWN_GRACE = 5.0
+
+
+@dataclass
+class _Outcome:
+    """One step that was sent: what came back, and why it failed (None when it passed)."""
+
+    step: Step
+    request: HttpOptions
+    answer: Answer
+    failure: str | None
+
+
+@dataclass
+class _Run:
+    """What one run has gathered so far."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    secrets: set[str] = field(default_factory=set)
+    outcomes: list[_Outcome] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    failed: _Outcome | None = None
+    timed_out: str | None = None  # the step the budget ran out before
+    timeout: float = 10.0  # the check's, for the whole run
+
+
+class MultistepProbe:
+    """Runs `type = "multistep"` checks through one `HttpProbe` (its clients and TLS contexts)."""
+
+    def __init__(self, ctx: ProbeContext, *, on_exchange: ExchangeSink | None = None):
+        self._ctx = ctx
+        self._http = HttpProbe(ctx)
+        self._on_exchange = on_exchange
+
+    async def close(self) -> None:
+        await self._http.close()
+
+    async def run(self, check: Check) -> Result:
+        options: MultistepOptions = check.settings
+        started_at = utcnow()
+        t0 = time.perf_counter()
+        deadline = t0 + check.timeout
+        run = _Run(secrets=set(self._ctx.secrets), timeout=check.timeout)
+        for step in options.steps:
+            if (run.failed is not None or run.timed_out is not None) and not step.always:
+                why = "an earlier step failed" if run.failed is not None else "the check's timeout ran out"
+                run.records.append(_not_run(step, why))
+                continue
+            missing = [name for name in step.needs if name not in run.values]
+            if missing:
+                run.records.append(_not_run(step, f"no earlier step extracted {', '.join(missing)} in this run"))
+                continue
+            remaining = deadline - time.perf_counter()
+            if step.always:
+                remaining = max(remaining, min(TEARDOWN_GRACE, check.timeout))
+            elif remaining <= 0:
+                run.timed_out = step.name
+                run.records.append(_not_run(step, f"the check's timeout ({format_duration(check.timeout)}) ran out"))
+                continue
+            await self._send(step, remaining, options, run)
+        return _result(check, self._ctx, options, run, started_at, time.perf_counter() - t0)
+
+    async def _send(self, step: Step, timeout: float, options: MultistepOptions, run: _Run) -> None:
+        request = _filled(step, run.values)
+        heard: list[Exchange] = []
+        answer = await self._http.send(request, timeout, secrets=run.secrets, on_exchange=heard.append)
+        failure = None if answer.failure is None else _sentence(request, answer)
+        if answer.status is None and answer.failure and answer.failure.startswith("timed out") and not step.always:
+            # The step had what was left of the check's timeout, not a timeout of its own.
+            failure = f"timed out after {format_duration(run.timeout)} (the check's timeout, for all its steps)"
+        if failure is None:
+            for name, extractor in step.extract.items():
+                try:
+                    value = extract(extractor, answer.headers, answer.body)
+                except ExtractionFailed as exc:
+                    failure = f"could not extract {name} ({extractor.describe()}): {exc}"
+                    break
+                run.values[name] = value
+                if name in options.secret_names:
+                    run.secrets.add(value)
+        # Only now, with this step's secrets known, may its exchanges be shown.
+        if self._on_exchange is not None:
+            for exchange in heard:
+                self._on_exchange(_redacted(exchange, run.secrets))
+        outcome = _Outcome(step, request, answer, failure)
+        run.outcomes.append(outcome)
+        run.records.append({"name": step.name, "ran": True, "ok": failure is None, "method": request.method,
+                            "url": request.url, "status": answer.status,
+                            "duration_ms": round(answer.duration * 1000, 3), "failure": failure,
+                            "error_text": answer.error_text, "always": step.always})
+        if failure is not None and run.failed is None:
+            run.failed = outcome
+
+
+def _filled(step: Step, values: dict[str, str]) -> HttpOptions:
+    """The step's request with this run's values in its `{{ name }}` places."""
+    http = step.http
+    if not step.needs:
+        return http
+    body = http.body
+    if body is not None:
+        body = fill(body.decode(), values, json_quoted if step.json_body else str).encode()
+    return replace(http, url=fill(http.url, values, url_quoted), body=body,
+                   headers={name: fill(value, values) for name, value in http.headers.items()})
+
+
+def _sentence(request: HttpOptions, answer: Answer) -> str:
+    """Why a step failed, in on-call words: "POST /api/threads answered 500", else the HTTP kind's sentence."""
+    assert answer.failure is not None, "asked only for a failing answer"
+    expect = request.expect
+    if answer.status is None or expect.status_ok(answer.status):
+        return answer.failure
+    said = f"{request.method} {urlsplit(request.url).path or '/'} answered {answer.status}"
+    # "answered 500" says it all when only success was expected; "answered 200, expected 201" does not.
+    if answer.status >= 400 and all(high < 400 for _, high in expect.status):
+        return said
+    return f"{said}, expected {expect.describe_status()}"
+
+
+def _not_run(step: Step, why: str) -> dict[str, Any]:
+    return {"name": step.name, "ran": False, "why": why, "always": step.always}
+
+
+def _result(check: Check, ctx: ProbeContext, options: MultistepOptions, run: _Run, started_at: Any,
+            duration: float) -> Result:
+    secrets = run.secrets
+
+    def hide(text: str | None) -> str | None:
+        return None if text is None else redact(text, secrets)
+
+    failing = run.failed
+    failure = None
+    if failing is not None:
+        failure = f"step {failing.step.name!r}: {failing.failure}"
+    elif run.timed_out is not None:
+        failure = (f"step {run.timed_out!r}: not sent, the check's timeout ({format_duration(check.timeout)}) "
+                   f"ran out before it")
+    shown = failing or (run.outcomes[-1] if run.outcomes else None)
+    phases: dict[str, float] = {}
+    for outcome in run.outcomes:
+        for phase, seconds in outcome.answer.phases.items():
+            phases[phase] = round(phases.get(phase, 0.0) + seconds, 6)
+    expiries = [o.answer.cert_expires_at for o in run.outcomes if o.answer.cert_expires_at is not None]
+    steps = [StepResult(o.step.name, o.failure is None, round(o.answer.duration * 1000, 3),
+                        _step_error(hide(o.failure), o.answer.error_text)) for o in run.outcomes]
+    # error_text is redacted already (by HttpProbe.send, with the secrets known then), and redacting twice
+    # is not a no-op: "Bearer [REDACTED]" would lose its closing bracket.
+    records = [{k: hide(v) if isinstance(v, str) and k != "error_text" else v for k, v in record.items()}
+               for record in run.records]
+    return Result(
+        check=check.name, type=check.type, location=ctx.location, target=redact(options.target, secrets),
+        started_at=started_at, duration_ms=round(duration * 1000, 3), ok=failure is None,
+        status_code=shown.answer.status if shown else None, method=shown.request.method if shown else None,
+        failure=hide(failure), error_text=failing.answer.error_text if failing else None,
+        phases=phases, cert_expires_at=min(expiries) if expiries else None, steps=steps,
+        failing_step=(failing.step.name if failing else run.timed_out), details={"steps": records},
+    )
+
+
+def _step_error(failure: str | None, said: str | None) -> str | None:
+    """A step's error as `Result.steps` keeps it: our sentence, then the server's words."""
+    if failure is None:
+        return None
+    return f"{failure}: {said}" if said else failure
+
+
+def _redacted(exchange: Exchange, secrets: Collection[str]) -> Exchange:
+    """`exchange` without the run's secrets; the rest stays raw for the printer to redact and escape."""
+    def text(value: str) -> str:
+        return redact(value, secrets)
+
+    def data(value: bytes | None) -> bytes | None:
+        return None if value is None else text(value.decode("utf-8", errors="replace")).encode()
+
+    return replace(exchange, url=text(exchange.url),
+                   request_headers=tuple((k, text(v)) for k, v in exchange.request_headers),
+                   request_body=data(exchange.request_body),
+                   response_headers=tuple((k, text(v)) for k, v in exchange.response_headers),
+                   body=data(exchange.body) or b"", error=exchange.error and text(exchange.error))
