@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from probes import browser, http, multistep, tcp, tls
+from probes import browser, dns, grpc_health, http, multistep, tcp, tls
 from probes.base import Probe, ProbeContext, ProbeKind
 
 PROBE_KINDS: dict[str, ProbeKind] = {kind.name: kind for kind in (
@@ -11,6 +11,8 @@ PROBE_KINDS: dict[str, ProbeKind] = {kind.name: kind for kind in (
     multistep.KIND,
     tcp.KIND,
     tls.KIND,
+    dns.KIND,
+    grpc_health.KIND,
 )}
 
 

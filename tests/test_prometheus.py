@@ -7,7 +7,8 @@ the demo is migrated, then the monitor is stopped to trip the dead man's switch.
 Every PromQL expression of the shipped dashboard and every alert rule is
 evaluated through Prometheus's HTTP API. The monitor runs the demo's
 "New chat" journey in real Chromium too, so the journey step panels have
-real series.
+real series, a DNS check against dnsmasq and a gRPC health check, so the
+DNS and gRPC panels have theirs.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import pytest
 
 from demo.app import start_server
 from tests.certs import server_context
+from tests.dnsmasq import Dnsmasq
+from tests.grpc_health_server import HealthServer
 from tests.prometheus import PrometheusServer
 from tests.servers import TargetServer, closed_port, respond
 
@@ -83,7 +86,7 @@ def watched_series(expr: str) -> str:
     return compared.group(1) if compared else expr
 
 
-def write_config(folder: Path, demo_url: str, tls_url: str, port: int) -> Path:
+def write_config(folder: Path, demo_url: str, tls_url: str, port: int, dns_server: str, grpc_target: str) -> Path:
     path = folder / "monitor.toml"
     checks = [("threads-api", f"{demo_url}/api/threads"), ("health", f"{demo_url}/api/health"),
               ("certificate", f"{tls_url}/")]
@@ -98,11 +101,27 @@ interval = "1s"
 timeout = "2s"
 
 [[checks]]
+name = "zone-dns"
+type = "dns"
+query_name = "example"
+record = "SOA"
+server = "{dns_server}"
+interval = "1s"
+timeout = "2s"
+
+[[checks]]
 name = "health-tcp"
 type = "tcp"
 target = "{demo_url.removeprefix("http://")}"
 send = "HEAD /api/health HTTP/1.0\\r\\n\\r\\n"
 expect = "^HTTP/1"
+interval = "1s"
+timeout = "2s"
+
+[[checks]]
+name = "search-grpc"
+type = "grpc"
+target = "{grpc_target}"
 interval = "1s"
 timeout = "2s"
 
@@ -128,8 +147,11 @@ class Stack:
         self.exit.callback(self.demo.shutdown)
         tls = TargetServer({"/": respond(200, "ok")}, tls=server_context(folder, with_ca=True, valid_days=10))
         self.exit.enter_context(tls)
+        dns_server = self.exit.enter_context(Dnsmasq(folder))
+        grpc_server = self.exit.enter_context(HealthServer())
         self.monitor_url = f"http://127.0.0.1:{closed_port()}"
-        config = write_config(folder, self.demo_url, tls.url, int(self.monitor_url.rsplit(":", 1)[1]))
+        config = write_config(folder, self.demo_url, tls.url, int(self.monitor_url.rsplit(":", 1)[1]),
+                              dns_server.address, grpc_server.target)
         self.monitor_log = (folder / "monitor.log").open("w")
         self.exit.callback(self.monitor_log.close)
         self.monitor = subprocess.Popen(
@@ -165,7 +187,8 @@ def stack(tmp_path_factory):
         prometheus.wait_for(
             lambda: stack.monitor.poll() is None and prometheus.values(
                 'count_over_time(probe_success{job="synthetic-monitor"}[1m]) >= 4').keys()
-            >= {"threads-api", "health", "certificate", "new-chat", "certificate-tls", "health-tcp"},
+            >= {"threads-api", "health", "certificate", "new-chat", "certificate-tls", "health-tcp", "zone-dns",
+                "search-grpc"},
             "four scrapes of every check", timeout=60)
         yield stack
 
@@ -185,7 +208,7 @@ def test_the_broken_demo_shows_failing_threads_and_a_passing_health_check(stack)
     # The misleading health endpoint made visible; the journey fails at the silent "New chat".
     assert stack.prometheus.values('probe_success{job="synthetic-monitor"}') == {
         "threads-api": 0.0, "health": 1.0, "certificate": 1.0, "new-chat": 0.0, "certificate-tls": 1.0,
-        "health-tcp": 1.0}
+        "health-tcp": 1.0, "zone-dns": 1.0, "search-grpc": 1.0}
     assert stack.prometheus.values('probe_http_status_code{check="threads-api"}') == {"threads-api": 500.0}
     assert httpx.get(f"{stack.monitor_url}/healthz").status_code == 200
 
