@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from monitor.core.config_schema import Table
 
@@ -12,4 +13,9 @@ def read_web_url(t: Table) -> str:
     url = t.string("url", required=True, allowed='a URL such as "https://example.com/api/health"')
     if url is not None and not re.match(r"^https?://[^/\s]+", url):
         t.error("url", f"must be an http:// or https:// URL, got {url!r}")
+    elif url is not None:
+        try:
+            urlsplit(url).port  # noqa: B018 - parsing is the check: a port out of range raises
+        except ValueError as exc:
+            t.error("url", f"{url!r} has a bad port ({exc}): a port is a number from 1 to 65535")
     return url or ""

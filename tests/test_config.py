@@ -238,3 +238,9 @@ def test_the_event_loop_is_uvloop_where_installed_unless_the_config_asks_for_asy
     assert chosen_loop(parse('[monitor]\nevent_loop = "asyncio"\n').monitor.event_loop) == "asyncio"
     assert messages('[monitor]\nevent_loop = "trio"\n') == [
         "/etc/monitor/config.toml: monitor.event_loop: must be one of auto, uvloop, asyncio, got 'trio'"]
+
+
+def test_a_url_with_a_port_out_of_range_is_a_config_error_not_a_run_time_crash():
+    assert messages('[[checks]]\nname = "a"\nurl = "http://127.0.0.1:99999/x"\n') == [
+        "/etc/monitor/config.toml: checks[\"a\"].url: 'http://127.0.0.1:99999/x' has a bad port "
+        "(Port out of range 0-65535): a port is a number from 1 to 65535"]
