@@ -37,6 +37,8 @@ def describe_error(exc: BaseException, timeout: float) -> str:
             return f"TLS handshake failed: {err.reason or err}"
         if isinstance(err, httpx.RemoteProtocolError):
             return "server closed the connection without a complete response"
+        if isinstance(err, httpx.InvalidURL):
+            return f"invalid URL: {err}"
         if isinstance(err, httpx.UnsupportedProtocol):
             return f"unsupported URL: {err}"
     name = type(exc).__name__

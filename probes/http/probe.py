@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,8 +164,10 @@ class HttpProbe:
                     if on_exchange is not None:
                         for hop in _exchanges(response, options.body, body, truncated):
                             on_exchange(hop)
-        except (httpx.HTTPError, OSError, TimeoutError, ssl.SSLError) as exc:
-            failure = describe_error(exc, timeout)
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeEncodeError, OSError, TimeoutError, ssl.SSLError) as exc:
+            # httpx raises InvalidURL and UnicodeEncodeError (a header it cannot encode) before sending anything.
+            failure = _not_ascii(options.headers) if isinstance(exc, UnicodeEncodeError) else \
+                describe_error(exc, timeout)
             if on_exchange is not None:
                 sent = {"user-agent": USER_AGENT, **options.headers}
                 on_exchange(Exchange(options.method, options.url, tuple(sent.items()), options.body, error=failure))
@@ -203,6 +205,12 @@ def _exchanges(response: httpx.Response, request_body: bytes | None, body: bytes
             hop.http_version, hop.status_code, hop.reason_phrase, tuple(hop.headers.items()),
             body if last else b"", truncated if last else False))
     return hops
+
+
+def _not_ascii(headers: Mapping[str, str]) -> str:
+    """Why httpx could not encode `headers`: the names of those that are not ASCII (never their values)."""
+    names = [name for name, value in headers.items() if not (name + value).isascii()]
+    return f"a header value is not ASCII: {', '.join(names) or '?'} (HTTP headers carry ASCII only)"
 
 
 async def _read_prefix(response: httpx.Response, limit: int) -> tuple[bytes, bool]:

@@ -2,7 +2,8 @@
 
     json:data.id       a dotted path into the JSON body (as in expect.json); numbers and booleans as JSON text
     header:Location    a response header, case-insensitive
-    regex:id=(\\d+)     the first group of the first match in the body (the whole match without groups)
+    regex:id=(\\d+)     the first group of the first match in the body (the whole match without groups);
+                       a failure when that group matched nothing
 """
 
 from __future__ import annotations
@@ -75,4 +76,8 @@ def extract(extractor: Extractor, headers: tuple[tuple[str, str], ...], body: by
     match = re.search(extractor.argument, text)
     if match is None:
         raise ExtractionFailed(f"the body did not match /{extractor.argument}/")
-    return match.group(1) if match.groups() else match.group(0)
+    if not match.groups():
+        return match.group(0)
+    if match.group(1) is None:  # an optional group, or a group in the branch that did not match
+        raise ExtractionFailed(f"the body matched /{extractor.argument}/, but its group matched nothing")
+    return match.group(1)

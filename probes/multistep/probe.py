@@ -1,7 +1,9 @@
 """Runs `type = "multistep"` checks: the steps in order, each sent and judged by the HTTP kind's own code.
 
 The first failing step stops the run; the steps after it are not sent,
-except the teardown steps (`always = true`). A teardown step that needs a
+except the teardown steps (`always = true`). A step that raises (a value
+httpx cannot send, a bug of ours) fails as "monitor error: ..." like any
+other failing step, so the teardown still runs. A teardown step that needs a
 value the run never extracted (the create step failed, so there is no `id`
 to delete) is not sent either. Steps that are not sent are left out of
 `Result.steps` and listed in `Result.details["steps"]` with `"ran": false`.
@@ -37,6 +39,9 @@ from probes.multistep.settings import MultistepOptions, Step
 from probes.multistep.template import fill, json_quoted, url_quoted
 
 TEARDOWN_GRACE = 5.0
+# A step that raised instead of answering (`_send`): no response, no time measured.
+_NO_ANSWER = Answer(status=None, headers=(), body=b"", duration=0.0, phases={}, cert_expires_at=None,
+                    failure=None, error_text=None)
 
 
 @dataclass
@@ -99,6 +104,14 @@ class MultistepProbe:
         return _result(check, self._ctx, options, run, started_at, time.perf_counter() - t0)
 
     async def _send(self, step: Step, timeout: float, options: MultistepOptions, run: _Run) -> None:
+        """Send `step` and record how it went; a step never raises, so the teardown steps still run."""
+        try:
+            await self._send_step(step, timeout, options, run)
+        except Exception as exc:  # a bug of ours, or a value nobody foresaw: this step's failure, not the run's end
+            failure = f"monitor error: {type(exc).__name__}: {exc}"  # redacted with the run's secrets in _result
+            _record(run, _Outcome(step, step.http, _NO_ANSWER, failure))
+
+    async def _send_step(self, step: Step, timeout: float, options: MultistepOptions, run: _Run) -> None:
         request = _filled(step, run.values)
         heard: list[Exchange] = []
         answer = await self._http.send(request, timeout, secrets=run.secrets, on_exchange=heard.append)
@@ -120,14 +133,19 @@ class MultistepProbe:
         if self._on_exchange is not None:
             for exchange in heard:
                 self._on_exchange(_redacted(exchange, run.secrets))
-        outcome = _Outcome(step, request, answer, failure)
-        run.outcomes.append(outcome)
-        run.records.append({"name": step.name, "ran": True, "ok": failure is None, "method": request.method,
-                            "url": request.url, "status": answer.status,
-                            "duration_ms": round(answer.duration * 1000, 3), "failure": failure,
-                            "error_text": answer.error_text, "always": step.always})
-        if failure is not None and run.failed is None:
-            run.failed = outcome
+        _record(run, _Outcome(step, request, answer, failure))
+
+
+def _record(run: _Run, outcome: _Outcome) -> None:
+    """Keep a step that was sent (or tried): in the run's outcomes and records, and as its failure if first."""
+    request, answer = outcome.request, outcome.answer
+    run.outcomes.append(outcome)
+    run.records.append({"name": outcome.step.name, "ran": True, "ok": outcome.failure is None,
+                        "method": request.method, "url": request.url, "status": answer.status,
+                        "duration_ms": round(answer.duration * 1000, 3), "failure": outcome.failure,
+                        "error_text": answer.error_text, "always": outcome.step.always})
+    if outcome.failure is not None and run.failed is None:
+        run.failed = outcome
 
 
 def _filled(step: Step, values: dict[str, str]) -> HttpOptions:
