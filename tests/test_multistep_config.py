@@ -116,7 +116,6 @@ HEADERS = (("Content-Type", "application/json"), ("Location", "/api/threads/7"))
 @pytest.mark.parametrize("spec, value", [
     ("json:id", "7"),
     ("json:ok", "true"),
-    ("json:none", "null"),
     ("json:data.items.0.token", "abc"),
     ("header:location", "/api/threads/7"),
     (r'regex:"id": (\d+)', "7"),
@@ -130,6 +129,7 @@ def test_extraction_finds_values_in_json_headers_and_text(spec, value):
     ("json:nope", "the JSON has no 'nope'"),
     ("json:data", "JSON 'data' is an object, not a single value"),
     ("json:list", "JSON 'list' is an array, not a single value"),
+    ("json:none", "JSON 'none' is null"),
     ("header:X-Token", "the answer has no X-Token header"),
     ("regex:zzz", "the body did not match /zzz/"),
 ])

@@ -20,9 +20,9 @@ CREATED = {"id": 42, "name": "José", "nul": None, "token": "abc+/def=ghi"}
 class ThreadApi(TargetServer):
     """The test API; `deleted` lists the paths each DELETE was sent to."""
 
-    def __init__(self, created: dict | None = None, content_type: str = "application/json",
+    def __init__(self, created: dict | bytes = CREATED, content_type: str = "application/json",
                  location: str = "/api/threads/42"):
-        body = json.dumps(CREATED if created is None else created).encode()
+        body = created if isinstance(created, bytes) else json.dumps(created).encode()
         self.deleted: list[str] = []
         self.bodies: list[bytes] = []
 
@@ -110,3 +110,21 @@ async def test_a_monitor_bug_in_a_step_fails_that_step_redacted_and_the_teardown
     assert [(s.name, s.ok) for s in result.steps] == [("create", False), ("teardown", True)]
     assert api.deleted == ["/api/threads/42"]
 
+
+
+async def test_a_null_is_an_extraction_failure_not_the_text_null():
+    with ThreadApi() as api:
+        result = await run(flow(api.url, 'url = "/api/threads/{{ nul }}"', '{ nul = "json:nul" }'))
+        paths = [path for _, path, _ in api.requests]
+    assert result.failure == "step 'create': could not extract nul (json:nul): JSON 'nul' is null"
+    assert paths == ["/api/threads", "/api/threads/42"]  # nothing was sent to /api/threads/null
+
+
+async def test_a_failed_extraction_keeps_the_servers_words():
+    page = b"<html><h1>Down for maintenance until 14:00</h1></html>"
+    with ThreadApi(created=page, content_type="text/html") as api:
+        result = await run(flow(api.url, 'url = "/api/threads/{{ id }}"'))
+    assert result.failure == "step 'create': could not extract id (json:id): the body is not valid JSON"
+    assert result.error_text == "Down for maintenance until 14:00"
+    assert result.steps[0].error == \
+        "could not extract id (json:id): the body is not valid JSON: Down for maintenance until 14:00"

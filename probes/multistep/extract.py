@@ -1,6 +1,6 @@
 """`extract = { name = "json:path" | "header:Name" | "regex:pattern" }`: capture values from a step's answer. Pure.
 
-    json:data.id       a dotted path into the JSON body (as in expect.json); numbers and booleans as JSON text
+    json:data.id       a dotted path into the JSON body (as in expect.json); numbers and booleans as JSON text; null fails
     header:Location    a response header, case-insensitive
     regex:id=(\\d+)     the first group of the first match in the body (the whole match without groups);
                        a failure when that group matched nothing
@@ -66,7 +66,9 @@ def extract(extractor: Extractor, headers: tuple[tuple[str, str], ...], body: by
         value = lookup(document, extractor.argument)
         if isinstance(value, str):
             return value
-        if value is None or isinstance(value, (int, float, bool)):
+        if value is None:
+            raise ExtractionFailed(f"JSON {extractor.argument!r} is null")
+        if isinstance(value, (int, float, bool)):
             return json.dumps(value)
         if isinstance(value, (dict, list)):
             kind = "an object" if isinstance(value, dict) else "an array"

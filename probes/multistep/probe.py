@@ -31,6 +31,7 @@ from monitor.core.durations import format_duration
 from monitor.core.redact import redact
 from monitor.core.results import Result, StepResult, utcnow
 from probes.base import ProbeContext
+from probes.error_text import extract_error_text
 from probes.exchange import Exchange, ExchangeSink
 from probes.http.probe import Answer, HttpProbe
 from probes.http.settings import HttpOptions
@@ -125,6 +126,9 @@ class MultistepProbe:
                     value = extract(extractor, answer.headers, answer.body)
                 except ExtractionFailed as exc:
                     failure = f"could not extract {name} ({extractor.describe()}): {exc}"
+                    # A 200 maintenance page, say: what it says is why there is no id.
+                    answer = replace(answer, error_text=extract_error_text(
+                        answer.body, _content_type(answer.headers), secrets=run.secrets))
                     break
                 run.values[name] = value
                 if name in options.secret_names:
@@ -158,6 +162,10 @@ def _filled(step: Step, values: dict[str, str]) -> HttpOptions:
         body = fill(body.decode(), values, json_quoted if step.json_body else str).encode()
     return replace(http, url=fill(http.url, values, url_quoted), body=body,
                    headers={name: fill(value, values) for name, value in http.headers.items()})
+
+
+def _content_type(headers: tuple[tuple[str, str], ...]) -> str | None:
+    return next((value for name, value in headers if name.lower() == "content-type"), None)
 
 
 def _sentence(request: HttpOptions, answer: Answer) -> str:
