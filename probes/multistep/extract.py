@@ -1,6 +1,7 @@
 """`extract = { name = "json:path" | "header:Name" | "regex:pattern" }`: capture values from a step's answer. Pure.
 
-    json:data.id       a dotted path into the JSON body (as in expect.json); numbers and booleans as JSON text; null fails
+    json:data.id       a dotted path into the JSON body (as in expect.json); numbers and booleans as JSON
+                       text; null fails
     header:Location    a response header, case-insensitive
     regex:id=(\\d+)     the first group of the first match in the body (the whole match without groups);
                        a failure when that group matched nothing
