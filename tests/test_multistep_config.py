@@ -10,7 +10,7 @@ from monitor.app.config import parse_config
 from monitor.core.config_schema import ConfigError
 from probes.multistep.extract import ExtractionFailed, Extractor, extract, parse_extractor
 from probes.multistep.settings import looks_secret
-from probes.multistep.template import fill, json_quoted, names_in, url_quoted
+from probes.multistep.template import fill, fill_url, json_quoted, names_in, url_quoted
 
 
 def steps_config(steps: str, extra: str = "") -> str:
@@ -186,3 +186,31 @@ def test_the_readme_example_reads_as_documented():
     assert check.settings.secret_names == {"token"} and check.timeout == 15
     for key in ("`name`", "`extract`", "`always`"):
         assert key in section
+
+
+def test_a_url_that_starts_with_a_placeholder_is_read_as_a_link_to_follow():
+    check = read('''
+  { method = "POST", url = "https://x.example/api/threads", extract = { next = "header:Location" } },
+  { url = "{{ next }}", expect = { status = [200] } },
+  { url = "/api/threads/{{ next }}" },
+''')
+    _, follow, after = check.settings.steps
+    assert (follow.name, follow.http.url, follow.needs, follow.follows) == ("GET {{ next }}", "{{ next }}",
+                                                                            ("next",), True)
+    assert after.http.url == "https://x.example/api/threads/{{ next }}" and not after.follows
+    assert problems('{ url = "{{ next }}", method = "FETCH" }') == [
+        'checks["flow"].steps[0].method: must be an HTTP method such as GET or POST, got \'FETCH\'',
+        'checks["flow"].steps[0].url: uses {{ next }}, but no step extracts it: '
+        'add extract = { next = "json:..." } to an earlier step',
+    ]
+
+
+@pytest.mark.parametrize("url, value, filled", [
+    ("{{ next }}", "/api/threads/7", "https://x.example/api/threads/7"),
+    ("{{ next }}", "threads/7", "https://x.example/api/threads/7"),
+    ("{{ next }}/comments?by={{ who }}", "https://y.example/t/7", "https://y.example/t/7/comments?by=a%2Fb"),
+    ("https://x.example/t/{{ next }}", "a/b", "https://x.example/t/a%2Fb"),
+])
+def test_a_leading_placeholder_is_resolved_like_a_link_the_others_quoted(url, value, filled):
+    values = {"next": value, "who": "a/b"}
+    assert fill_url(url, values, {"next": "https://x.example/api/threads"}.__getitem__) == filled

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from monitor.app.config import parse_config
 from probes.base import ProbeContext
 from probes.multistep import probe as multistep_probe
@@ -23,12 +25,13 @@ class ThreadApi(TargetServer):
     def __init__(self, created: dict | bytes = CREATED, content_type: str = "application/json",
                  location: str = "/api/threads/42"):
         body = created if isinstance(created, bytes) else json.dumps(created).encode()
+        self.location = location
         self.deleted: list[str] = []
         self.bodies: list[bytes] = []
 
         def create(h):
             self.bodies.append(h.rfile.read(int(h.headers.get("Content-Length") or 0)))
-            send(h, 201, body, content_type, headers={"Location": location})
+            send(h, 201, body, content_type, headers={"Location": self.location.format(url=self.url)})
 
         def thread(h):
             if h.command == "DELETE":
@@ -128,3 +131,13 @@ async def test_a_failed_extraction_keeps_the_servers_words():
     assert result.error_text == "Down for maintenance until 14:00"
     assert result.steps[0].error == \
         "could not extract id (json:id): the body is not valid JSON: Down for maintenance until 14:00"
+
+
+@pytest.mark.parametrize("location", ["/api/threads/42", "threads/42", "{url}/api/threads/42"])
+async def test_a_location_header_is_followed_as_a_browser_would(location):
+    with ThreadApi(location=location) as api:
+        result = await run(flow(api.url, 'url = "{{ next }}?full=1"', '{ next = "header:Location" }'))
+        paths = [(method, path) for method, path, _ in api.requests]
+    assert result.ok, result.failure
+    assert paths == [("POST", "/api/threads"), ("GET", "/api/threads/42?full=1"), ("DELETE", "/api/threads/42")]
+    assert result.details["steps"][1]["url"] == f"{api.url}/api/threads/42?full=1"

@@ -37,7 +37,7 @@ from probes.http.probe import Answer, HttpProbe
 from probes.http.settings import HttpOptions
 from probes.multistep.extract import ExtractionFailed, extract
 from probes.multistep.settings import MultistepOptions, Step
-from probes.multistep.template import fill, json_quoted, url_quoted
+from probes.multistep.template import fill, fill_url, json_quoted
 
 TEARDOWN_GRACE = 5.0
 # A step that raised instead of answering (`_send`): no response, no time measured.
@@ -60,6 +60,7 @@ class _Run:
     """What one run has gathered so far."""
 
     values: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # name -> the URL of the step that extracted it
     secrets: set[str] = field(default_factory=set)
     outcomes: list[_Outcome] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -113,7 +114,7 @@ class MultistepProbe:
             _record(run, _Outcome(step, step.http, _NO_ANSWER, failure))
 
     async def _send_step(self, step: Step, timeout: float, options: MultistepOptions, run: _Run) -> None:
-        request = _filled(step, run.values)
+        request = _filled(step, run)
         heard: list[Exchange] = []
         answer = await self._http.send(request, timeout, secrets=run.secrets, on_exchange=heard.append)
         failure = None if answer.failure is None else _sentence(request, answer)
@@ -131,6 +132,7 @@ class MultistepProbe:
                         answer.body, _content_type(answer.headers), secrets=run.secrets))
                     break
                 run.values[name] = value
+                run.sources[name] = request.url
                 if name in options.secret_names:
                     run.secrets.add(value)
         # Only now, with this step's secrets known, may its exchanges be shown.
@@ -152,15 +154,15 @@ def _record(run: _Run, outcome: _Outcome) -> None:
         run.failed = outcome
 
 
-def _filled(step: Step, values: dict[str, str]) -> HttpOptions:
+def _filled(step: Step, run: _Run) -> HttpOptions:
     """The step's request with this run's values in its `{{ name }}` places."""
-    http = step.http
+    http, values = step.http, run.values
     if not step.needs:
         return http
     body = http.body
     if body is not None:
         body = fill(body.decode(), values, json_quoted if step.json_body else str).encode()
-    return replace(http, url=fill(http.url, values, url_quoted), body=body,
+    return replace(http, url=fill_url(http.url, values, run.sources.__getitem__), body=body,
                    headers={name: fill(value, values) for name, value in http.headers.items()})
 
 

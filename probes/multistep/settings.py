@@ -11,7 +11,9 @@ an HTTP check: `method`, `url`, `headers`, `json`/`body`, `graphql`,
 `{{ name }}` in a later step's `url`, `headers` or body is filled at run time
 with what an earlier step extracted (`${ENV}` is filled once, at load time).
 A name that no earlier step extracts is a config error. A `url` that starts
-with `/` is relative to the first step's origin.
+with `/` is relative to the first step's origin; one that starts with a
+`{{ name }}` (`url = "{{ next }}"`, with `next = "header:Location"`) is
+resolved at run time against the URL of the step that extracted it.
 
 Extracted values are secret, redacted from everything the run keeps, when
 their name looks secret (`token`, `session`, `password`, `api_key`...), when
@@ -24,7 +26,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,11 +35,12 @@ from monitor.core.config_schema import Table, join
 from monitor.core.redact import is_secret_name
 from probes.http.settings import HttpOptions, read_http_check
 from probes.multistep.extract import Extractor, parse_extractor
-from probes.multistep.template import NAME, names_in
+from probes.multistep.template import NAME, names_in, starts_with_placeholder
 
 STEP_KEYS = ("name", "extract", "always")
 _STEPS_HINT = ('an array of steps such as [{ method = "POST", url = "https://example.com/api/threads", '
                'json = { title = "probe" }, extract = { id = "json:id" } }]')
+_STAND_IN = "https://placeholder.invalid/"  # what the reader checks a url starting with {{ name }} as
 # Names whose values are credentials, beyond `is_secret_name`'s env-style suffixes.
 _SECRET_WORDS = re.compile(r"token|session|passw|secret|api_?key|auth|cookie|credential|jwt|csrf|xsrf", re.I)
 
@@ -52,6 +55,7 @@ class Step:
     always: bool = False
     needs: tuple[str, ...] = ()
     json_body: bool = False  # the body came from `json`: values are JSON-escaped into it
+    follows: bool = False  # its url starts with a `{{ name }}`: resolved against the extracting step's URL
 
     @property
     def summary(self) -> str:
@@ -88,7 +92,7 @@ def read_multistep_check(t: Table, ctx: ReadContext) -> MultistepOptions:
         st = Table(raw, join(t.at("steps"), index), t.issues)
         step = _read_step(st, ctx)
         st.reject_unknown()
-        if index == 0 and re.match(r"^https?://[^/\s]+", step.http.url):
+        if index == 0 and not step.follows and re.match(r"^https?://[^/\s]+", step.http.url):
             origin = re.match(r"^https?://[^/\s]+", step.http.url).group(0)  # type: ignore[union-attr]
         _check_needs(st, raw, index, extracted_by, _later_extractions(raw_steps, index))
         for name in step.extract:
@@ -104,7 +108,15 @@ def read_multistep_check(t: Table, ctx: ReadContext) -> MultistepOptions:
 
 
 def _read_step(st: Table, ctx: ReadContext) -> Step:
-    http = read_http_check(st, ctx)
+    url = st.raw.get("url")
+    follows = isinstance(url, str) and starts_with_placeholder(url)
+    if isinstance(url, str) and follows:
+        # Where it points is known only at run time: the HTTP reader checks the step with a stand-in url.
+        raw, st.raw = st.raw, {**st.raw, "url": _STAND_IN}
+        http = replace(read_http_check(st, ctx), url=url)
+        st.raw = raw
+    else:
+        http = read_http_check(st, ctx)
     summary = f"{http.method} {urlsplit(http.url).path or '/'}"
     name = st.string("name", summary) or summary
     extract: dict[str, Extractor] = {}
@@ -119,7 +131,7 @@ def _read_step(st: Table, ctx: ReadContext) -> Step:
             st.issues.add(join(st.at("extract"), key), str(exc))
     needs = tuple(dict.fromkeys(name for _, text in _templated(st.raw) for name in names_in(text)))
     return Step(name=name, http=http, extract=extract, always=st.boolean("always", False), needs=needs,
-                json_body="json" in st.raw)
+                json_body="json" in st.raw, follows=follows)
 
 
 def _templated(raw: Any) -> list[tuple[str, str]]:
