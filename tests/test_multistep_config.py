@@ -10,7 +10,7 @@ from monitor.app.config import parse_config
 from monitor.core.config_schema import ConfigError
 from probes.multistep.extract import ExtractionFailed, Extractor, extract, parse_extractor
 from probes.multistep.settings import looks_secret
-from probes.multistep.template import fill, fill_url, json_quoted, names_in, url_quoted
+from probes.multistep.template import fill, fill_json, fill_url, names_in, url_quoted
 
 
 def steps_config(steps: str, extra: str = "") -> str:
@@ -114,15 +114,16 @@ HEADERS = (("Content-Type", "application/json"), ("Location", "/api/threads/7"))
 
 
 @pytest.mark.parametrize("spec, value", [
-    ("json:id", "7"),
-    ("json:ok", "true"),
+    ("json:id", 7),
+    ("json:ok", True),
     ("json:data.items.0.token", "abc"),
     ("header:location", "/api/threads/7"),
     (r'regex:"id": (\d+)', "7"),
     ("regex:tok.{3}", 'token"'),
 ])
 def test_extraction_finds_values_in_json_headers_and_text(spec, value):
-    assert extract(parse_extractor(spec), HEADERS, BODY) == value
+    got = extract(parse_extractor(spec), HEADERS, BODY)
+    assert got == value and type(got) is type(value)
 
 
 @pytest.mark.parametrize("spec, why", [
@@ -161,7 +162,8 @@ def test_placeholders_are_filled_and_quoted_for_where_they_land():
     assert names_in("/t/{{ id }}/{{id}}?x={{  other_1 }}") == ["id", "id", "other_1"]
     values = {"id": "a b/c", "q": 'say "hi"'}
     assert fill("/t/{{ id }}", values, url_quoted) == "/t/a%20b%2Fc"
-    assert fill('{"text": "{{ q }}"}', values, json_quoted) == '{"text": "say \\"hi\\""}'
+    assert fill_json({"text": "{{ q }}", "id": "{{ n }}", "say {{ n }}": ["{{ id }}", 1]}, {**values, "n": 7}) \
+        == {"text": 'say "hi"', "id": 7, "say 7": ["a b/c", 1]}
     assert fill("Bearer {{ id }}", values) == "Bearer a b/c"
     assert fill("{{ not a placeholder }} ${ENV}", values) == "{{ not a placeholder }} ${ENV}"
 

@@ -141,3 +141,12 @@ async def test_a_location_header_is_followed_as_a_browser_would(location):
     assert result.ok, result.failure
     assert paths == [("POST", "/api/threads"), ("GET", "/api/threads/42?full=1"), ("DELETE", "/api/threads/42")]
     assert result.details["steps"][1]["url"] == f"{api.url}/api/threads/42?full=1"
+
+
+async def test_a_json_string_that_is_only_a_placeholder_takes_the_values_json_type():
+    middle = ('method = "POST"\nurl = "/api/threads"\n'
+              'json = { parent = "{{ id }}", note = "reply to {{ id }}", by = "{{ name }}", "{{ name }}" = true }')
+    with ThreadApi() as api:
+        result = await run(flow(api.url, middle, '{ id = "json:id", name = "json:name" }'))
+    assert result.ok, result.failure
+    assert json.loads(api.bodies[1]) == {"parent": 42, "note": "reply to 42", "by": "José", "José": True}

@@ -20,6 +20,7 @@ including the exchanges `monitor replay` prints.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
@@ -37,7 +38,7 @@ from probes.http.probe import Answer, HttpProbe
 from probes.http.settings import HttpOptions
 from probes.multistep.extract import ExtractionFailed, extract
 from probes.multistep.settings import MultistepOptions, Step
-from probes.multistep.template import fill, fill_url, json_quoted
+from probes.multistep.template import Value, as_text, fill, fill_json, fill_url
 
 TEARDOWN_GRACE = 5.0
 # A step that raised instead of answering (`_send`): no response, no time measured.
@@ -59,7 +60,7 @@ class _Outcome:
 class _Run:
     """What one run has gathered so far."""
 
-    values: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Value] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)  # name -> the URL of the step that extracted it
     secrets: set[str] = field(default_factory=set)
     outcomes: list[_Outcome] = field(default_factory=list)
@@ -134,7 +135,7 @@ class MultistepProbe:
                 run.values[name] = value
                 run.sources[name] = request.url
                 if name in options.secret_names:
-                    run.secrets.add(value)
+                    run.secrets.add(as_text(value))
         # Only now, with this step's secrets known, may its exchanges be shown.
         if self._on_exchange is not None:
             for exchange in heard:
@@ -160,8 +161,10 @@ def _filled(step: Step, run: _Run) -> HttpOptions:
     if not step.needs:
         return http
     body = http.body
-    if body is not None:
-        body = fill(body.decode(), values, json_quoted if step.json_body else str).encode()
+    if body is not None and step.json_body:
+        body = json.dumps(fill_json(json.loads(body), values)).encode()  # as the HTTP reader wrote it
+    elif body is not None:
+        body = fill(body.decode(), values).encode()
     return replace(http, url=fill_url(http.url, values, run.sources.__getitem__), body=body,
                    headers={name: fill(value, values) for name, value in http.headers.items()})
 

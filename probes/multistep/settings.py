@@ -54,7 +54,7 @@ class Step:
     extract: Mapping[str, Extractor] = field(default_factory=dict)
     always: bool = False
     needs: tuple[str, ...] = ()
-    json_body: bool = False  # the body came from `json`: values are JSON-escaped into it
+    json_body: bool = False  # the body came from `json`: values are filled into it as JSON (template.fill_json)
     follows: bool = False  # its url starts with a `{{ name }}`: resolved against the extracting step's URL
 
     @property
