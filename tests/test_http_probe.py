@@ -218,3 +218,18 @@ async def test_a_header_value_that_is_not_ascii_fails_the_run_naming_the_header(
     assert not result.ok and result.status_code is None
     assert result.failure == "a header value is not ASCII: X-User (HTTP headers carry ASCII only)"
     assert sent == []
+
+
+async def test_an_answer_says_whether_the_request_timed_out():
+    def hang(handler):
+        server.release.wait()
+
+    with TargetServer({"/hang": hang, "/ok": respond(200, "ok")}) as server:
+        p = HttpProbe(ProbeContext())
+        try:
+            hung = await p.send(check_for(server.url + "/hang").settings, 0.3)
+            refused = await p.send(check_for(f"http://127.0.0.1:{closed_port()}/").settings, 0.3)
+        finally:
+            await p.close()
+    assert (hung.failure, hung.timed_out) == ("timed out after 300ms", True)
+    assert (refused.failure, refused.timed_out) == ("connection refused", False)

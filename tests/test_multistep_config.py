@@ -171,7 +171,9 @@ def test_placeholders_are_filled_and_quoted_for_where_they_land():
 @pytest.mark.parametrize("name, secret", [
     ("token", True), ("access_token", True), ("session", True), ("session_id", True), ("password", True),
     ("api_key", True), ("csrf", True), ("AuthHeader", True),
+    ("auth", True), ("x-auth", True), ("apiKey", True), ("csrftoken", True), ("sessionid", True), ("HTTPAuth", True),
     ("id", False), ("thread_id", False), ("next_url", False), ("etag", False),
+    ("author_id", False), ("author", False), ("authority", False), ("authorName", False),
 ])
 def test_which_extracted_names_are_secret(name, secret):
     assert looks_secret(name) is secret

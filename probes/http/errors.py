@@ -46,6 +46,14 @@ def describe_error(exc: BaseException, timeout: float) -> str:
     return f"request failed: {name}: {detail}" if detail else f"request failed: {name}"
 
 
+def is_timeout(exc: BaseException) -> bool:
+    """Whether the request failed because it ran out of time (what `describe_error` calls "timed out")."""
+    chain = list(_chain(exc))
+    if any(isinstance(err, ssl.SSLCertVerificationError) for err in chain):
+        return False
+    return any(isinstance(err, (TimeoutError, httpx.TimeoutException)) for err in chain)
+
+
 def _describe_certificate(err: ssl.SSLCertVerificationError) -> str:
     reason = (err.verify_message or err.reason or str(err)).strip()
     lowered = reason.lower()

@@ -25,7 +25,6 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlsplit
 
 from monitor.core.config import Check
 from monitor.core.durations import format_duration
@@ -37,7 +36,7 @@ from probes.exchange import Exchange, ExchangeSink
 from probes.http.probe import Answer, HttpProbe
 from probes.http.settings import HttpOptions
 from probes.multistep.extract import ExtractionFailed, extract
-from probes.multistep.settings import MultistepOptions, Step
+from probes.multistep.settings import MultistepOptions, Step, summary
 from probes.multistep.template import Value, as_text, fill, fill_json, fill_url
 
 TEARDOWN_GRACE = 5.0
@@ -119,7 +118,7 @@ class MultistepProbe:
         heard: list[Exchange] = []
         answer = await self._http.send(request, timeout, secrets=run.secrets, on_exchange=heard.append)
         failure = None if answer.failure is None else _sentence(request, answer)
-        if answer.status is None and answer.failure and answer.failure.startswith("timed out") and not step.always:
+        if answer.timed_out and not step.always:
             # The step had what was left of the check's timeout, not a timeout of its own.
             failure = f"timed out after {format_duration(run.timeout)} (the check's timeout, for all its steps)"
         if failure is None:
@@ -179,7 +178,7 @@ def _sentence(request: HttpOptions, answer: Answer) -> str:
     expect = request.expect
     if answer.status is None or expect.status_ok(answer.status):
         return answer.failure
-    said = f"{request.method} {urlsplit(request.url).path or '/'} answered {answer.status}"
+    said = f"{summary(request)} answered {answer.status}"
     # "answered 500" says it all when only success was expected; "answered 200, expected 201" does not.
     if answer.status >= 400 and all(high < 400 for _, high in expect.status):
         return said

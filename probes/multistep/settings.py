@@ -37,12 +37,14 @@ from probes.http.settings import HttpOptions, read_http_check
 from probes.multistep.extract import Extractor, parse_extractor
 from probes.multistep.template import NAME, names_in, starts_with_placeholder
 
-STEP_KEYS = ("name", "extract", "always")
 _STEPS_HINT = ('an array of steps such as [{ method = "POST", url = "https://example.com/api/threads", '
                'json = { title = "probe" }, extract = { id = "json:id" } }]')
 _STAND_IN = "https://placeholder.invalid/"  # what the reader checks a url starting with {{ name }} as
-# Names whose values are credentials, beyond `is_secret_name`'s env-style suffixes.
-_SECRET_WORDS = re.compile(r"token|session|passw|secret|api_?key|auth|cookie|credential|jwt|csrf|xsrf", re.I)
+# Names whose values are credentials, beyond `is_secret_name`'s env-style suffixes: a word part (`auth` in
+# `x_auth`, `AuthHeader`, not in `author_id`), or a stem anywhere in the parts run together (`csrftoken`, `apiKey`).
+_SECRET_PARTS = frozenset({"auth", "authn", "authz", "authorization", "pwd"})
+_SECRET_STEMS = ("token", "session", "passw", "secret", "apikey", "cookie", "credential", "jwt", "csrf", "xsrf")
+_WORD_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+")  # snake_case, kebab-case, camelCase, HTTPHeader
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,6 @@ class Step:
     json_body: bool = False  # the body came from `json`: values are filled into it as JSON (template.fill_json)
     follows: bool = False  # its url starts with a `{{ name }}`: resolved against the extracting step's URL
 
-    @property
-    def summary(self) -> str:
-        return f"{self.http.method} {urlsplit(self.http.url).path or '/'}"
 
 
 @dataclass(frozen=True)
@@ -73,9 +72,17 @@ class MultistepOptions:
         return self.steps[0].http.url if self.steps else ""
 
 
+def summary(http: HttpOptions) -> str:
+    """How a request reads in names and failures: "POST /api/threads"."""
+    return f"{http.method} {urlsplit(http.url).path or '/'}"
+
+
 def looks_secret(name: str) -> bool:
-    """Whether an extracted value's name says it is a credential (`token`, `session_id`, `api_key`...)."""
-    return is_secret_name(name) or bool(_SECRET_WORDS.search(name))
+    """Whether an extracted value's name says it is a credential (`token`, `session_id`, `api_key`, `x_auth`...)."""
+    parts = [part.lower() for part in _WORD_PARTS.findall(name)]
+    joined = "".join(parts)
+    return is_secret_name(name) or any(part in _SECRET_PARTS for part in parts) \
+        or any(stem in joined for stem in _SECRET_STEMS)
 
 
 def read_multistep_check(t: Table, ctx: ReadContext) -> MultistepOptions:
@@ -117,8 +124,7 @@ def _read_step(st: Table, ctx: ReadContext) -> Step:
         st.raw = raw
     else:
         http = read_http_check(st, ctx)
-    summary = f"{http.method} {urlsplit(http.url).path or '/'}"
-    name = st.string("name", summary) or summary
+    name = st.string("name", summary(http)) or summary(http)
     extract: dict[str, Extractor] = {}
     for key, text in st.mapping("extract").items():
         if not NAME.fullmatch(key):
