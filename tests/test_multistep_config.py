@@ -218,3 +218,11 @@ def test_a_url_that_starts_with_a_placeholder_is_read_as_a_link_to_follow():
 def test_a_leading_placeholder_is_resolved_like_a_link_the_others_quoted(url, value, filled):
     values = {"next": value, "who": "a/b"}
     assert fill_url(url, values, {"next": "https://x.example/api/threads"}.__getitem__) == filled
+
+
+def test_a_placeholder_in_the_host_or_port_says_how_to_follow_a_link():
+    assert problems('''
+  { url = "https://x.example/a", extract = { loc = "header:Location" } },
+  { url = "https://x.example{{ loc }}" },
+''') == ['checks["flow"].steps[1].url: has {{ loc }} in its host or port, where a value cannot go (values are '
+         'quoted as one path segment); to follow a link or a Location, start the url with it: url = "{{ loc }}"']

@@ -102,6 +102,7 @@ def read_multistep_check(t: Table, ctx: ReadContext) -> MultistepOptions:
         if index == 0 and not step.follows and re.match(r"^https?://[^/\s]+", step.http.url):
             origin = re.match(r"^https?://[^/\s]+", step.http.url).group(0)  # type: ignore[union-attr]
         _check_needs(st, raw, index, extracted_by, _later_extractions(raw_steps, index))
+        _check_authority(st, step.http.url)
         for name in step.extract:
             extracted_by.setdefault(name, index)
         steps.append(step)
@@ -178,6 +179,16 @@ def _check_needs(st: Table, raw: Any, index: int, extracted_by: Mapping[str, int
                 fix = f'no step extracts it: add extract = {{ {name} = "json:..." }} to an earlier step'
             hint = " (for an environment variable, write ${" + name + "})" if name.isupper() else ""
             st.issues.add(st.at(key), f"uses {{{{ {name} }}}}, but {fix}{hint}")
+
+
+def _check_authority(st: Table, url: str) -> None:
+    """`https://host{{ next }}` cannot work: the value would be quoted into the host or port."""
+    authority = re.match(r"^https?://([^/?#]*)", url)
+    names = names_in(authority.group(1)) if authority else []
+    if names:
+        st.issues.add(st.at("url"), f"has {{{{ {names[0]} }}}} in its host or port, where a value cannot go "
+                      "(values are quoted as one path segment); to follow a link or a Location, start the url with "
+                      f'it: url = "{{{{ {names[0]} }}}}"')
 
 
 def _secret_names(steps: list[Step]) -> frozenset[str]:
