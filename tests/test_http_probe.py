@@ -202,3 +202,34 @@ async def test_mock_transport_seam_needs_no_network():
     finally:
         await p.close()
     assert not result.ok and result.status_code == 502 and result.error_text == "Bad Gateway"
+
+
+async def test_a_url_httpx_cannot_use_fails_the_run_instead_of_raising():
+    port = closed_port()
+    result = await probe(check_for(f"http://127.0.0.1:{port}%2F/x"))
+    assert not result.ok and result.status_code is None
+    assert result.failure == f"invalid URL: Invalid port: '{port}%2F'"
+
+
+async def test_a_header_value_that_is_not_ascii_fails_the_run_naming_the_header():
+    with TargetServer({"/ok": respond(200, "ok")}) as server:
+        result = await probe(check_for(server.url + "/ok", 'headers = { X-User = "José", X-Ok = "plain" }'))
+        sent = server.requests
+    assert not result.ok and result.status_code is None
+    assert result.failure == "a header value is not ASCII: X-User (HTTP headers carry ASCII only)"
+    assert sent == []
+
+
+async def test_an_answer_says_whether_the_request_timed_out():
+    def hang(handler):
+        server.release.wait()
+
+    with TargetServer({"/hang": hang, "/ok": respond(200, "ok")}) as server:
+        p = HttpProbe(ProbeContext())
+        try:
+            hung = await p.send(check_for(server.url + "/hang").settings, 0.3)
+            refused = await p.send(check_for(f"http://127.0.0.1:{closed_port()}/").settings, 0.3)
+        finally:
+            await p.close()
+    assert (hung.failure, hung.timed_out) == ("timed out after 300ms", True)
+    assert (refused.failure, refused.timed_out) == ("connection refused", False)

@@ -15,48 +15,8 @@ from monitor.app.config import parse_config
 from monitor.app.metrics import Metrics
 from probes.base import ProbeContext
 from probes.multistep.probe import TEARDOWN_GRACE, MultistepProbe
+from tests.multistep_lifecycle import READ_OK, lifecycle
 from tests.servers import TargetServer, respond
-
-READ_OK = '''
-name = "read thread"
-url = "/api/threads/{{ id }}"
-expect = { json = { title = "probe" } }'''
-
-
-def lifecycle(url: str, read: str = READ_OK, delete_headers: str = 'Authorization = "Bearer {{ token }}"',
-              timeout: str = "5s") -> str:
-    """Log in, create a thread, read it, delete it (always): the config a team would write for the demo."""
-    return f'''
-[[checks]]
-name = "thread-lifecycle"
-type = "multistep"
-timeout = "{timeout}"
-
-[[checks.steps]]
-name = "log in"
-method = "POST"
-url = "{url}/api/login"
-extract = {{ token = "json:token" }}
-
-[[checks.steps]]
-name = "create thread"
-method = "POST"
-url = "/api/threads"
-json = {{ title = "probe" }}
-expect = {{ status = [201] }}
-extract = {{ id = "json:id" }}
-
-[[checks.steps]]
-{read}
-
-[[checks.steps]]
-name = "delete thread"
-method = "DELETE"
-url = "/api/threads/{{{{ id }}}}"
-headers = {{ {delete_headers} }}
-expect = {{ status = [204] }}
-always = true
-'''
 
 
 async def run(config_text: str, secrets: frozenset[str] = frozenset(), on_exchange=None):

@@ -18,51 +18,18 @@ from pathlib import Path
 import pytest
 
 from demo.app import start_server
+from tests.multistep_lifecycle import lifecycle
 from tests.polling import wait_until
 from tests.slack_server import SlackServer
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
-CHECK = """
-[[checks]]
-name = "thread-lifecycle"
-type = "multistep"
-interval = "1s"
-timeout = "5s"
-
-[[checks.steps]]
-name = "log in"
-method = "POST"
-url = "{url}/api/login"
-extract = {{ token = "json:token" }}
-
-[[checks.steps]]
-name = "create thread"
-method = "POST"
-url = "/api/threads"
-json = {{ title = "probe" }}
-expect = {{ status = [201] }}
-extract = {{ id = "json:id" }}
-
-[[checks.steps]]
-name = "read thread"
-url = "/api/threads/{read}?t={{{{ token }}}}"
-
-[[checks.steps]]
-name = "delete thread"
-method = "DELETE"
-url = "/api/threads/{{{{ id }}}}"
-headers = {{ Authorization = "Bearer {{{{ token }}}}" }}
-expect = {{ status = [204] }}
-always = true
-"""
-
 
 def write_config(folder: Path, url: str, read: str = "{{ id }}", alerts: str = "") -> None:
     (folder / "config.toml").write_text(
         f'[monitor]\ndatabase = "monitor.db"\nartifacts_dir = "artifacts"\nlisten = "127.0.0.1:0"\n{alerts}\n'
-        + CHECK.format(url=url, read=read))
+        + lifecycle(url, read=f'name = "read thread"\nurl = "/api/threads/{read}?t={{{{ token }}}}"', interval="1s"))
 
 
 def cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,7 @@ from monitor.app.config import parse_config
 from monitor.core.config_schema import ConfigError
 from probes.multistep.extract import ExtractionFailed, Extractor, extract, parse_extractor
 from probes.multistep.settings import looks_secret
-from probes.multistep.template import fill, json_quoted, names_in, url_quoted
+from probes.multistep.template import fill, fill_json, fill_url, names_in, url_quoted
 
 
 def steps_config(steps: str, extra: str = "") -> str:
@@ -114,22 +114,23 @@ HEADERS = (("Content-Type", "application/json"), ("Location", "/api/threads/7"))
 
 
 @pytest.mark.parametrize("spec, value", [
-    ("json:id", "7"),
-    ("json:ok", "true"),
-    ("json:none", "null"),
+    ("json:id", 7),
+    ("json:ok", True),
     ("json:data.items.0.token", "abc"),
     ("header:location", "/api/threads/7"),
     (r'regex:"id": (\d+)', "7"),
     ("regex:tok.{3}", 'token"'),
 ])
 def test_extraction_finds_values_in_json_headers_and_text(spec, value):
-    assert extract(parse_extractor(spec), HEADERS, BODY) == value
+    got = extract(parse_extractor(spec), HEADERS, BODY)
+    assert got == value and type(got) is type(value)
 
 
 @pytest.mark.parametrize("spec, why", [
     ("json:nope", "the JSON has no 'nope'"),
     ("json:data", "JSON 'data' is an object, not a single value"),
     ("json:list", "JSON 'list' is an array, not a single value"),
+    ("json:none", "JSON 'none' is null"),
     ("header:X-Token", "the answer has no X-Token header"),
     ("regex:zzz", "the body did not match /zzz/"),
 ])
@@ -161,7 +162,8 @@ def test_placeholders_are_filled_and_quoted_for_where_they_land():
     assert names_in("/t/{{ id }}/{{id}}?x={{  other_1 }}") == ["id", "id", "other_1"]
     values = {"id": "a b/c", "q": 'say "hi"'}
     assert fill("/t/{{ id }}", values, url_quoted) == "/t/a%20b%2Fc"
-    assert fill('{"text": "{{ q }}"}', values, json_quoted) == '{"text": "say \\"hi\\""}'
+    assert fill_json({"text": "{{ q }}", "id": "{{ n }}", "say {{ n }}": ["{{ id }}", 1]}, {**values, "n": 7}) \
+        == {"text": 'say "hi"', "id": 7, "say 7": ["a b/c", 1]}
     assert fill("Bearer {{ id }}", values) == "Bearer a b/c"
     assert fill("{{ not a placeholder }} ${ENV}", values) == "{{ not a placeholder }} ${ENV}"
 
@@ -169,7 +171,9 @@ def test_placeholders_are_filled_and_quoted_for_where_they_land():
 @pytest.mark.parametrize("name, secret", [
     ("token", True), ("access_token", True), ("session", True), ("session_id", True), ("password", True),
     ("api_key", True), ("csrf", True), ("AuthHeader", True),
+    ("auth", True), ("x-auth", True), ("apiKey", True), ("csrftoken", True), ("sessionid", True), ("HTTPAuth", True),
     ("id", False), ("thread_id", False), ("next_url", False), ("etag", False),
+    ("author_id", False), ("author", False), ("authority", False), ("authorName", False),
 ])
 def test_which_extracted_names_are_secret(name, secret):
     assert looks_secret(name) is secret
@@ -186,3 +190,39 @@ def test_the_readme_example_reads_as_documented():
     assert check.settings.secret_names == {"token"} and check.timeout == 15
     for key in ("`name`", "`extract`", "`always`"):
         assert key in section
+
+
+def test_a_url_that_starts_with_a_placeholder_is_read_as_a_link_to_follow():
+    check = read('''
+  { method = "POST", url = "https://x.example/api/threads", extract = { next = "header:Location" } },
+  { url = "{{ next }}", expect = { status = [200] } },
+  { url = "/api/threads/{{ next }}" },
+''')
+    _, follow, after = check.settings.steps
+    assert (follow.name, follow.http.url, follow.needs, follow.follows) == ("GET {{ next }}", "{{ next }}",
+                                                                            ("next",), True)
+    assert after.http.url == "https://x.example/api/threads/{{ next }}" and not after.follows
+    assert problems('{ url = "{{ next }}", method = "FETCH" }') == [
+        'checks["flow"].steps[0].method: must be an HTTP method such as GET or POST, got \'FETCH\'',
+        'checks["flow"].steps[0].url: uses {{ next }}, but no step extracts it: '
+        'add extract = { next = "json:..." } to an earlier step',
+    ]
+
+
+@pytest.mark.parametrize("url, value, filled", [
+    ("{{ next }}", "/api/threads/7", "https://x.example/api/threads/7"),
+    ("{{ next }}", "threads/7", "https://x.example/api/threads/7"),
+    ("{{ next }}/comments?by={{ who }}", "https://y.example/t/7", "https://y.example/t/7/comments?by=a%2Fb"),
+    ("https://x.example/t/{{ next }}", "a/b", "https://x.example/t/a%2Fb"),
+])
+def test_a_leading_placeholder_is_resolved_like_a_link_the_others_quoted(url, value, filled):
+    values = {"next": value, "who": "a/b"}
+    assert fill_url(url, values, {"next": "https://x.example/api/threads"}.__getitem__) == filled
+
+
+def test_a_placeholder_in_the_host_or_port_says_how_to_follow_a_link():
+    assert problems('''
+  { url = "https://x.example/a", extract = { loc = "header:Location" } },
+  { url = "https://x.example{{ loc }}" },
+''') == ['checks["flow"].steps[1].url: has {{ loc }} in its host or port, where a value cannot go (values are '
+         'quoted as one path segment); to follow a link or a Location, start the url with it: url = "{{ loc }}"']

@@ -37,11 +37,21 @@ def describe_error(exc: BaseException, timeout: float) -> str:
             return f"TLS handshake failed: {err.reason or err}"
         if isinstance(err, httpx.RemoteProtocolError):
             return "server closed the connection without a complete response"
+        if isinstance(err, httpx.InvalidURL):
+            return f"invalid URL: {err}"
         if isinstance(err, httpx.UnsupportedProtocol):
             return f"unsupported URL: {err}"
     name = type(exc).__name__
     detail = str(exc).strip()
     return f"request failed: {name}: {detail}" if detail else f"request failed: {name}"
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """Whether the request failed because it ran out of time (what `describe_error` calls "timed out")."""
+    chain = list(_chain(exc))
+    if any(isinstance(err, ssl.SSLCertVerificationError) for err in chain):
+        return False
+    return any(isinstance(err, (TimeoutError, httpx.TimeoutException)) for err in chain)
 
 
 def _describe_certificate(err: ssl.SSLCertVerificationError) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from monitor.core.results import Result, utcnow
 from probes.base import ProbeContext
 from probes.error_text import extract_error_text
 from probes.exchange import Exchange, ExchangeSink
-from probes.http.errors import describe_error
+from probes.http.errors import describe_error, is_timeout
 from probes.http.expect import first_failure, graphql_message
 from probes.http.settings import HttpOptions
 
@@ -97,6 +97,7 @@ class Answer:
     cert_expires_at: float | None
     failure: str | None  # why the answer fails the expectations, not redacted; None when it passes
     error_text: str | None  # the server's words (redacted), when it failed and said any
+    timed_out: bool = False  # `failure` is that the request ran out of its `timeout`
 
 
 class HttpProbe:
@@ -144,6 +145,7 @@ class HttpProbe:
         body, truncated, cert_expires_at, content_type = b"", False, None, None
         response_headers: tuple[tuple[str, str], ...] = ()
         failure = None
+        timed_out = False
         t0 = time.perf_counter()
         finished = None
         try:
@@ -164,8 +166,11 @@ class HttpProbe:
                     if on_exchange is not None:
                         for hop in _exchanges(response, options.body, body, truncated):
                             on_exchange(hop)
-        except (httpx.HTTPError, OSError, TimeoutError, ssl.SSLError) as exc:
-            failure = describe_error(exc, timeout)
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeEncodeError, OSError, TimeoutError, ssl.SSLError) as exc:
+            # httpx raises InvalidURL and UnicodeEncodeError (a header it cannot encode) before sending anything.
+            failure = _not_ascii(options.headers) if isinstance(exc, UnicodeEncodeError) else \
+                describe_error(exc, timeout)
+            timed_out = is_timeout(exc)
             if on_exchange is not None:
                 sent = {"user-agent": USER_AGENT, **options.headers}
                 on_exchange(Exchange(options.method, options.url, tuple(sent.items()), options.body, error=failure))
@@ -186,7 +191,7 @@ class HttpProbe:
                                             secrets=secrets)
         return Answer(status=status, headers=response_headers, body=body, duration=duration,
                       phases=timer.finish(), cert_expires_at=cert_expires_at, failure=failure,
-                      error_text=error_text)
+                      error_text=error_text, timed_out=timed_out)
 
 
 def _exchanges(response: httpx.Response, request_body: bytes | None, body: bytes,
@@ -203,6 +208,12 @@ def _exchanges(response: httpx.Response, request_body: bytes | None, body: bytes
             hop.http_version, hop.status_code, hop.reason_phrase, tuple(hop.headers.items()),
             body if last else b"", truncated if last else False))
     return hops
+
+
+def _not_ascii(headers: Mapping[str, str]) -> str:
+    """Why httpx could not encode `headers`: the names of those that are not ASCII (never their values)."""
+    names = [name for name, value in headers.items() if not (name + value).isascii()]
+    return f"a header value is not ASCII: {', '.join(names) or '?'} (HTTP headers carry ASCII only)"
 
 
 async def _read_prefix(response: httpx.Response, limit: int) -> tuple[bytes, bool]:

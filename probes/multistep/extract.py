@@ -1,8 +1,10 @@
 """`extract = { name = "json:path" | "header:Name" | "regex:pattern" }`: capture values from a step's answer. Pure.
 
-    json:data.id       a dotted path into the JSON body (as in expect.json); numbers and booleans as JSON text
+    json:data.id       a dotted path into the JSON body (as in expect.json); numbers and booleans keep
+                       their type (see template.py); null fails
     header:Location    a response header, case-insensitive
-    regex:id=(\\d+)     the first group of the first match in the body (the whole match without groups)
+    regex:id=(\\d+)     the first group of the first match in the body (the whole match without groups);
+                       a failure when that group matched nothing
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from probes.http.expect import lookup
+from probes.multistep.template import Value
 
 SOURCES = ("json", "header", "regex")
 HINT = 'one of "json:PATH", "header:NAME" or "regex:PATTERN", e.g. "json:id"'
@@ -48,8 +51,8 @@ def parse_extractor(text: str) -> Extractor:
 _EXAMPLES = {"json": "json:data.id", "header": "header:Location", "regex": r"regex:id=(\d+)"}
 
 
-def extract(extractor: Extractor, headers: tuple[tuple[str, str], ...], body: bytes) -> str:
-    """The value `extractor` names in an answer; ExtractionFailed when there is none."""
+def extract(extractor: Extractor, headers: tuple[tuple[str, str], ...], body: bytes) -> Value:
+    """The value `extractor` names in an answer (JSON numbers and booleans as such); ExtractionFailed when none."""
     if extractor.source == "header":
         wanted = extractor.argument.lower()
         for name, value in headers:
@@ -65,8 +68,10 @@ def extract(extractor: Extractor, headers: tuple[tuple[str, str], ...], body: by
         value = lookup(document, extractor.argument)
         if isinstance(value, str):
             return value
-        if value is None or isinstance(value, (int, float, bool)):
-            return json.dumps(value)
+        if value is None:
+            raise ExtractionFailed(f"JSON {extractor.argument!r} is null")
+        if isinstance(value, (int, float, bool)):
+            return value
         if isinstance(value, (dict, list)):
             kind = "an object" if isinstance(value, dict) else "an array"
             raise ExtractionFailed(f"JSON {extractor.argument!r} is {kind}, not a single value")
@@ -75,4 +80,8 @@ def extract(extractor: Extractor, headers: tuple[tuple[str, str], ...], body: by
     match = re.search(extractor.argument, text)
     if match is None:
         raise ExtractionFailed(f"the body did not match /{extractor.argument}/")
-    return match.group(1) if match.groups() else match.group(0)
+    if not match.groups():
+        return match.group(0)
+    if match.group(1) is None:  # an optional group, or a group in the branch that did not match
+        raise ExtractionFailed(f"the body matched /{extractor.argument}/, but its group matched nothing")
+    return match.group(1)

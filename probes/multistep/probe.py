@@ -1,7 +1,9 @@
 """Runs `type = "multistep"` checks: the steps in order, each sent and judged by the HTTP kind's own code.
 
 The first failing step stops the run; the steps after it are not sent,
-except the teardown steps (`always = true`). A teardown step that needs a
+except the teardown steps (`always = true`). A step that raises (a value
+httpx cannot send, a bug of ours) fails as "monitor error: ..." like any
+other failing step, so the teardown still runs. A teardown step that needs a
 value the run never extracted (the create step failed, so there is no `id`
 to delete) is not sent either. Steps that are not sent are left out of
 `Result.steps` and listed in `Result.details["steps"]` with `"ran": false`.
@@ -18,25 +20,29 @@ including the exchanges `monitor replay` prints.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlsplit
 
 from monitor.core.config import Check
 from monitor.core.durations import format_duration
 from monitor.core.redact import redact
 from monitor.core.results import Result, StepResult, utcnow
 from probes.base import ProbeContext
+from probes.error_text import extract_error_text
 from probes.exchange import Exchange, ExchangeSink
 from probes.http.probe import Answer, HttpProbe
 from probes.http.settings import HttpOptions
 from probes.multistep.extract import ExtractionFailed, extract
-from probes.multistep.settings import MultistepOptions, Step
-from probes.multistep.template import fill, json_quoted, url_quoted
+from probes.multistep.settings import MultistepOptions, Step, summary
+from probes.multistep.template import Value, as_text, fill, fill_json, fill_url
 
 TEARDOWN_GRACE = 5.0
+# A step that raised instead of answering (`_send`): no response, no time measured.
+_NO_ANSWER = Answer(status=None, headers=(), body=b"", duration=0.0, phases={}, cert_expires_at=None,
+                    failure=None, error_text=None)
 
 
 @dataclass
@@ -53,7 +59,8 @@ class _Outcome:
 class _Run:
     """What one run has gathered so far."""
 
-    values: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Value] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # name -> the URL of the step that extracted it
     secrets: set[str] = field(default_factory=set)
     outcomes: list[_Outcome] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -99,11 +106,19 @@ class MultistepProbe:
         return _result(check, self._ctx, options, run, started_at, time.perf_counter() - t0)
 
     async def _send(self, step: Step, timeout: float, options: MultistepOptions, run: _Run) -> None:
-        request = _filled(step, run.values)
+        """Send `step` and record how it went; a step never raises, so the teardown steps still run."""
+        try:
+            await self._send_step(step, timeout, options, run)
+        except Exception as exc:  # a bug of ours, or a value nobody foresaw: this step's failure, not the run's end
+            failure = f"monitor error: {type(exc).__name__}: {exc}"  # redacted with the run's secrets in _result
+            _record(run, _Outcome(step, step.http, _NO_ANSWER, failure))
+
+    async def _send_step(self, step: Step, timeout: float, options: MultistepOptions, run: _Run) -> None:
+        request = _filled(step, run)
         heard: list[Exchange] = []
         answer = await self._http.send(request, timeout, secrets=run.secrets, on_exchange=heard.append)
         failure = None if answer.failure is None else _sentence(request, answer)
-        if answer.status is None and answer.failure and answer.failure.startswith("timed out") and not step.always:
+        if answer.timed_out and not step.always:
             # The step had what was left of the check's timeout, not a timeout of its own.
             failure = f"timed out after {format_duration(run.timeout)} (the check's timeout, for all its steps)"
         if failure is None:
@@ -112,34 +127,49 @@ class MultistepProbe:
                     value = extract(extractor, answer.headers, answer.body)
                 except ExtractionFailed as exc:
                     failure = f"could not extract {name} ({extractor.describe()}): {exc}"
+                    # A 200 maintenance page, say: what it says is why there is no id.
+                    answer = replace(answer, error_text=extract_error_text(
+                        answer.body, _content_type(answer.headers), secrets=run.secrets))
                     break
                 run.values[name] = value
+                run.sources[name] = request.url
                 if name in options.secret_names:
-                    run.secrets.add(value)
+                    run.secrets.add(as_text(value))
         # Only now, with this step's secrets known, may its exchanges be shown.
         if self._on_exchange is not None:
             for exchange in heard:
                 self._on_exchange(_redacted(exchange, run.secrets))
-        outcome = _Outcome(step, request, answer, failure)
-        run.outcomes.append(outcome)
-        run.records.append({"name": step.name, "ran": True, "ok": failure is None, "method": request.method,
-                            "url": request.url, "status": answer.status,
-                            "duration_ms": round(answer.duration * 1000, 3), "failure": failure,
-                            "error_text": answer.error_text, "always": step.always})
-        if failure is not None and run.failed is None:
-            run.failed = outcome
+        _record(run, _Outcome(step, request, answer, failure))
 
 
-def _filled(step: Step, values: dict[str, str]) -> HttpOptions:
+def _record(run: _Run, outcome: _Outcome) -> None:
+    """Keep a step that was sent (or tried): in the run's outcomes and records, and as its failure if first."""
+    request, answer = outcome.request, outcome.answer
+    run.outcomes.append(outcome)
+    run.records.append({"name": outcome.step.name, "ran": True, "ok": outcome.failure is None,
+                        "method": request.method, "url": request.url, "status": answer.status,
+                        "duration_ms": round(answer.duration * 1000, 3), "failure": outcome.failure,
+                        "error_text": answer.error_text, "always": outcome.step.always})
+    if outcome.failure is not None and run.failed is None:
+        run.failed = outcome
+
+
+def _filled(step: Step, run: _Run) -> HttpOptions:
     """The step's request with this run's values in its `{{ name }}` places."""
-    http = step.http
+    http, values = step.http, run.values
     if not step.needs:
         return http
     body = http.body
-    if body is not None:
-        body = fill(body.decode(), values, json_quoted if step.json_body else str).encode()
-    return replace(http, url=fill(http.url, values, url_quoted), body=body,
+    if body is not None and step.json_body:
+        body = json.dumps(fill_json(json.loads(body), values)).encode()  # as the HTTP reader wrote it
+    elif body is not None:
+        body = fill(body.decode(), values).encode()
+    return replace(http, url=fill_url(http.url, values, run.sources.__getitem__), body=body,
                    headers={name: fill(value, values) for name, value in http.headers.items()})
+
+
+def _content_type(headers: tuple[tuple[str, str], ...]) -> str | None:
+    return next((value for name, value in headers if name.lower() == "content-type"), None)
 
 
 def _sentence(request: HttpOptions, answer: Answer) -> str:
@@ -148,7 +178,7 @@ def _sentence(request: HttpOptions, answer: Answer) -> str:
     expect = request.expect
     if answer.status is None or expect.status_ok(answer.status):
         return answer.failure
-    said = f"{request.method} {urlsplit(request.url).path or '/'} answered {answer.status}"
+    said = f"{summary(request)} answered {answer.status}"
     # "answered 500" says it all when only success was expected; "answered 200, expected 201" does not.
     if answer.status >= 400 and all(high < 400 for _, high in expect.status):
         return said

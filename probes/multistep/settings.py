@@ -11,7 +11,9 @@ an HTTP check: `method`, `url`, `headers`, `json`/`body`, `graphql`,
 `{{ name }}` in a later step's `url`, `headers` or body is filled at run time
 with what an earlier step extracted (`${ENV}` is filled once, at load time).
 A name that no earlier step extracts is a config error. A `url` that starts
-with `/` is relative to the first step's origin.
+with `/` is relative to the first step's origin; one that starts with a
+`{{ name }}` (`url = "{{ next }}"`, with `next = "header:Location"`) is
+resolved at run time against the URL of the step that extracted it.
 
 Extracted values are secret, redacted from everything the run keeps, when
 their name looks secret (`token`, `session`, `password`, `api_key`...), when
@@ -24,7 +26,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,13 +35,16 @@ from monitor.core.config_schema import Table, join
 from monitor.core.redact import is_secret_name
 from probes.http.settings import HttpOptions, read_http_check
 from probes.multistep.extract import Extractor, parse_extractor
-from probes.multistep.template import NAME, names_in
+from probes.multistep.template import NAME, names_in, starts_with_placeholder
 
-STEP_KEYS = ("name", "extract", "always")
 _STEPS_HINT = ('an array of steps such as [{ method = "POST", url = "https://example.com/api/threads", '
                'json = { title = "probe" }, extract = { id = "json:id" } }]')
-# Names whose values are credentials, beyond `is_secret_name`'s env-style suffixes.
-_SECRET_WORDS = re.compile(r"token|session|passw|secret|api_?key|auth|cookie|credential|jwt|csrf|xsrf", re.I)
+_STAND_IN = "https://placeholder.invalid/"  # what the reader checks a url starting with {{ name }} as
+# Names whose values are credentials, beyond `is_secret_name`'s env-style suffixes: a word part (`auth` in
+# `x_auth`, `AuthHeader`, not in `author_id`), or a stem anywhere in the parts run together (`csrftoken`, `apiKey`).
+_SECRET_PARTS = frozenset({"auth", "authn", "authz", "authorization", "pwd"})
+_SECRET_STEMS = ("token", "session", "passw", "secret", "apikey", "cookie", "credential", "jwt", "csrf", "xsrf")
+_WORD_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+")  # snake_case, kebab-case, camelCase, HTTPHeader
 
 
 @dataclass(frozen=True)
@@ -51,11 +56,9 @@ class Step:
     extract: Mapping[str, Extractor] = field(default_factory=dict)
     always: bool = False
     needs: tuple[str, ...] = ()
-    json_body: bool = False  # the body came from `json`: values are JSON-escaped into it
+    json_body: bool = False  # the body came from `json`: values are filled into it as JSON (template.fill_json)
+    follows: bool = False  # its url starts with a `{{ name }}`: resolved against the extracting step's URL
 
-    @property
-    def summary(self) -> str:
-        return f"{self.http.method} {urlsplit(self.http.url).path or '/'}"
 
 
 @dataclass(frozen=True)
@@ -69,9 +72,17 @@ class MultistepOptions:
         return self.steps[0].http.url if self.steps else ""
 
 
+def summary(http: HttpOptions) -> str:
+    """How a request reads in names and failures: "POST /api/threads"."""
+    return f"{http.method} {urlsplit(http.url).path or '/'}"
+
+
 def looks_secret(name: str) -> bool:
-    """Whether an extracted value's name says it is a credential (`token`, `session_id`, `api_key`...)."""
-    return is_secret_name(name) or bool(_SECRET_WORDS.search(name))
+    """Whether an extracted value's name says it is a credential (`token`, `session_id`, `api_key`, `x_auth`...)."""
+    parts = [part.lower() for part in _WORD_PARTS.findall(name)]
+    joined = "".join(parts)
+    return is_secret_name(name) or any(part in _SECRET_PARTS for part in parts) \
+        or any(stem in joined for stem in _SECRET_STEMS)
 
 
 def read_multistep_check(t: Table, ctx: ReadContext) -> MultistepOptions:
@@ -88,9 +99,10 @@ def read_multistep_check(t: Table, ctx: ReadContext) -> MultistepOptions:
         st = Table(raw, join(t.at("steps"), index), t.issues)
         step = _read_step(st, ctx)
         st.reject_unknown()
-        if index == 0 and re.match(r"^https?://[^/\s]+", step.http.url):
+        if index == 0 and not step.follows and re.match(r"^https?://[^/\s]+", step.http.url):
             origin = re.match(r"^https?://[^/\s]+", step.http.url).group(0)  # type: ignore[union-attr]
         _check_needs(st, raw, index, extracted_by, _later_extractions(raw_steps, index))
+        _check_authority(st, step.http.url)
         for name in step.extract:
             extracted_by.setdefault(name, index)
         steps.append(step)
@@ -104,9 +116,16 @@ def read_multistep_check(t: Table, ctx: ReadContext) -> MultistepOptions:
 
 
 def _read_step(st: Table, ctx: ReadContext) -> Step:
-    http = read_http_check(st, ctx)
-    summary = f"{http.method} {urlsplit(http.url).path or '/'}"
-    name = st.string("name", summary) or summary
+    url = st.raw.get("url")
+    follows = isinstance(url, str) and starts_with_placeholder(url)
+    if isinstance(url, str) and follows:
+        # Where it points is known only at run time: the HTTP reader checks the step with a stand-in url.
+        raw, st.raw = st.raw, {**st.raw, "url": _STAND_IN}
+        http = replace(read_http_check(st, ctx), url=url)
+        st.raw = raw
+    else:
+        http = read_http_check(st, ctx)
+    name = st.string("name", summary(http)) or summary(http)
     extract: dict[str, Extractor] = {}
     for key, text in st.mapping("extract").items():
         if not NAME.fullmatch(key):
@@ -119,7 +138,7 @@ def _read_step(st: Table, ctx: ReadContext) -> Step:
             st.issues.add(join(st.at("extract"), key), str(exc))
     needs = tuple(dict.fromkeys(name for _, text in _templated(st.raw) for name in names_in(text)))
     return Step(name=name, http=http, extract=extract, always=st.boolean("always", False), needs=needs,
-                json_body="json" in st.raw)
+                json_body="json" in st.raw, follows=follows)
 
 
 def _templated(raw: Any) -> list[tuple[str, str]]:
@@ -160,6 +179,16 @@ def _check_needs(st: Table, raw: Any, index: int, extracted_by: Mapping[str, int
                 fix = f'no step extracts it: add extract = {{ {name} = "json:..." }} to an earlier step'
             hint = " (for an environment variable, write ${" + name + "})" if name.isupper() else ""
             st.issues.add(st.at(key), f"uses {{{{ {name} }}}}, but {fix}{hint}")
+
+
+def _check_authority(st: Table, url: str) -> None:
+    """`https://host{{ next }}` cannot work: the value would be quoted into the host or port."""
+    authority = re.match(r"^https?://([^/?#]*)", url)
+    names = names_in(authority.group(1)) if authority else []
+    if names:
+        st.issues.add(st.at("url"), f"has {{{{ {names[0]} }}}} in its host or port, where a value cannot go "
+                      "(values are quoted as one path segment); to follow a link or a Location, start the url with "
+                      f'it: url = "{{{{ {names[0]} }}}}"')
 
 
 def _secret_names(steps: list[Step]) -> frozenset[str]:
