@@ -6,6 +6,8 @@ import json
 import time
 from pathlib import Path
 
+import dns.flags
+import dns.message
 import pytest
 
 from monitor.app.cli import main
@@ -13,7 +15,7 @@ from monitor.app.config import parse_config
 from monitor.core.config_schema import ConfigError
 from probes.base import ProbeContext
 from probes.dns.probe import DnsProbe
-from tests.dnsmasq import SERIAL, Dnsmasq, SilentServer
+from tests.dnsmasq import SERIAL, Dnsmasq, ScriptedServer, SilentServer
 from tests.servers import closed_port
 
 
@@ -187,3 +189,25 @@ def test_the_readme_example_is_a_valid_config():
     check = parse_config(example).check("threads-dns")
     assert check.target == "threads.example.com. A @10.0.0.2:53"
     assert check.settings.expect.answers_contain == ("10.0.0.5",)
+
+
+def truncated(query):
+    """An empty answer with the TC flag: the client must ask again over TCP."""
+    response = dns.message.make_response(query)
+    response.flags |= dns.flags.TC
+    return response
+
+
+async def test_a_tcp_answer_cut_off_midway_fails_in_words():
+    # Two bytes of length, then 3 bytes of the promised 64, then the server closes.
+    with ScriptedServer(truncated, tcp_bytes=lambda wire: b"\x00\x40\x12") as server:
+        result = await run(dns_check(server.address, "threads.example", timeout="2s"))
+    assert not result.ok
+    assert result.failure == f"{server.address} closed the TCP connection mid-answer"
+    assert result.error_text is None
+
+
+async def test_a_tcp_fallback_closed_at_once_fails_in_words():
+    with ScriptedServer(truncated, tcp_bytes=lambda wire: b"") as server:
+        result = await run(dns_check(server.address, "threads.example", timeout="2s"))
+    assert result.failure == f"{server.address} closed the TCP connection mid-answer"

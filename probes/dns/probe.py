@@ -86,6 +86,8 @@ class DnsProbe:
             failure = f"no answer from {server} within {format_duration(check.timeout)}"
         except ConnectionRefusedError:
             failure = f"nothing answers DNS at {server} (connection refused)"
+        except EOFError:  # dnspython's word for a TCP answer shorter than its length said
+            failure = f"{server} closed the TCP connection mid-answer"
         except OSError as exc:
             failure = f"query to {server} failed: {exc.strerror or exc}"
         except dns.exception.DNSException as exc:
