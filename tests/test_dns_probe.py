@@ -147,6 +147,7 @@ async def test_a_closed_port_fails_as_refused():
 
 @pytest.mark.parametrize(("lines", "path", "message"), [
     ('record = "AA"', 'checks["d"].record', "must be a DNS record type such as A, AAAA"),
+    ('record = "any"', 'checks["d"].record', "RFC 8482"),
     ('server = "dns.example:53"', 'checks["d"].server', "must be an IP address with an optional port"),
     ('server = "127.0.0.1:99999"', 'checks["d"].server', "must be an IP address"),
     ('[checks.expect]\nanswers_contain = ["10.0.0.300"]', 'checks["d"].expect.answers_contain[0]',

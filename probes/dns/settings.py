@@ -99,7 +99,13 @@ def read_dns_check(t: Table, ctx: ReadContext) -> DnsOptions:
     record = (t.string("record", "A") or "A").upper()
     try:
         rdtype = dns.rdatatype.from_text(record)
-        if dns.rdatatype.is_metatype(rdtype) and rdtype != dns.rdatatype.ANY:
+        if rdtype == dns.rdatatype.ANY:
+            # An ANY answer holds records of other types, which the expectations cannot name; and many
+            # servers answer ANY with a stub or refuse it (RFC 8482).
+            t.error("record", "ANY is not supported: many servers refuse it (RFC 8482); ask for the type "
+                              "you expect, such as A or MX")
+            rdtype = dns.rdatatype.A
+        elif dns.rdatatype.is_metatype(rdtype):
             raise dns.rdatatype.UnknownRdatatype
         record = dns.rdatatype.to_text(rdtype)
     except dns.rdatatype.UnknownRdatatype:
