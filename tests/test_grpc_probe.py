@@ -78,6 +78,19 @@ async def test_not_serving_and_unknown_fail_with_the_status_as_the_servers_words
     assert samples(result)[("probe_grpc_healthcheck_response", "SERVING")] == 0
 
 
+async def test_a_serving_status_the_enum_does_not_know_fails_naming_its_number():
+    class FromTheFuture(health_pb2_grpc.HealthServicer):
+        def Check(self, request, context):
+            return health_pb2.HealthCheckResponse(status=7)  # proto3 keeps enum values it does not know
+
+    with HealthServer(servicer=FromTheFuture()) as odd:
+        result = await run(grpc_check(odd.target))
+    assert not result.ok
+    assert result.failure == "the server is not serving" and result.error_text == "status 7"
+    assert result.details["serving_status"] == "status 7"
+    assert not any(value for key, value in samples(result).items() if key[0] == "probe_grpc_healthcheck_response")
+
+
 async def test_an_unknown_service_fails_with_not_found(server):
     result = await run(grpc_check(server.target, 'service = "chat.Nope"'))
     assert not result.ok

@@ -84,7 +84,7 @@ class GrpcHealthProbe:
                         request = health_pb2.HealthCheckRequest(service=options.service)
                         response = await _health_check(channel)(request, timeout=max(0.001, check.timeout - (t1 - t0)))
                         phases["check"] = round(time.perf_counter() - t1, 6)
-                        status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+                        status = serving_status_name(response.status)
                 except TimeoutError:
                     code = grpc.StatusCode.DEADLINE_EXCEEDED
                 finally:
@@ -132,6 +132,14 @@ class GrpcHealthProbe:
             return None
         not_after = cert.get("notAfter") if cert else None
         return float(ssl.cert_time_to_seconds(not_after)) if isinstance(not_after, str) else None
+
+
+def serving_status_name(number: int) -> str:
+    """"SERVING", or "status 7" for a number the enum does not know (proto3 keeps those). Pure."""
+    try:
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(number)
+    except ValueError:
+        return f"status {number}"
 
 
 def _health_check(channel: grpc.aio.Channel) -> grpc.aio.UnaryUnaryMultiCallable[
