@@ -72,7 +72,7 @@ _PROBE_FAMILIES = (
     Family("probe_duration_seconds", "gauge", "How long the latest run of the check took."),
     Family("probe_http_status_code", "gauge", "HTTP status of the latest run; 0 when no response came."),
     Family("probe_ssl_earliest_cert_expiry", "gauge",
-           "Unix time the earliest certificate the target showed in the latest run expires."),
+           "Unix time the target's own certificate (the leaf, not its chain) expires, as the latest run saw it."),
 )
 _KIND_FAMILIES = tuple({f.name: f for kind in PROBE_KINDS.values() for f in kind.metrics}.values())
 # The family each kind's `Result.phases` are exported as (http: probe_http_duration_seconds{phase}).
