@@ -1,4 +1,4 @@
-"""The `target = "host:port"` key of the check types that open a TCP connection (tcp, tls), and why one failed."""
+"""The `target = "host:port"` key of the check types that open a TCP connection (tcp, tls, grpc), and why one failed."""
 
 from __future__ import annotations
 
@@ -38,10 +38,40 @@ def read_host_port(t: Table, key: str = "target") -> HostPort | None:
         except ValueError:
             t.error(key, f"{host!r} in brackets is not an IPv6 address; write {_HINT}")
             return None
+    if (wrong := host_name_error(host)) is not None:
+        t.error(key, wrong)
+        return None
     if not 1 <= port <= 65535:
         t.error(key, f"the port must be between 1 and 65535, got {port}")
         return None
     return HostPort(host, port)
+
+
+def host_name_error(host: str) -> str | None:
+    """Why `host` cannot go into a DNS lookup or a TLS handshake (its IDNA encoding fails), or None. Pure."""
+    try:
+        host.encode("idna")
+    except UnicodeError as exc:
+        return describe_bad_host(exc, host)
+    return None
+
+
+def describe_bad_host(exc: UnicodeError, *hosts: str) -> str:
+    """"'a..b' is not a valid host name (a label is empty or over 63 characters)", naming the first of `hosts`
+    (the target's, the TLS server name) that the IDNA codec refuses."""
+    host = next((h for h in hosts if h and _refused(h)), hosts[0])
+    reason = str(exc)
+    if "label empty or too long" in reason or "label too long" in reason:
+        reason = "a label is empty or over 63 characters"
+    return f"{host!r} is not a valid host name ({reason})"
+
+
+def _refused(host: str) -> bool:
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return True
+    return False
 
 
 def describe_connection_error(exc: OSError) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from monitor.core.config import ReadContext
 from monitor.core.config_schema import Table
-from probes.host_port import HostPort
+from probes.host_port import HostPort, host_name_error
 from probes.tls_facts import VERSIONS, Certificate, TlsFacts, below_minimum, describe_verify_error, version_name
 
 TLS_KEYS = ("server_name", "ca_file", "verify", "min_version", "cert_min_days")
@@ -60,8 +60,11 @@ def read_tls_client(t: Table, ctx: ReadContext) -> TlsClient:
                                "(relative to the config file)")
     spelled = {v.replace(" ", ""): v for v in VERSIONS}  # "TLS1.2" -> "TLS 1.2"
     min_version = t.choice("min_version", d.min_version.replace(" ", ""), tuple(spelled))
+    server_name = t.string("server_name") or None
+    if server_name is not None and (wrong := host_name_error(server_name)) is not None:
+        t.error("server_name", wrong)
     return TlsClient(
-        server_name=t.string("server_name") or None,
+        server_name=server_name,
         ca_file=ca_file,
         verify=t.boolean("verify", d.verify),
         min_version=spelled[min_version],

@@ -20,7 +20,7 @@ from monitor.core.results import Result, utcnow
 from monitor.core.series import Sample
 from probes.base import ProbeContext
 from probes.error_text import extract_error_text
-from probes.host_port import describe_connection_error
+from probes.host_port import describe_bad_host, describe_connection_error
 from probes.tcp.settings import MAX_ANSWER_BYTES, TcpOptions
 from probes.tls_facts import TlsFacts, expires_too_soon
 from probes.tls_handshake import TlsContexts, TlsFailure, start_tls
@@ -76,6 +76,8 @@ class TcpProbe:
             run.facts = exc.facts
         except OSError as exc:
             failure = describe_connection_error(exc)
+        except UnicodeError as exc:  # a host name the IDNA codec refuses; the reader refuses it first
+            failure = describe_bad_host(exc, options.address.host, options.tls_client.name_for(options.address))
         duration = time.perf_counter() - t0
         error_text = None
         if run.regex_failed and run.said:

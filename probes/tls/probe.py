@@ -16,7 +16,7 @@ from monitor.core.durations import format_duration
 from monitor.core.redact import redact
 from monitor.core.results import Result, utcnow
 from probes.base import ProbeContext
-from probes.host_port import describe_connection_error
+from probes.host_port import describe_bad_host, describe_connection_error
 from probes.tls.settings import TlsOptions
 from probes.tls_facts import TlsFacts, expires_too_soon
 from probes.tls_handshake import TlsContexts, TlsFailure, start_tls
@@ -56,6 +56,8 @@ class TlsProbe:
             failure, facts = exc.sentence, exc.facts
         except OSError as exc:
             failure = describe_connection_error(exc)
+        except UnicodeError as exc:  # a host name the IDNA codec refuses; the reader refuses it first
+            failure = describe_bad_host(exc, options.address.host, options.client.name_for(options.address))
         duration = time.perf_counter() - t0
         if failure is None and facts is not None:
             failure = expires_too_soon(facts.certificate, options.client.cert_min_days, time.time())
