@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from monitor.core.config_schema import Table
+from monitor.core.series import Family
 
+DNS_LOOKUP_TIME = Family("probe_dns_lookup_time_seconds", "gauge",
+                         "How long resolving the target's host name took in the latest run.")
 _HINT = '"HOST:PORT" such as "db.example.com:5432" or "[::1]:443"'
 _TARGET = re.compile(r"(?:\[(?P<v6>[^\]]+)\]|(?P<host>[A-Za-z0-9._-]+)):(?P<port>\d{1,5})")
 
@@ -83,3 +89,43 @@ def describe_connection_error(exc: OSError) -> str:
     if isinstance(exc, ConnectionResetError):
         return "connection reset by peer"
     return f"connection failed: {exc.strerror or exc}"
+
+
+# What getaddrinfo gives for one address: family, socket type, protocol, canonical name, socket address.
+Address = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
+
+
+async def resolve(address: HostPort) -> Sequence[Address]:
+    """The addresses `address.host` resolves to (an IP address resolves to itself); `socket.gaierror` if none."""
+    loop = asyncio.get_running_loop()
+    return await loop.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
+
+
+async def connect_any(addresses: Sequence[Address]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A stream to the first of `addresses` that accepts, tried in order as asyncio does for a host name.
+
+    The resolving is the caller's, so it can be timed on its own (probe_dns_lookup_time_seconds).
+    When every address fails, the error of the only one, or an OSError naming each.
+    """
+    loop = asyncio.get_running_loop()
+    errors: list[OSError] = []
+    for family, kind, proto, _, sockaddr in addresses:
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, sockaddr)
+        except OSError as exc:
+            sock.close()
+            errors.append(exc)
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return await asyncio.open_connection(sock=sock)
+    if not errors:
+        raise OSError("the host name resolved to no address")
+    if len(errors) == 1 or len({str(e) for e in errors}) == 1:
+        raise errors[0]
+    # Every address refused is still "connection refused": keep the class when they agree.
+    error_class = type(errors[0]) if len({type(e) for e in errors}) == 1 else OSError
+    raise error_class(errors[0].errno, f"Multiple exceptions: {', '.join(str(e) for e in errors)}")

@@ -12,7 +12,7 @@ from monitor.app.config import parse_config
 from monitor.app.metrics import Metrics
 from monitor.core.config_schema import ConfigError
 from probes.base import ProbeContext
-from probes.host_port import HostPort
+from probes.host_port import HostPort, connect_any, describe_connection_error, resolve
 from probes.tcp.probe import TcpProbe
 from tests.certs import server_context
 from tests.servers import closed_port
@@ -194,3 +194,25 @@ async def test_a_host_name_that_cannot_be_encoded_fails_the_run_instead_of_the_p
     result = await probe(check)
     assert not result.ok
     assert result.failure == "'a..b' is not a valid host name (a label is empty or over 63 characters)"
+
+
+async def test_a_host_name_is_resolved_on_its_own_clock_within_connect():
+    async with stream_server(silent) as port:
+        result = await probe(tcp_check(f"localhost:{port}"))
+    assert result.ok, result.failure
+    lookup = sample(result, "probe_dns_lookup_time_seconds").value
+    assert 0 <= lookup <= result.phases["connect"]
+
+
+async def test_connect_any_goes_on_to_the_next_address_and_names_every_failure():
+    async with stream_server(silent) as port:
+        closed = [a for a in await resolve(HostPort("127.0.0.1", closed_port()))]
+        open_ = [a for a in await resolve(HostPort("127.0.0.1", port))]
+        _, writer = await connect_any(closed + open_)
+        assert writer.get_extra_info("peername")[1] == port
+        writer.close()
+    with pytest.raises(ConnectionRefusedError) as caught:
+        other = next(p for p in iter(closed_port, None) if p != closed[0][4][1])
+        await connect_any(closed + [a for a in await resolve(HostPort("127.0.0.1", other))])
+    assert "Multiple exceptions" in str(caught.value)
+    assert describe_connection_error(caught.value) == "connection refused"

@@ -45,6 +45,8 @@ async def test_a_valid_certificate_passes_with_its_version_expiry_and_phases(tmp
     assert result.ok, result.failure
     assert set(result.phases) == {"connect", "tls"}
     assert version_of(result) == "TLS 1.3"
+    lookup = next(s.value for s in result.samples if s.name == "probe_dns_lookup_time_seconds")
+    assert 0 <= lookup <= result.phases["connect"]
     assert 89 < (result.cert_expires_at - time.time()) / 86400 < 91
     assert result.error_text is None and result.type == "tls"
 
@@ -129,7 +131,8 @@ async def test_a_closed_port_and_a_server_that_is_not_tls(tmp_path):
         not_tls = await probe(tls_check(f"127.0.0.1:{port}"))
     assert refused.failure == "connection refused"
     assert not_tls.failure == "TLS handshake failed: the server does not speak TLS on this port (wrong version number)"
-    assert not_tls.cert_expires_at is None and not_tls.samples == []
+    assert not_tls.cert_expires_at is None and version_of(not_tls) is None
+    assert [s.name for s in not_tls.samples] == ["probe_dns_lookup_time_seconds"]
 
 
 @pytest.mark.parametrize(("extra", "message"), [

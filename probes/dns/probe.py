@@ -110,7 +110,7 @@ class DnsProbe:
             if failure is not None:
                 error_text = extract_error_text(rcode + (": " + ", ".join(said) if said else ""), "text/plain",
                                                 secrets=self._ctx.secrets)
-            samples += _response_samples(response, duration)
+            samples += _response_samples(response)
         return Result(
             check=check.name, type=check.type, location=self._ctx.location,
             target=redact(options.target, self._ctx.secrets), started_at=started_at,
@@ -161,10 +161,13 @@ def first_failure(options: DnsOptions, rcode: str, answers: list[dns.rdata.Rdata
     return None
 
 
-def _response_samples(response: dns.message.Message, duration: float) -> list[Sample]:
-    """blackbox_exporter's series of a DNS answer: section sizes, the time, the zone's serial when an SOA came."""
+def _response_samples(response: dns.message.Message) -> list[Sample]:
+    """blackbox_exporter's series of a DNS answer: section sizes, the zone's serial when an SOA came.
+
+    Not probe_dns_lookup_time_seconds: blackbox_exporter's is the time to resolve the target's host name,
+    and a dns check's `server` is an IP address; the query's time is probe_dns_duration_seconds{phase="request"}.
+    """
     samples = [
-        Sample("probe_dns_lookup_time_seconds", round(duration, 6)),
         Sample("probe_dns_answer_rrs", sum(len(rrset) for rrset in response.answer)),
         Sample("probe_dns_authority_rrs", sum(len(rrset) for rrset in response.authority)),
         Sample("probe_dns_additional_rrs", sum(len(rrset) for rrset in response.additional)),

@@ -1,6 +1,7 @@
 """TCP checks with asyncio streams: connect, maybe TLS, maybe say something, maybe expect an answer.
 
-Phases (seconds, `probe_tcp_duration_seconds{phase}`): `connect`, `tls`
+Phases (seconds, `probe_tcp_duration_seconds{phase}`): `connect` (resolving
+the host name included; `probe_dns_lookup_time_seconds` is that part), `tls`
 (with `tls = true`), then, with `expect`, `first_byte` and `answer`: from
 the end of the handshake (sending included) to the server's first byte, and
 to the byte that made `expect` match. The server's
@@ -20,7 +21,7 @@ from monitor.core.results import Result, utcnow
 from monitor.core.series import Sample
 from probes.base import ProbeContext
 from probes.error_text import extract_error_text
-from probes.host_port import describe_bad_host, describe_connection_error
+from probes.host_port import DNS_LOOKUP_TIME, connect_any, describe_bad_host, describe_connection_error, resolve
 from probes.tcp.settings import MAX_ANSWER_BYTES, TcpOptions
 from probes.tls_facts import TlsFacts, expires_too_soon
 from probes.tls_handshake import TlsContexts, TlsFailure, start_tls
@@ -37,6 +38,7 @@ class _Run:
         self.said = bytearray()
         self.facts: TlsFacts | None = None
         self.regex_failed = False
+        self.lookup: float | None = None  # seconds resolving the host name, once done
         self._mark = time.perf_counter()
 
     def lap(self, phase: str) -> None:
@@ -83,6 +85,8 @@ class TcpProbe:
         if run.regex_failed and run.said:
             error_text = extract_error_text(bytes(run.said), "text/plain", secrets=self._ctx.secrets)
         samples = run.facts.samples() if run.facts else []
+        if run.lookup is not None:
+            samples.append(Sample(DNS_LOOKUP_TIME.name, round(run.lookup, 6)))
         if options.expect is not None:
             samples.append(Sample(FAILED_DUE_TO_REGEX, 1 if run.regex_failed else 0))
         return Result(
@@ -95,7 +99,10 @@ class TcpProbe:
 
     async def _converse(self, options: TcpOptions, run: _Run) -> str | None:
         """Connect, shake hands, send, read until `expect` matches; the failure sentence, or None."""
-        reader, writer = await asyncio.open_connection(options.address.host, options.address.port)
+        started = time.perf_counter()
+        addresses = await resolve(options.address)
+        run.lookup = time.perf_counter() - started
+        reader, writer = await connect_any(addresses)
         run.lap("connect")
         try:
             if options.tls:

@@ -1,6 +1,7 @@
 """TLS checks: one handshake, judged by the certificate (trust, name, dates) and the protocol version.
 
-Phases (seconds, `probe_tls_duration_seconds{phase}`): `connect` and `tls`.
+Phases (seconds, `probe_tls_duration_seconds{phase}`): `connect` (resolving the
+host name included; `probe_dns_lookup_time_seconds` is that part) and `tls`.
 Nothing is sent after the handshake. A failure names the one property that
 failed (probes/tls_facts.py); the server says no words here, so
 `error_text` stays empty.
@@ -15,8 +16,9 @@ from monitor.core.config import Check
 from monitor.core.durations import format_duration
 from monitor.core.redact import redact
 from monitor.core.results import Result, utcnow
+from monitor.core.series import Sample
 from probes.base import ProbeContext
-from probes.host_port import describe_bad_host, describe_connection_error
+from probes.host_port import DNS_LOOKUP_TIME, connect_any, describe_bad_host, describe_connection_error, resolve
 from probes.tls.settings import TlsOptions
 from probes.tls_facts import TlsFacts, expires_too_soon
 from probes.tls_handshake import TlsContexts, TlsFailure, start_tls
@@ -39,10 +41,13 @@ class TlsProbe:
         facts: TlsFacts | None = None
         failure: str | None = None
         stage = "connecting"
+        lookup: float | None = None
         t0 = mark = time.perf_counter()
         try:
             async with asyncio.timeout(check.timeout):
-                _, writer = await asyncio.open_connection(options.address.host, options.address.port)
+                addresses = await resolve(options.address)
+                lookup = time.perf_counter() - mark
+                _, writer = await connect_any(addresses)
                 try:
                     now = time.perf_counter()
                     phases["connect"], mark, stage = round(now - mark, 6), now, "the TLS handshake"
@@ -67,5 +72,6 @@ class TlsProbe:
             duration_ms=round(duration * 1000, 3), ok=failure is None,
             failure=failure and redact(failure, self._ctx.secrets),
             phases=phases, cert_expires_at=facts.expires_at if facts else None,
-            samples=facts.samples() if facts else [],
+            samples=(facts.samples() if facts else [])
+            + ([Sample(DNS_LOOKUP_TIME.name, round(lookup, 6))] if lookup is not None else []),
         )
