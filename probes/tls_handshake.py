@@ -51,25 +51,61 @@ class TlsClient:
 def read_tls_client(t: Table, ctx: ReadContext) -> TlsClient:
     """The shared TLS keys of a check's table (absent keys take `TlsClient`'s defaults)."""
     d = TlsClient()
-    ca_file = None
-    ca = t.string("ca_file")
-    if ca is not None:
-        ca_file = ctx.base / ca
-        if not ca_file.is_file():
-            t.error("ca_file", f"no such file: {str(ca_file)!r}; give a PEM file of the CA certificates to trust "
-                               "(relative to the config file)")
     spelled = {v.replace(" ", ""): v for v in VERSIONS}  # "TLS1.2" -> "TLS 1.2"
     min_version = t.choice("min_version", d.min_version.replace(" ", ""), tuple(spelled))
-    server_name = t.string("server_name") or None
-    if server_name is not None and (wrong := host_name_error(server_name)) is not None:
-        t.error("server_name", wrong)
     return TlsClient(
-        server_name=server_name,
-        ca_file=ca_file,
+        server_name=read_server_name(t),
+        ca_file=read_ca_file(t, ctx),
         verify=t.boolean("verify", d.verify),
         min_version=spelled[min_version],
         cert_min_days=t.integer("cert_min_days", None, minimum=0),
     )
+
+
+def read_server_name(t: Table) -> str | None:
+    """The `server_name` key; an error on the table when it cannot be a host name."""
+    server_name = t.string("server_name") or None
+    if server_name is not None and (wrong := host_name_error(server_name)) is not None:
+        t.error("server_name", wrong)
+    return server_name
+
+
+def read_ca_file(t: Table, ctx: ReadContext) -> Path | None:
+    """The `ca_file` key, relative to the config file; an error on the table when there is no such file."""
+    ca = t.string("ca_file")
+    if ca is None:
+        return None
+    ca_file = ctx.base / ca
+    if not ca_file.is_file():
+        t.error("ca_file", f"no such file: {str(ca_file)!r}; give a PEM file of the CA certificates to trust "
+                           "(relative to the config file)")
+    return ca_file
+
+
+def trusted_roots_pem(client: TlsClient) -> bytes | None:
+    """The CAs `client` trusts, as PEM, for a library with its own TLS stack (grpcio) to agree with our contexts.
+
+    `ca_file` alone when set (OSError if it went away); else the system's CA bundle file (where OpenSSL
+    looks, SSL_CERT_FILE included) and certifi's; None when neither can be read (the library's own roots).
+    """
+    if client.ca_file is not None:
+        return client.ca_file.read_bytes()
+    paths = [ssl.get_default_verify_paths().cafile]
+    try:
+        import certifi
+
+        paths.append(certifi.where())
+    except ImportError:
+        pass
+    found = b""
+    for path in paths:
+        if path is None:
+            continue
+        try:
+            found += Path(path).read_bytes().rstrip(b"\n") + b"\n"
+        except OSError:
+            pass
+    return found or None
 
 
 class TlsFailure(Exception):
@@ -82,17 +118,21 @@ class TlsFailure(Exception):
 
 
 class TlsContexts:
-    """The client contexts of one probe, built once per (ca_file, verify, min_version): building one loads
+    """The client contexts of one probe, built once per (ca_file, verify, min_version, ALPN): building one loads
     a whole CA bundle, which would otherwise dominate a cheap probe."""
 
     def __init__(self) -> None:
-        self._built: dict[tuple[Path | None, bool, str], ssl.SSLContext] = {}
+        self._built: dict[tuple[Path | None, bool, str, tuple[str, ...]], ssl.SSLContext] = {}
         self.lax = _lax_context()
 
-    def get(self, client: TlsClient) -> ssl.SSLContext:
-        key = (client.ca_file, client.verify, client.min_version)
+    def get(self, client: TlsClient, alpn: tuple[str, ...] = ()) -> ssl.SSLContext:
+        """The context for `client`, offering the `alpn` protocols (("h2",) for gRPC)."""
+        key = (client.ca_file, client.verify, client.min_version, alpn)
         if key not in self._built:
-            self._built[key] = _context(client)
+            context = _context(client)
+            if alpn:
+                context.set_alpn_protocols(list(alpn))
+            self._built[key] = context
         return self._built[key]
 
 
