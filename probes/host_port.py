@@ -1,4 +1,5 @@
-"""The `target = "host:port"` key of the check types that open a TCP connection (tcp, tls, grpc), and why one failed."""
+"""The `target = "host:port"` key of the check types that open a TCP connection (tcp, tls, grpc), the dns
+`server`, and how to resolve and connect to one and say why it failed."""
 
 from __future__ import annotations
 
@@ -33,24 +34,40 @@ def read_host_port(t: Table, key: str = "target") -> HostPort | None:
     text = t.string(key, required=True, allowed=_HINT)
     if text is None:
         return None
-    found = _TARGET.fullmatch(text.strip())
+    try:
+        return parse_host_port(text)
+    except ValueError as exc:
+        t.error(key, str(exc))
+        return None
+
+
+def parse_host_port(text: str, default_port: int | None = None) -> HostPort:
+    """"db.example.com:5432", "[::1]:443" -> HostPort; ValueError saying what is wrong. Pure.
+
+    With `default_port`, the port may be left out ("10.0.0.2", "[::1]", even "2001:db8::1").
+    """
+    written = text.strip()
+    if default_port is not None and _TARGET.fullmatch(written) is None:
+        written = f"[{written}]:{default_port}" if _is_ipv6(written) else f"{written}:{default_port}"
+    found = _TARGET.fullmatch(written)
     if found is None:
-        t.error(key, f"must be {_HINT}, got {text!r}")
-        return None
+        raise ValueError(f"must be {_HINT}, got {text!r}")
     host, port = found["v6"] or found["host"], int(found["port"])
-    if found["v6"] is not None:
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            t.error(key, f"{host!r} in brackets is not an IPv6 address; write {_HINT}")
-            return None
+    if found["v6"] is not None and not _is_ipv6(host):
+        raise ValueError(f"{host!r} in brackets is not an IPv6 address; write {_HINT}")
     if (wrong := host_name_error(host)) is not None:
-        t.error(key, wrong)
-        return None
+        raise ValueError(wrong)
     if not 1 <= port <= 65535:
-        t.error(key, f"the port must be between 1 and 65535, got {port}")
-        return None
+        raise ValueError(f"the port must be between 1 and 65535, got {port}")
     return HostPort(host, port)
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def host_name_error(host: str) -> str | None:

@@ -213,3 +213,13 @@ async def test_a_tcp_fallback_closed_at_once_fails_in_words():
     with ScriptedServer(truncated, tcp_bytes=lambda wire: b"") as server:
         result = await run(dns_check(server.address, "threads.example", timeout="2s"))
     assert result.failure == f"{server.address} closed the TCP connection mid-answer"
+
+
+@pytest.mark.parametrize(("server", "target"), [
+    ("127.0.0.1", "127.0.0.1:53"), ("127.0.0.1:5353", "127.0.0.1:5353"), ("[::1]", "[::1]:53"),
+    ("2001:db8::1", "[2001:db8::1]:53"), ("[2001:db8::1]:5353", "[2001:db8::1]:5353"),
+])
+def test_server_is_an_ip_address_with_port_53_unless_said(server, target):
+    check = parse_config(f'[[checks]]\nname = "d"\ntype = "dns"\nquery_name = "x.example"\nserver = "{server}"\n'
+                         ).check("d")
+    assert check.target == f"x.example. A @{target}"

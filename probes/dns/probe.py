@@ -35,8 +35,9 @@ from monitor.core.redact import redact
 from monitor.core.results import Result, utcnow
 from monitor.core.series import Sample
 from probes.base import ProbeContext
-from probes.dns.settings import DnsExpect, DnsOptions, answer_key, answer_text, format_server, rdata_key
+from probes.dns.settings import DnsExpect, DnsOptions, answer_key, answer_text, rdata_key
 from probes.error_text import extract_error_text
+from probes.host_port import HostPort
 
 if TYPE_CHECKING:
     from dns._asyncbackend import Backend  # where dnspython defines it; dns.asyncbackend returns it
@@ -47,14 +48,14 @@ class DnsProbe:
 
     def __init__(self, ctx: ProbeContext):
         self._ctx = ctx
-        self._system_server: tuple[str, int] | None = None
+        self._system_server: HostPort | None = None
         # Loaded here, not on the first query: its import would count as the first run's lookup time.
         self._backend = dns.asyncbackend.get_backend("asyncio")
 
     async def close(self) -> None:
         pass
 
-    def _server(self, options: DnsOptions) -> tuple[str, int] | None:
+    def _server(self, options: DnsOptions) -> HostPort | None:
         """The check's server, else the first nameserver of /etc/resolv.conf (read once per process), else None."""
         if options.server is not None:
             return options.server
@@ -65,7 +66,7 @@ class DnsProbe:
                 return None
             if not nameservers:
                 return None
-            self._system_server = (str(nameservers[0]), 53)
+            self._system_server = HostPort(str(nameservers[0]), 53)
         return self._system_server
 
     async def run(self, check: Check) -> Result:
@@ -78,10 +79,10 @@ class DnsProbe:
             if address is None:
                 failure = "no DNS server to ask: set `server`, or list a nameserver in /etc/resolv.conf"
             else:
-                server = format_server(address)
+                server = str(address)
                 query = dns.message.make_query(options.query_name, options.record)
                 async with asyncio.timeout(check.timeout):
-                    response, used_tcp = await _ask(self._backend, query, *address, check.timeout)
+                    response, used_tcp = await _ask(self._backend, query, address.host, address.port, check.timeout)
         except (dns.exception.Timeout, TimeoutError):
             failure = f"no answer from {server} within {format_duration(check.timeout)}"
         except ConnectionRefusedError:
