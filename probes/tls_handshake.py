@@ -3,7 +3,9 @@
 `read_tls_client` reads the keys shared by `type = "tls"` and `type = "tcp"`
 with `tls = true`: `server_name`, `ca_file`, `verify`, `min_version`,
 `cert_min_days`. `start_tls` upgrades a connection and returns the
-`TlsFacts`, or raises `TlsFailure` with the sentence on-call reads.
+`TlsFacts`, or raises `TlsFailure` with the sentence on-call reads;
+`connect` is what tcp and tls checks share: resolve, connect, shake hands,
+noting each phase in a `Progress`.
 
 Why a second connection on failure: a handshake that fails verification
 (or finds no common protocol version) gives no certificate and no version,
@@ -24,7 +26,8 @@ from pathlib import Path
 
 from monitor.core.config import ReadContext
 from monitor.core.config_schema import Table
-from probes.host_port import HostPort, host_name_error
+from monitor.core.series import Sample
+from probes.host_port import DNS_LOOKUP_TIME, HostPort, connect_any, host_name_error, resolve
 from probes.tls_facts import VERSIONS, Certificate, TlsFacts, below_minimum, describe_verify_error, version_name
 
 TLS_KEYS = ("server_name", "ca_file", "verify", "min_version", "cert_min_days")
@@ -190,6 +193,62 @@ async def start_tls(writer: asyncio.StreamWriter, address: HostPort, client: Tls
             raise TlsFailure(sentence, shown) from exc
         raise TlsFailure(f"TLS handshake failed: {_reason(exc)}", shown) from exc
     return _facts(writer)
+
+
+class Progress:
+    """What a run has seen so far; kept outside the timed block so a timeout loses none of it."""
+
+    def __init__(self) -> None:
+        self.stage = "connecting"  # what a timeout interrupted, in words
+        self.phases: dict[str, float] = {}
+        self.lookup: float | None = None  # seconds resolving the host name, once done
+        self.facts: TlsFacts | None = None
+        self._mark = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        """`phase` took the time since the previous lap (or since the run began)."""
+        now = time.perf_counter()
+        self.phases[phase] = round(now - self._mark, 6)
+        self._mark = now
+
+    def since_lap(self, phase: str) -> None:
+        """`phase` took the time since the previous lap, which it overlaps (`answer` includes `first_byte`)."""
+        self.phases[phase] = round(time.perf_counter() - self._mark, 6)
+
+    def samples(self) -> list[Sample]:
+        """The name resolution time and the TLS version, as far as the run got."""
+        samples = self.facts.samples() if self.facts else []
+        if self.lookup is not None:
+            samples.append(Sample(DNS_LOOKUP_TIME.name, round(self.lookup, 6)))
+        return samples
+
+
+async def connect(address: HostPort, client: TlsClient | None, contexts: TlsContexts,
+                  progress: Progress) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Resolve, connect and, with a `client`, shake hands, noting each step in `progress` as it ends.
+
+    Raises OSError (connecting), UnicodeError (a host name IDNA refuses), `TlsFailure` (with its facts
+    in `progress` too); timeouts are the caller's. The caller closes the stream it gets.
+    """
+    started = time.perf_counter()
+    addresses = await resolve(address)
+    progress.lookup = time.perf_counter() - started
+    reader, writer = await connect_any(addresses)
+    progress.lap("connect")
+    if client is None:
+        return reader, writer
+    progress.stage = "the TLS handshake"
+    try:
+        progress.facts = await start_tls(writer, address, client, contexts)
+    except TlsFailure as exc:
+        progress.facts = exc.facts
+        writer.transport.abort()
+        raise
+    except BaseException:
+        writer.transport.abort()
+        raise
+    progress.lap("tls")
+    return reader, writer
 
 
 def _facts(writer: asyncio.StreamWriter) -> TlsFacts:

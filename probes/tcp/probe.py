@@ -21,35 +21,21 @@ from monitor.core.results import Result, utcnow
 from monitor.core.series import Sample
 from probes.base import ProbeContext
 from probes.error_text import extract_error_text
-from probes.host_port import DNS_LOOKUP_TIME, connect_any, describe_bad_host, describe_connection_error, resolve
+from probes.host_port import describe_bad_host, describe_connection_error
 from probes.tcp.settings import MAX_ANSWER_BYTES, TcpOptions
-from probes.tls_facts import TlsFacts, expires_too_soon
-from probes.tls_handshake import TlsContexts, TlsFailure, start_tls
+from probes.tls_facts import expires_too_soon
+from probes.tls_handshake import Progress, TlsContexts, TlsFailure, connect
 
 FAILED_DUE_TO_REGEX = "probe_failed_due_to_regex"
 
 
-class _Run:
-    """What one run has seen so far; kept outside the timed block so a timeout loses none of it."""
+class _Run(Progress):
+    """What one run has seen so far, beyond connecting: what the server said, and whether `expect` failed."""
 
     def __init__(self) -> None:
-        self.stage = "connecting"
-        self.phases: dict[str, float] = {}
+        super().__init__()
         self.said = bytearray()
-        self.facts: TlsFacts | None = None
         self.regex_failed = False
-        self.lookup: float | None = None  # seconds resolving the host name, once done
-        self._mark = time.perf_counter()
-
-    def lap(self, phase: str) -> None:
-        """`phase` took the time since the previous lap (or since the run began)."""
-        now = time.perf_counter()
-        self.phases[phase] = round(now - self._mark, 6)
-        self._mark = now
-
-    def since_lap(self, phase: str) -> None:
-        """`phase` took the time since the previous lap, which it overlaps (`answer` includes `first_byte`)."""
-        self.phases[phase] = round(time.perf_counter() - self._mark, 6)
 
 
 class TcpProbe:
@@ -75,7 +61,6 @@ class TcpProbe:
             failure = self._timed_out(options, run, check.timeout)
         except TlsFailure as exc:
             failure = exc.sentence
-            run.facts = exc.facts
         except OSError as exc:
             failure = describe_connection_error(exc)
         except UnicodeError as exc:  # a host name the IDNA codec refuses; the reader refuses it first
@@ -84,9 +69,7 @@ class TcpProbe:
         error_text = None
         if run.regex_failed and run.said:
             error_text = extract_error_text(bytes(run.said), "text/plain", secrets=self._ctx.secrets)
-        samples = run.facts.samples() if run.facts else []
-        if run.lookup is not None:
-            samples.append(Sample(DNS_LOOKUP_TIME.name, round(run.lookup, 6)))
+        samples = run.samples()
         if options.expect is not None:
             samples.append(Sample(FAILED_DUE_TO_REGEX, 1 if run.regex_failed else 0))
         return Result(
@@ -99,16 +82,9 @@ class TcpProbe:
 
     async def _converse(self, options: TcpOptions, run: _Run) -> str | None:
         """Connect, shake hands, send, read until `expect` matches; the failure sentence, or None."""
-        started = time.perf_counter()
-        addresses = await resolve(options.address)
-        run.lookup = time.perf_counter() - started
-        reader, writer = await connect_any(addresses)
-        run.lap("connect")
+        reader, writer = await connect(options.address, options.tls_client if options.tls else None, self._tls, run)
         try:
-            if options.tls:
-                run.stage = "the TLS handshake"
-                run.facts = await start_tls(writer, options.address, options.tls_client, self._tls)
-                run.lap("tls")
+            if run.facts is not None:
                 too_soon = expires_too_soon(run.facts.certificate, options.tls_client.cert_min_days, time.time())
                 if too_soon is not None:
                     return too_soon
