@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from dataclasses import replace
 
@@ -216,3 +217,15 @@ async def test_connect_any_goes_on_to_the_next_address_and_names_every_failure()
         await connect_any(closed + [a for a in await resolve(HostPort("127.0.0.1", other))])
     assert "Multiple exceptions" in str(caught.value)
     assert describe_connection_error(caught.value) == "connection refused"
+
+
+async def test_a_tls_1_3_server_that_wants_a_client_certificate_says_so(tmp_path):
+    tls = server_context(tmp_path, with_ca=True)
+    tls.verify_mode = ssl.CERT_REQUIRED  # the probe shows none: TLS 1.3 refuses it only after the handshake
+    tls.load_verify_locations(tmp_path / "ca.pem")
+    async with stream_server(greet(b"220 ready\r\n"), tls=tls) as port:
+        result = await probe(tcp_check(f"127.0.0.1:{port}", f'tls = true\nca_file = "{tmp_path}/ca.pem"\n'
+                                                            'expect = "^220"'))
+    assert not result.ok
+    assert result.failure == ("the server closed the connection after the TLS handshake "
+                              "(does it require a client certificate?)")

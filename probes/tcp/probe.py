@@ -12,6 +12,7 @@ refused connection or a failed handshake has none.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 
 from monitor.core.config import Check
@@ -113,7 +114,12 @@ async def _read_answer(reader: asyncio.StreamReader, options: TcpOptions, run: _
     """Read until `expect` matches what the server said; the failure sentence, or None."""
     assert options.expect is not None, "only called with an expect pattern"
     while len(run.said) < MAX_ANSWER_BYTES:
-        chunk = await reader.read(MAX_ANSWER_BYTES - len(run.said))
+        try:
+            chunk = await reader.read(MAX_ANSWER_BYTES - len(run.said))
+        except ssl.SSLError as exc:
+            if "CERTIFICATE_REQUIRED" not in (exc.reason or ""):  # the alert, when it arrives before the close
+                raise
+            chunk = b""
         if not chunk:
             break
         if not run.said:
@@ -124,6 +130,10 @@ async def _read_answer(reader: asyncio.StreamReader, options: TcpOptions, run: _
             return None
     run.regex_failed = True
     pattern = options.expect.pattern
+    if not run.said and run.facts is not None and run.facts.version == "TLS 1.3":
+        # TLS 1.3 finishes the client's side of the handshake before the server has checked the client's
+        # certificate: a server that requires one hangs up on the first read, and asyncio shows that as EOF.
+        return "the server closed the connection after the TLS handshake (does it require a client certificate?)"
     if not run.said:
         return f"the server closed the connection without saying anything (expected {pattern!r})"
     if len(run.said) >= MAX_ANSWER_BYTES:
