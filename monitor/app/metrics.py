@@ -10,7 +10,7 @@ health and dashboards"); dashboards and alert rules depend on them.
 Per check, latest run (gauges; labels check, type, location, target):
     probe_success, probe_duration_seconds, probe_http_status_code,
     probe_ssl_earliest_cert_expiry, and each kind's own (`ProbeKind.metrics`:
-    http's probe_http_duration_seconds{phase}, dns's probe_dns_lookup_time_seconds...)
+    http's probe_http_duration_seconds{phase}, dns's probe_dns_answer_rrs...)
 Per check, over time:
     synthetic_check_runs_total{check,type,location,result}      counter
     synthetic_check_duration_seconds{check,type,location}       histogram
