@@ -103,12 +103,19 @@ def describe_verify_error(err: ssl.SSLCertVerificationError, cert: Certificate |
     """The property a failed verification names, in words ("certificate expired 3 days ago (not after ...)")."""
     message = (err.verify_message or err.reason or str(err)).strip()
     code = err.verify_code
+    # OpenSSL gives the same code for any certificate of the chain: the leaf's dates say whether it is the leaf.
     if code == _EXPIRED:
         if cert is None:
             return "certificate expired"
+        if cert.not_after >= now:
+            return "a certificate in the chain (not the server's own) expired"
         return f"certificate expired {_days((now - cert.not_after) / 86400)} ago (not after {_date(cert.not_after)})"
     if code == _NOT_YET_VALID:
-        return "certificate is not valid yet" + (f" (not before {_date(cert.not_before)})" if cert else "")
+        if cert is None:
+            return "certificate is not valid yet"
+        if cert.not_before <= now:
+            return "a certificate in the chain (not the server's own) is not valid yet"
+        return f"certificate is not valid yet (not before {_date(cert.not_before)})"
     if code in _NAME_MISMATCH:
         if cert is None or not cert.names:
             return f"certificate is not for {_host(host)}"

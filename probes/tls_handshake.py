@@ -3,7 +3,9 @@
 `read_tls_client` reads the keys shared by `type = "tls"` and `type = "tcp"`
 with `tls = true`: `server_name`, `ca_file`, `verify`, `min_version`,
 `cert_min_days`. `start_tls` upgrades a connection and returns the
-`TlsFacts`, or raises `TlsFailure` with the sentence on-call reads.
+`TlsFacts`, or raises `TlsFailure` with the sentence on-call reads;
+`connect` is what tcp and tls checks share: resolve, connect, shake hands,
+noting each phase in a `Progress`.
 
 Why a second connection on failure: a handshake that fails verification
 (or finds no common protocol version) gives no certificate and no version,
@@ -24,7 +26,8 @@ from pathlib import Path
 
 from monitor.core.config import ReadContext
 from monitor.core.config_schema import Table
-from probes.host_port import HostPort
+from monitor.core.series import Sample
+from probes.host_port import DNS_LOOKUP_TIME, HostPort, connect_any, host_name_error, resolve
 from probes.tls_facts import VERSIONS, Certificate, TlsFacts, below_minimum, describe_verify_error, version_name
 
 TLS_KEYS = ("server_name", "ca_file", "verify", "min_version", "cert_min_days")
@@ -51,22 +54,61 @@ class TlsClient:
 def read_tls_client(t: Table, ctx: ReadContext) -> TlsClient:
     """The shared TLS keys of a check's table (absent keys take `TlsClient`'s defaults)."""
     d = TlsClient()
-    ca_file = None
-    ca = t.string("ca_file")
-    if ca is not None:
-        ca_file = ctx.base / ca
-        if not ca_file.is_file():
-            t.error("ca_file", f"no such file: {str(ca_file)!r}; give a PEM file of the CA certificates to trust "
-                               "(relative to the config file)")
     spelled = {v.replace(" ", ""): v for v in VERSIONS}  # "TLS1.2" -> "TLS 1.2"
     min_version = t.choice("min_version", d.min_version.replace(" ", ""), tuple(spelled))
     return TlsClient(
-        server_name=t.string("server_name") or None,
-        ca_file=ca_file,
+        server_name=read_server_name(t),
+        ca_file=read_ca_file(t, ctx),
         verify=t.boolean("verify", d.verify),
         min_version=spelled[min_version],
         cert_min_days=t.integer("cert_min_days", None, minimum=0),
     )
+
+
+def read_server_name(t: Table) -> str | None:
+    """The `server_name` key; an error on the table when it cannot be a host name."""
+    server_name = t.string("server_name") or None
+    if server_name is not None and (wrong := host_name_error(server_name)) is not None:
+        t.error("server_name", wrong)
+    return server_name
+
+
+def read_ca_file(t: Table, ctx: ReadContext) -> Path | None:
+    """The `ca_file` key, relative to the config file; an error on the table when there is no such file."""
+    ca = t.string("ca_file")
+    if ca is None:
+        return None
+    ca_file = ctx.base / ca
+    if not ca_file.is_file():
+        t.error("ca_file", f"no such file: {str(ca_file)!r}; give a PEM file of the CA certificates to trust "
+                           "(relative to the config file)")
+    return ca_file
+
+
+def trusted_roots_pem(client: TlsClient) -> bytes | None:
+    """The CAs `client` trusts, as PEM, for a library with its own TLS stack (grpcio) to agree with our contexts.
+
+    `ca_file` alone when set (OSError if it went away); else the system's CA bundle file (where OpenSSL
+    looks, SSL_CERT_FILE included) and certifi's; None when neither can be read (the library's own roots).
+    """
+    if client.ca_file is not None:
+        return client.ca_file.read_bytes()
+    paths = [ssl.get_default_verify_paths().cafile]
+    try:
+        import certifi
+
+        paths.append(certifi.where())
+    except ImportError:
+        pass
+    found = b""
+    for path in paths:
+        if path is None:
+            continue
+        try:
+            found += Path(path).read_bytes().rstrip(b"\n") + b"\n"
+        except OSError:
+            pass
+    return found or None
 
 
 class TlsFailure(Exception):
@@ -79,17 +121,21 @@ class TlsFailure(Exception):
 
 
 class TlsContexts:
-    """The client contexts of one probe, built once per (ca_file, verify, min_version): building one loads
+    """The client contexts of one probe, built once per (ca_file, verify, min_version, ALPN): building one loads
     a whole CA bundle, which would otherwise dominate a cheap probe."""
 
     def __init__(self) -> None:
-        self._built: dict[tuple[Path | None, bool, str], ssl.SSLContext] = {}
+        self._built: dict[tuple[Path | None, bool, str, tuple[str, ...]], ssl.SSLContext] = {}
         self.lax = _lax_context()
 
-    def get(self, client: TlsClient) -> ssl.SSLContext:
-        key = (client.ca_file, client.verify, client.min_version)
+    def get(self, client: TlsClient, alpn: tuple[str, ...] = ()) -> ssl.SSLContext:
+        """The context for `client`, offering the `alpn` protocols (("h2",) for gRPC)."""
+        key = (client.ca_file, client.verify, client.min_version, alpn)
         if key not in self._built:
-            self._built[key] = _context(client)
+            context = _context(client)
+            if alpn:
+                context.set_alpn_protocols(list(alpn))
+            self._built[key] = context
         return self._built[key]
 
 
@@ -147,6 +193,62 @@ async def start_tls(writer: asyncio.StreamWriter, address: HostPort, client: Tls
             raise TlsFailure(sentence, shown) from exc
         raise TlsFailure(f"TLS handshake failed: {_reason(exc)}", shown) from exc
     return _facts(writer)
+
+
+class Progress:
+    """What a run has seen so far; kept outside the timed block so a timeout loses none of it."""
+
+    def __init__(self) -> None:
+        self.stage = "connecting"  # what a timeout interrupted, in words
+        self.phases: dict[str, float] = {}
+        self.lookup: float | None = None  # seconds resolving the host name, once done
+        self.facts: TlsFacts | None = None
+        self._mark = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        """`phase` took the time since the previous lap (or since the run began)."""
+        now = time.perf_counter()
+        self.phases[phase] = round(now - self._mark, 6)
+        self._mark = now
+
+    def since_lap(self, phase: str) -> None:
+        """`phase` took the time since the previous lap, which it overlaps (`answer` includes `first_byte`)."""
+        self.phases[phase] = round(time.perf_counter() - self._mark, 6)
+
+    def samples(self) -> list[Sample]:
+        """The name resolution time and the TLS version, as far as the run got."""
+        samples = self.facts.samples() if self.facts else []
+        if self.lookup is not None:
+            samples.append(Sample(DNS_LOOKUP_TIME.name, round(self.lookup, 6)))
+        return samples
+
+
+async def connect(address: HostPort, client: TlsClient | None, contexts: TlsContexts,
+                  progress: Progress) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Resolve, connect and, with a `client`, shake hands, noting each step in `progress` as it ends.
+
+    Raises OSError (connecting), UnicodeError (a host name IDNA refuses), `TlsFailure` (with its facts
+    in `progress` too); timeouts are the caller's. The caller closes the stream it gets.
+    """
+    started = time.perf_counter()
+    addresses = await resolve(address)
+    progress.lookup = time.perf_counter() - started
+    reader, writer = await connect_any(addresses)
+    progress.lap("connect")
+    if client is None:
+        return reader, writer
+    progress.stage = "the TLS handshake"
+    try:
+        progress.facts = await start_tls(writer, address, client, contexts)
+    except TlsFailure as exc:
+        progress.facts = exc.facts
+        writer.transport.abort()
+        raise
+    except BaseException:
+        writer.transport.abort()
+        raise
+    progress.lap("tls")
+    return reader, writer
 
 
 def _facts(writer: asyncio.StreamWriter) -> TlsFacts:

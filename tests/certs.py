@@ -62,3 +62,38 @@ def server_context(folder: Path, *, expired: bool = False, with_ca: bool = False
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
     return context
+
+
+def chain_context(folder: Path, *, intermediate_days: int, valid_days: int = 30,
+                  name: str = "127.0.0.1") -> ssl.SSLContext:
+    """A server-side TLS context showing a leaf and its intermediate CA, issued by a root in `folder / "ca.pem"`.
+
+    The leaf expires in `valid_days`, the intermediate in `intermediate_days`
+    (negative: it expired that many days ago), the root in 400 days.
+    """
+    now = datetime.now(UTC)
+    root_key, inter_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+
+    def issue(subject: str, issuer: str, key: ec.EllipticCurvePrivateKey, issuer_key: ec.EllipticCurvePrivateKey,
+              days: int, ca: bool) -> x509.Certificate:
+        not_after = now + timedelta(days=days)
+        builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(min(now - timedelta(days=1), not_after - timedelta(days=30)))
+                   .not_valid_after(not_after)
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if not ca:
+            builder = builder.add_extension(x509.SubjectAlternativeName([_general_name(name)]), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    root = issue("test root", "test root", root_key, root_key, 400, ca=True)
+    intermediate = issue("test intermediate", "test root", inter_key, root_key, intermediate_days, ca=True)
+    leaf = issue(name, "test intermediate", leaf_key, inter_key, valid_days, ca=False)
+    (folder / "ca.pem").write_bytes(_pem(root))
+    cert_file, key_file = folder / "chain.pem", folder / "key.pem"
+    cert_file.write_bytes(_pem(leaf) + _pem(intermediate))
+    key_file.write_bytes(leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context

@@ -14,6 +14,8 @@ import getpass
 import shutil
 import socket
 import subprocess
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import dns.exception
@@ -99,3 +101,52 @@ class SilentServer:
 
     def __exit__(self, *exc: object) -> None:
         self.socket.close()
+
+
+class ScriptedServer:
+    """A UDP and TCP DNS server on loopback whose every answer is `answer(query)`; over TCP, `tcp_bytes`
+    (the whole framed answer by default) is what it sends before closing.
+
+    Threads serve both sockets until the server is left; nothing else to wait for: the sockets listen
+    before entering returns.
+    """
+
+    def __init__(self, answer: Callable[[dns.message.Message], dns.message.Message],
+                 tcp_bytes: Callable[[bytes], bytes] | None = None):
+        self._answer = answer
+        self._tcp_bytes = tcp_bytes or (lambda wire: len(wire).to_bytes(2, "big") + wire)
+
+    def __enter__(self) -> ScriptedServer:
+        self._tcp = socket.socket()
+        self._tcp.bind(("127.0.0.1", 0))
+        self._tcp.listen()
+        port = self._tcp.getsockname()[1]
+        self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._udp.bind(("127.0.0.1", port))
+        self.address = f"127.0.0.1:{port}"
+        threading.Thread(target=self._serve_udp, daemon=True).start()
+        threading.Thread(target=self._serve_tcp, daemon=True).start()
+        return self
+
+    def _serve_udp(self) -> None:
+        while True:
+            try:
+                data, peer = self._udp.recvfrom(4096)
+            except OSError:
+                return  # closed on leaving
+            self._udp.sendto(self._answer(dns.message.from_wire(data)).to_wire(), peer)
+
+    def _serve_tcp(self) -> None:
+        while True:
+            try:
+                conn, _ = self._tcp.accept()
+            except OSError:
+                return
+            with conn:
+                data = conn.recv(4096)
+                query = dns.message.from_wire(data[2:])
+                conn.sendall(self._tcp_bytes(self._answer(query).to_wire()))
+
+    def __exit__(self, *exc: object) -> None:
+        self._udp.close()
+        self._tcp.close()

@@ -17,6 +17,7 @@ from probes.base import ProbeContext
 from probes.grpc_health.probe import GrpcHealthProbe
 from tests.grpc_health_server import HealthServer
 from tests.servers import closed_port
+from tests.stream_servers import silent, stream_server
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +79,19 @@ async def test_not_serving_and_unknown_fail_with_the_status_as_the_servers_words
     assert samples(result)[("probe_grpc_healthcheck_response", "SERVING")] == 0
 
 
+async def test_a_serving_status_the_enum_does_not_know_fails_naming_its_number():
+    class FromTheFuture(health_pb2_grpc.HealthServicer):
+        def Check(self, request, context):
+            return health_pb2.HealthCheckResponse(status=7)  # proto3 keeps enum values it does not know
+
+    with HealthServer(servicer=FromTheFuture()) as odd:
+        result = await run(grpc_check(odd.target))
+    assert not result.ok
+    assert result.failure == "the server is not serving" and result.error_text == "status 7"
+    assert result.details["serving_status"] == "status 7"
+    assert not any(value for key, value in samples(result).items() if key[0] == "probe_grpc_healthcheck_response")
+
+
 async def test_an_unknown_service_fails_with_not_found(server):
     result = await run(grpc_check(server.target, 'service = "chat.Nope"'))
     assert not result.ok
@@ -131,6 +145,24 @@ async def test_tls_with_the_servers_ca_passes_and_reports_the_certificate_expiry
     assert 29 < (result.cert_expires_at - time.time()) / 86400 <= 30
 
 
+async def test_tls_trusts_the_system_store_as_tcp_and_tls_checks_do(tls_server, monkeypatch):
+    # OpenSSL's system store honours SSL_CERT_FILE: the test CA stands in for the system's CAs.
+    monkeypatch.setenv("SSL_CERT_FILE", tls_server_ca(tls_server))
+    result = await run(grpc_check(tls_server.target, "tls = true"))
+    assert result.ok, result.failure
+    assert 29 < (result.cert_expires_at - time.time()) / 86400 <= 30
+
+
+async def test_reading_the_certificate_expiry_stays_within_the_checks_deadline():
+    async with stream_server(silent) as port:  # accepts, never shakes hands
+        check = grpc_check(f"127.0.0.1:{port}", "tls = true")
+        probe = GrpcHealthProbe(ProbeContext(location="test"))
+        started = time.monotonic()
+        assert await probe.cert_expiry(check.settings, deadline=time.perf_counter() + 0.2) is None
+        assert time.monotonic() - started < 0.5
+        assert await probe.cert_expiry(check.settings, deadline=time.perf_counter() - 1) is None
+
+
 async def test_tls_without_trusting_the_ca_fails_saying_so(tls_server):
     result = await run(grpc_check(tls_server.target, "tls = true"))
     assert not result.ok
@@ -177,6 +209,12 @@ def test_monitor_check_json_and_validate_take_a_grpc_check(server, tmp_path, cap
      "is only used with tls = true"),
     ('', 'checks["g"].target', "is required"),
     ('target = "localhost:1"\ntls = true\nverify = false', 'checks["g"].verify', "trust the server's CA with ca_file"),
+    # The same words as tcp and tls checks: one reader of the shared TLS keys.
+    ('target = "localhost:1"\ntls = true\nca_file = "nope.pem"', 'checks["g"].ca_file',
+     "give a PEM file of the CA certificates to trust (relative to the config file)"),
+    ('target = "localhost:1"\ntls = true\nserver_name = "a..b"', 'checks["g"].server_name',
+     "'a..b' is not a valid host name"),
+    ('target = "localhost:1"\ntls = true\nmin_version = "TLS1.3"', 'checks["g"].min_version', "unknown key"),
 ])
 def test_config_errors_name_the_key_and_the_fix(lines, path, message, tmp_path):
     with pytest.raises(ConfigError) as caught:
@@ -201,4 +239,4 @@ def test_the_readme_example_is_a_valid_config(tmp_path):
     (tmp_path / "internal-ca.pem").write_text("")  # the example's ca_file, relative to the config
     check = parse_config(example, path=tmp_path / "config.toml").check("search-grpc")
     assert check.target == "search.internal:50051" and check.settings.service == "chat.Search"
-    assert check.settings.tls and check.settings.ca_file == tmp_path / "internal-ca.pem"
+    assert check.settings.tls and check.settings.client.ca_file == tmp_path / "internal-ca.pem"

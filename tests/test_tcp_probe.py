@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ssl
 import time
+from dataclasses import replace
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -11,6 +13,7 @@ from monitor.app.config import parse_config
 from monitor.app.metrics import Metrics
 from monitor.core.config_schema import ConfigError
 from probes.base import ProbeContext
+from probes.host_port import HostPort, connect_any, describe_connection_error, resolve
 from probes.tcp.probe import TcpProbe
 from tests.certs import server_context
 from tests.servers import closed_port
@@ -152,6 +155,9 @@ async def test_a_silent_server_times_out_naming_the_stage():
     ('target = "[::1]:443"\nverify = false', 'checks["t"].verify: applies to TLS only: set tls = true, or remove it'),
     ('target = "[::1]:443"\ntls = true\nca_file = "nope.pem"', 'checks["t"].ca_file: no such file'),
     ("", 'checks["t"].target: is required'),
+    ('target = "a..b:80"', 'checks["t"].target: \'a..b\' is not a valid host name (a label is empty or over 63'),
+    ('target = "[::1]:443"\ntls = true\nserver_name = "a..b"',
+     'checks["t"].server_name: \'a..b\' is not a valid host name (a label is empty or over 63'),
 ])
 def test_config_errors_name_the_key_and_the_fix(extra, message):
     with pytest.raises(ConfigError) as caught:
@@ -181,3 +187,45 @@ async def test_a_tcp_run_becomes_its_kinds_series_and_never_the_servers_words(tm
 def test_an_ipv6_target_keeps_its_brackets():
     check = tcp_check("[::1]:6379")
     assert check.target == "[::1]:6379" and check.settings.address.host == "::1"
+
+
+async def test_a_host_name_that_cannot_be_encoded_fails_the_run_instead_of_the_probe():
+    check = tcp_check("127.0.0.1:80")  # what the reader refuses, given past it as a config built in code could
+    check = replace(check, settings=replace(check.settings, address=HostPort("a..b", 80)))
+    result = await probe(check)
+    assert not result.ok
+    assert result.failure == "'a..b' is not a valid host name (a label is empty or over 63 characters)"
+
+
+async def test_a_host_name_is_resolved_on_its_own_clock_within_connect():
+    async with stream_server(silent) as port:
+        result = await probe(tcp_check(f"localhost:{port}"))
+    assert result.ok, result.failure
+    lookup = sample(result, "probe_dns_lookup_time_seconds").value
+    assert 0 <= lookup <= result.phases["connect"]
+
+
+async def test_connect_any_goes_on_to_the_next_address_and_names_every_failure():
+    async with stream_server(silent) as port:
+        closed = [a for a in await resolve(HostPort("127.0.0.1", closed_port()))]
+        open_ = [a for a in await resolve(HostPort("127.0.0.1", port))]
+        _, writer = await connect_any(closed + open_)
+        assert writer.get_extra_info("peername")[1] == port
+        writer.close()
+    with pytest.raises(ConnectionRefusedError) as caught:
+        other = next(p for p in iter(closed_port, None) if p != closed[0][4][1])
+        await connect_any(closed + [a for a in await resolve(HostPort("127.0.0.1", other))])
+    assert "Multiple exceptions" in str(caught.value)
+    assert describe_connection_error(caught.value) == "connection refused"
+
+
+async def test_a_tls_1_3_server_that_wants_a_client_certificate_says_so(tmp_path):
+    tls = server_context(tmp_path, with_ca=True)
+    tls.verify_mode = ssl.CERT_REQUIRED  # the probe shows none: TLS 1.3 refuses it only after the handshake
+    tls.load_verify_locations(tmp_path / "ca.pem")
+    async with stream_server(greet(b"220 ready\r\n"), tls=tls) as port:
+        result = await probe(tcp_check(f"127.0.0.1:{port}", f'tls = true\nca_file = "{tmp_path}/ca.pem"\n'
+                                                            'expect = "^220"'))
+    assert not result.ok
+    assert result.failure == ("the server closed the connection after the TLS handshake "
+                              "(does it require a client certificate?)")

@@ -11,7 +11,8 @@ from monitor.app.config import parse_config
 from monitor.core.config_schema import ConfigError
 from probes.base import ProbeContext
 from probes.tls.probe import TlsProbe
-from tests.certs import server_context
+from probes.tls_facts import Certificate, describe_verify_error
+from tests.certs import chain_context, server_context
 from tests.servers import closed_port
 from tests.stream_servers import only_version, silent, stream_server
 
@@ -44,6 +45,8 @@ async def test_a_valid_certificate_passes_with_its_version_expiry_and_phases(tmp
     assert result.ok, result.failure
     assert set(result.phases) == {"connect", "tls"}
     assert version_of(result) == "TLS 1.3"
+    lookup = next(s.value for s in result.samples if s.name == "probe_dns_lookup_time_seconds")
+    assert 0 <= lookup <= result.phases["connect"]
     assert 89 < (result.cert_expires_at - time.time()) / 86400 < 91
     assert result.error_text is None and result.type == "tls"
 
@@ -54,6 +57,20 @@ async def test_an_expired_certificate_says_how_long_ago_and_its_date(tmp_path):
     assert not result.ok
     not_after = time.strftime("%Y-%m-%d", time.gmtime(result.cert_expires_at))
     assert result.failure == f"certificate expired 3 days ago (not after {not_after})"
+
+
+async def test_an_expired_intermediate_is_not_reported_as_the_servers_own_certificate(tmp_path):
+    async with stream_server(silent, tls=chain_context(tmp_path, intermediate_days=-2, valid_days=80)) as port:
+        result = await probe(tls_check(f"127.0.0.1:{port}", trusting(tmp_path)))
+    assert not result.ok
+    assert result.failure == "a certificate in the chain (not the server's own) expired"
+    assert 79 < (result.cert_expires_at - time.time()) / 86400 < 81  # the leaf's, as the metric's help says
+
+
+async def test_a_valid_chain_passes(tmp_path):
+    async with stream_server(silent, tls=chain_context(tmp_path, intermediate_days=100, valid_days=80)) as port:
+        result = await probe(tls_check(f"127.0.0.1:{port}", trusting(tmp_path)))
+    assert result.ok, result.failure
 
 
 async def test_a_certificate_for_another_host_says_whom_it_is_for(tmp_path):
@@ -114,7 +131,8 @@ async def test_a_closed_port_and_a_server_that_is_not_tls(tmp_path):
         not_tls = await probe(tls_check(f"127.0.0.1:{port}"))
     assert refused.failure == "connection refused"
     assert not_tls.failure == "TLS handshake failed: the server does not speak TLS on this port (wrong version number)"
-    assert not_tls.cert_expires_at is None and not_tls.samples == []
+    assert not_tls.cert_expires_at is None and version_of(not_tls) is None
+    assert [s.name for s in not_tls.samples] == ["probe_dns_lookup_time_seconds"]
 
 
 @pytest.mark.parametrize(("extra", "message"), [
@@ -127,3 +145,20 @@ def test_config_errors_name_the_key(extra, message):
     with pytest.raises(ConfigError) as caught:
         parse_config(f'[[checks]]\nname = "t"\ntype = "tls"\ntarget = "example.com:443"\n{extra}\n')
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(("code", "leaf_not_before", "leaf_not_after", "sentence"), [
+    (10, -30, 80, "a certificate in the chain (not the server's own) expired"),
+    (10, -30, -3, "certificate expired 3 days ago (not after {after})"),
+    (9, -30, 80, "a certificate in the chain (not the server's own) is not valid yet"),
+    (9, 2, 80, "certificate is not valid yet (not before {before})"),
+])
+def test_a_date_error_names_the_leaf_only_when_the_leafs_own_dates_are_wrong(code, leaf_not_before, leaf_not_after,
+                                                                              sentence):
+    now = time.time()
+    leaf = Certificate(now + leaf_not_before * 86400, now + leaf_not_after * 86400 - 60, ("127.0.0.1",))
+    err = ssl.SSLCertVerificationError()
+    err.verify_code, err.verify_message = code, "certificate has expired"
+    expected = sentence.format(after=time.strftime("%Y-%m-%d", time.gmtime(leaf.not_after)),
+                               before=time.strftime("%Y-%m-%d", time.gmtime(leaf.not_before)))
+    assert describe_verify_error(err, leaf, "127.0.0.1", now) == expected

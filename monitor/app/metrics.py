@@ -10,7 +10,7 @@ health and dashboards"); dashboards and alert rules depend on them.
 Per check, latest run (gauges; labels check, type, location, target):
     probe_success, probe_duration_seconds, probe_http_status_code,
     probe_ssl_earliest_cert_expiry, and each kind's own (`ProbeKind.metrics`:
-    http's probe_http_duration_seconds{phase}, dns's probe_dns_lookup_time_seconds...)
+    http's probe_http_duration_seconds{phase}, dns's probe_dns_answer_rrs...)
 Per check, over time:
     synthetic_check_runs_total{check,type,location,result}      counter
     synthetic_check_duration_seconds{check,type,location}       histogram
@@ -72,7 +72,7 @@ _PROBE_FAMILIES = (
     Family("probe_duration_seconds", "gauge", "How long the latest run of the check took."),
     Family("probe_http_status_code", "gauge", "HTTP status of the latest run; 0 when no response came."),
     Family("probe_ssl_earliest_cert_expiry", "gauge",
-           "Unix time the earliest certificate the target showed in the latest run expires."),
+           "Unix time the target's own certificate (the leaf, not its chain) expires, as the latest run saw it."),
 )
 _KIND_FAMILIES = tuple({f.name: f for kind in PROBE_KINDS.values() for f in kind.metrics}.values())
 # The family each kind's `Result.phases` are exported as (http: probe_http_duration_seconds{phase}).

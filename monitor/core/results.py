@@ -55,7 +55,7 @@ class Result:
     # Seconds per phase where measured (HTTP: connect, tls, processing, transfer); each kind names its
     # phases and the metric they go to (`ProbeKind.phase_metric`).
     phases: dict[str, float] = field(default_factory=dict)
-    # Unix time the earliest certificate the target showed expires (any kind that spoke TLS).
+    # Unix time the target's own certificate (the leaf) expires (any kind that spoke TLS).
     cert_expires_at: float | None = None
     # The kind's own series for this run (`ProbeKind.metrics`): exported, not stored.
     samples: list[Sample] = field(default_factory=list)

@@ -17,7 +17,6 @@ KIND = ProbeKind(
     name="dns", read_check=read_dns_check, probe=_probe,
     metrics=(
         Family("probe_dns_duration_seconds", "gauge", "Time spent in each phase of the latest DNS query."),
-        Family("probe_dns_lookup_time_seconds", "gauge", "How long the DNS server took to answer the latest query."),
         Family("probe_dns_query_succeeded", "gauge", "Whether the latest DNS query got an answer (1) or not (0)."),
         Family("probe_dns_answer_rrs", "gauge", "Records in the answer section of the latest DNS answer."),
         Family("probe_dns_authority_rrs", "gauge", "Records in the authority section of the latest DNS answer."),

@@ -35,8 +35,9 @@ from monitor.core.redact import redact
 from monitor.core.results import Result, utcnow
 from monitor.core.series import Sample
 from probes.base import ProbeContext
-from probes.dns.settings import DnsExpect, DnsOptions, answer_key, answer_text, format_server, rdata_key
+from probes.dns.settings import DnsExpect, DnsOptions, answer_key, answer_text, rdata_key
 from probes.error_text import extract_error_text
+from probes.host_port import HostPort
 
 if TYPE_CHECKING:
     from dns._asyncbackend import Backend  # where dnspython defines it; dns.asyncbackend returns it
@@ -47,14 +48,14 @@ class DnsProbe:
 
     def __init__(self, ctx: ProbeContext):
         self._ctx = ctx
-        self._system_server: tuple[str, int] | None = None
+        self._system_server: HostPort | None = None
         # Loaded here, not on the first query: its import would count as the first run's lookup time.
         self._backend = dns.asyncbackend.get_backend("asyncio")
 
     async def close(self) -> None:
         pass
 
-    def _server(self, options: DnsOptions) -> tuple[str, int] | None:
+    def _server(self, options: DnsOptions) -> HostPort | None:
         """The check's server, else the first nameserver of /etc/resolv.conf (read once per process), else None."""
         if options.server is not None:
             return options.server
@@ -65,7 +66,7 @@ class DnsProbe:
                 return None
             if not nameservers:
                 return None
-            self._system_server = (str(nameservers[0]), 53)
+            self._system_server = HostPort(str(nameservers[0]), 53)
         return self._system_server
 
     async def run(self, check: Check) -> Result:
@@ -78,14 +79,16 @@ class DnsProbe:
             if address is None:
                 failure = "no DNS server to ask: set `server`, or list a nameserver in /etc/resolv.conf"
             else:
-                server = format_server(address)
+                server = str(address)
                 query = dns.message.make_query(options.query_name, options.record)
                 async with asyncio.timeout(check.timeout):
-                    response, used_tcp = await _ask(self._backend, query, *address, check.timeout)
+                    response, used_tcp = await _ask(self._backend, query, address.host, address.port, check.timeout)
         except (dns.exception.Timeout, TimeoutError):
             failure = f"no answer from {server} within {format_duration(check.timeout)}"
         except ConnectionRefusedError:
             failure = f"nothing answers DNS at {server} (connection refused)"
+        except EOFError:  # dnspython's word for a TCP answer shorter than its length said
+            failure = f"{server} closed the TCP connection mid-answer"
         except OSError as exc:
             failure = f"query to {server} failed: {exc.strerror or exc}"
         except dns.exception.DNSException as exc:
@@ -108,7 +111,7 @@ class DnsProbe:
             if failure is not None:
                 error_text = extract_error_text(rcode + (": " + ", ".join(said) if said else ""), "text/plain",
                                                 secrets=self._ctx.secrets)
-            samples += _response_samples(response, duration)
+            samples += _response_samples(response)
         return Result(
             check=check.name, type=check.type, location=self._ctx.location,
             target=redact(options.target, self._ctx.secrets), started_at=started_at,
@@ -159,10 +162,13 @@ def first_failure(options: DnsOptions, rcode: str, answers: list[dns.rdata.Rdata
     return None
 
 
-def _response_samples(response: dns.message.Message, duration: float) -> list[Sample]:
-    """blackbox_exporter's series of a DNS answer: section sizes, the time, the zone's serial when an SOA came."""
+def _response_samples(response: dns.message.Message) -> list[Sample]:
+    """blackbox_exporter's series of a DNS answer: section sizes, the zone's serial when an SOA came.
+
+    Not probe_dns_lookup_time_seconds: blackbox_exporter's is the time to resolve the target's host name,
+    and a dns check's `server` is an IP address; the query's time is probe_dns_duration_seconds{phase="request"}.
+    """
     samples = [
-        Sample("probe_dns_lookup_time_seconds", round(duration, 6)),
         Sample("probe_dns_answer_rrs", sum(len(rrset) for rrset in response.answer)),
         Sample("probe_dns_authority_rrs", sum(len(rrset) for rrset in response.authority)),
         Sample("probe_dns_additional_rrs", sum(len(rrset) for rrset in response.additional)),

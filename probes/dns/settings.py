@@ -21,6 +21,7 @@ import dns.rdatatype
 
 from monitor.core.config import ReadContext
 from monitor.core.config_schema import Table, join
+from probes.host_port import HostPort, parse_host_port
 
 # TXT and SPF answers are compared as their text, strings joined (a long TXT record comes in 255-byte pieces).
 TEXT_TYPES = frozenset({dns.rdatatype.TXT, dns.rdatatype.SPF})
@@ -43,7 +44,7 @@ class DnsOptions:
     query_name: str = ""
     record: str = "A"
     # An IP address and port; None: the first nameserver of /etc/resolv.conf, on port 53.
-    server: tuple[str, int] | None = None
+    server: HostPort | None = None
     expect: DnsExpect = DnsExpect()
 
     @property
@@ -54,12 +55,7 @@ class DnsOptions:
     @property
     def target(self) -> str:
         """`threads.example. A @127.0.0.1:5353`, like dig's `@server`."""
-        return self.question + (f" @{format_server(self.server)}" if self.server else "")
-
-
-def format_server(server: tuple[str, int]) -> str:
-    host, port = server
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return self.question + (f" @{self.server}" if self.server else "")
 
 
 def answer_key(record: str, text: str) -> object:
@@ -99,7 +95,13 @@ def read_dns_check(t: Table, ctx: ReadContext) -> DnsOptions:
     record = (t.string("record", "A") or "A").upper()
     try:
         rdtype = dns.rdatatype.from_text(record)
-        if dns.rdatatype.is_metatype(rdtype) and rdtype != dns.rdatatype.ANY:
+        if rdtype == dns.rdatatype.ANY:
+            # An ANY answer holds records of other types, which the expectations cannot name; and many
+            # servers answer ANY with a stub or refuse it (RFC 8482).
+            t.error("record", "ANY is not supported: many servers refuse it (RFC 8482); ask for the type "
+                              "you expect, such as A or MX")
+            rdtype = dns.rdatatype.A
+        elif dns.rdatatype.is_metatype(rdtype):
             raise dns.rdatatype.UnknownRdatatype
         record = dns.rdatatype.to_text(rdtype)
     except dns.rdatatype.UnknownRdatatype:
@@ -113,25 +115,17 @@ def read_dns_check(t: Table, ctx: ReadContext) -> DnsOptions:
 _SERVER_HINT = 'an IP address with an optional port: "127.0.0.1", "127.0.0.1:5353" or "[2001:db8::1]:53"'
 
 
-def _read_server(t: Table) -> tuple[str, int] | None:
+def _read_server(t: Table) -> HostPort | None:
     raw = t.string("server", allowed=_SERVER_HINT)
     if raw is None:
         return None
-    host, port = raw, "53"
-    if raw.startswith("["):
-        host, _, rest = raw[1:].partition("]")
-        port = rest.removeprefix(":") if rest else "53"
-    elif raw.count(":") == 1:
-        host, port = raw.split(":")
     try:
-        ipaddress.ip_address(host)
-        number = int(port)
-        if not 0 < number < 65536:
-            raise ValueError
+        server = parse_host_port(raw, default_port=53)
+        ipaddress.ip_address(server.host)  # asked directly: a name would need a resolver to find the resolver
     except ValueError:
         t.error("server", f"must be {_SERVER_HINT}, got {raw!r}")
         return None
-    return host, number
+    return server
 
 
 def _read_expect(t: Table, record: str) -> DnsExpect:

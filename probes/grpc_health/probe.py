@@ -16,8 +16,10 @@ connected heard nothing from the server, so its UNAVAILABLE is ours only.
 
 `probe_ssl_earliest_cert_expiry` comes from a second TLS handshake after the
 health check (grpcio does not show the peer's certificate), outside the
-measured time, with the same trust settings; if it fails the run still
-stands on the health check and the expiry is just not reported.
+measured time but within the check's timeout, with the same trust as the
+RPC and as tcp and tls checks (`ca_file`, else the system's CAs and
+certifi's); if it fails the run still stands on the health check and the
+expiry is just not reported.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from monitor.core.series import Sample
 from probes.base import ProbeContext
 from probes.error_text import extract_error_text
 from probes.grpc_health.settings import GrpcOptions
+from probes.tls_facts import Certificate
+from probes.tls_handshake import TlsContexts, trusted_roots_pem
 
 HEALTH_CHECK_METHOD = "/grpc.health.v1.Health/Check"
 SERVING_STATUSES = ("UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN")
@@ -52,19 +56,23 @@ class GrpcHealthProbe:
     def __init__(self, ctx: ProbeContext):
         self._ctx = ctx
         self._roots: dict[Path | None, bytes | None] = {}
-        self._ssl_contexts: dict[Path | None, ssl.SSLContext] = {}
+        self._tls = TlsContexts()
 
     async def close(self) -> None:
         pass
 
     def _channel(self, options: GrpcOptions) -> grpc.aio.Channel:
+        target = str(options.address)
         if not options.tls:
-            return grpc.aio.insecure_channel(options.address)
-        if options.ca_file not in self._roots:
-            self._roots[options.ca_file] = options.ca_file.read_bytes() if options.ca_file else None
-        credentials = grpc.ssl_channel_credentials(root_certificates=self._roots[options.ca_file])
-        channel_options = [("grpc.ssl_target_name_override", options.server_name)] if options.server_name else []
-        return grpc.aio.secure_channel(options.address, credentials, options=channel_options)
+            return grpc.aio.insecure_channel(target)
+        ca_file = options.client.ca_file
+        if ca_file not in self._roots:
+            # The same CAs as the expiry read's handshake and the tcp and tls checks: not grpcio's bundled roots.
+            self._roots[ca_file] = trusted_roots_pem(options.client)
+        credentials = grpc.ssl_channel_credentials(root_certificates=self._roots[ca_file])
+        server_name = options.client.server_name
+        channel_options = [("grpc.ssl_target_name_override", server_name)] if server_name else []
+        return grpc.aio.secure_channel(target, credentials, options=channel_options)
 
     async def run(self, check: Check) -> Result:
         options: GrpcOptions = check.settings
@@ -84,7 +92,7 @@ class GrpcHealthProbe:
                         request = health_pb2.HealthCheckRequest(service=options.service)
                         response = await _health_check(channel)(request, timeout=max(0.001, check.timeout - (t1 - t0)))
                         phases["check"] = round(time.perf_counter() - t1, 6)
-                        status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+                        status = serving_status_name(response.status)
                 except TimeoutError:
                     code = grpc.StatusCode.DEADLINE_EXCEEDED
                 finally:
@@ -93,7 +101,7 @@ class GrpcHealthProbe:
         except grpc.aio.AioRpcError as exc:
             code, details = exc.code(), exc.details() or ""
         except OSError as exc:  # the ca_file went away since the config was read
-            failure = f"cannot read ca_file {options.ca_file}: {exc.strerror or exc}"
+            failure = f"cannot read ca_file {options.client.ca_file}: {exc.strerror or exc}"
         duration = (finished or time.perf_counter()) - t0
         failure = failure or describe(options, status, code, details, connected, check.timeout)
         error_text = None
@@ -102,7 +110,7 @@ class GrpcHealthProbe:
             error_text = said and extract_error_text(said, "text/plain", secrets=self._ctx.secrets)
         cert_expires_at = None
         if options.tls and connected:
-            cert_expires_at = await self._cert_expiry(options, max(0.5, check.timeout - duration))
+            cert_expires_at = await self.cert_expiry(options, deadline=t0 + check.timeout)
         return Result(
             check=check.name, type=check.type, location=self._ctx.location,
             target=redact(options.target, self._ctx.secrets), started_at=started_at,
@@ -112,26 +120,34 @@ class GrpcHealthProbe:
             details={"grpc_code": code.name, "serving_status": status},
         )
 
-    async def _cert_expiry(self, options: GrpcOptions, timeout: float) -> float | None:
-        """When the server's certificate expires, from a handshake of our own; None if that fails."""
-        host, _, port = options.address.rpartition(":")
-        host = host.strip("[]")
-        try:
-            if options.ca_file not in self._ssl_contexts:
-                context = ssl.create_default_context(cafile=str(options.ca_file) if options.ca_file else None)
-                context.set_alpn_protocols(["h2"])
-                self._ssl_contexts[options.ca_file] = context
-            async with asyncio.timeout(timeout):
-                _, writer = await asyncio.open_connection(host, int(port), ssl=self._ssl_contexts[options.ca_file],
-                                                          server_hostname=options.server_name or host)
-            try:
-                cert = writer.get_extra_info("peercert")
-            finally:
-                writer.close()
-        except (OSError, TimeoutError, ssl.SSLError, ValueError):
+    async def cert_expiry(self, options: GrpcOptions, deadline: float) -> float | None:
+        """When the server's certificate expires, from a handshake of our own that ends by `deadline`
+        (a `time.perf_counter()` value, the check's timeout); None if that fails or no time is left."""
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
             return None
-        not_after = cert.get("notAfter") if cert else None
-        return float(ssl.cert_time_to_seconds(not_after)) if isinstance(not_after, str) else None
+        address = options.address
+        try:
+            async with asyncio.timeout(remaining):
+                _, writer = await asyncio.open_connection(
+                    address.host, address.port, ssl=self._tls.get(options.client, alpn=("h2",)),
+                    server_hostname=options.client.name_for(address))
+            try:
+                ssl_object = writer.get_extra_info("ssl_object")
+                cert = Certificate.from_der(ssl_object.getpeercert(binary_form=True) if ssl_object else None)
+            finally:
+                writer.transport.abort()
+        except (OSError, TimeoutError, ssl.SSLError, ValueError, UnicodeError):
+            return None
+        return cert.not_after if cert else None
+
+
+def serving_status_name(number: int) -> str:
+    """"SERVING", or "status 7" for a number the enum does not know (proto3 keeps those). Pure."""
+    try:
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(number)
+    except ValueError:
+        return f"status {number}"
 
 
 def _health_check(channel: grpc.aio.Channel) -> grpc.aio.UnaryUnaryMultiCallable[

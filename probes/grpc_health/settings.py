@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 from monitor.core.config import ReadContext
 from monitor.core.config_schema import Table
-from probes.host_port import read_host_port
+from probes.host_port import HostPort, read_host_port
+from probes.tls_handshake import TlsClient, read_ca_file, read_server_name
 
 
 @dataclass(frozen=True)
 class GrpcOptions:
     """A gRPC health check: `grpc.health.v1.Health/Check` for `service` ("" asks about the whole server)."""
 
-    address: str = ""  # host:port, as the config's `target` key has it
+    address: HostPort = HostPort("", 0)  # the config's `target`, as tcp and tls checks read it
     service: str = ""
     tls: bool = False
-    ca_file: Path | None = None  # trusted CAs (PEM) instead of the system's
-    server_name: str | None = None  # the name the certificate must carry, when not the host's
+    # Whom to trust and by which name (`ca_file`, `server_name`); grpcio always verifies, so only those two.
+    client: TlsClient = field(default_factory=TlsClient)
 
     @property
     def target(self) -> str:
-        return self.address
+        return str(self.address)
 
 
 def read_grpc_check(t: Table, ctx: ReadContext) -> GrpcOptions:
@@ -30,13 +30,8 @@ def read_grpc_check(t: Table, ctx: ReadContext) -> GrpcOptions:
     target = read_host_port(t)  # the same `target` as tcp and tls checks
     service = t.string("service", "")
     tls = t.boolean("tls", False)
-    ca = t.string("ca_file")
-    ca_file = None
-    if ca is not None:
-        ca_file = ctx.base / ca
-        if not ca_file.is_file():
-            t.error("ca_file", f"no such file: {ca_file} (a PEM file of the CA certificates to trust)")
-    server_name = t.string("server_name")
+    # The same readers as tcp and tls checks, so the same words for the same mistakes.
+    client = TlsClient(server_name=read_server_name(t), ca_file=read_ca_file(t, ctx))
     if "verify" in t.raw:
         t.known.add("verify")
         t.error("verify", "grpcio cannot skip certificate verification: trust the server's CA with ca_file instead")
@@ -44,5 +39,5 @@ def read_grpc_check(t: Table, ctx: ReadContext) -> GrpcOptions:
         for key in ("ca_file", "server_name"):
             if key in t.raw:
                 t.error(key, "is only used with tls = true: set tls = true, or remove it")
-    return GrpcOptions(address=str(target) if target else "", service=service, tls=tls, ca_file=ca_file,
-                       server_name=server_name)
+    # A missing target is an error recorded on the table, so the check is dropped: the placeholder is never run.
+    return GrpcOptions(address=target or HostPort("", 0), service=service, tls=tls, client=client)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from monitor.core.series import Family
 from probes.base import Probe, ProbeContext, ProbeKind
+from probes.host_port import DNS_LOOKUP_TIME
 from probes.tcp.settings import read_tcp_check
 from probes.tls_facts import TLS_VERSION_INFO
 
@@ -22,6 +23,7 @@ KIND = ProbeKind(
         Family("probe_failed_due_to_regex", "gauge",
                "Whether the latest run failed because the server's answer did not match `expect` (1) or not (0)."),
         TLS_VERSION_INFO,
+        DNS_LOOKUP_TIME,
     ),
     phase_metric="probe_tcp_duration_seconds",
 )

@@ -1,6 +1,7 @@
 """TCP checks with asyncio streams: connect, maybe TLS, maybe say something, maybe expect an answer.
 
-Phases (seconds, `probe_tcp_duration_seconds{phase}`): `connect`, `tls`
+Phases (seconds, `probe_tcp_duration_seconds{phase}`): `connect` (resolving
+the host name included; `probe_dns_lookup_time_seconds` is that part), `tls`
 (with `tls = true`), then, with `expect`, `first_byte` and `answer`: from
 the end of the handshake (sending included) to the server's first byte, and
 to the byte that made `expect` match. The server's
@@ -11,6 +12,7 @@ refused connection or a failed handshake has none.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 
 from monitor.core.config import Check
@@ -20,34 +22,21 @@ from monitor.core.results import Result, utcnow
 from monitor.core.series import Sample
 from probes.base import ProbeContext
 from probes.error_text import extract_error_text
-from probes.host_port import describe_connection_error
+from probes.host_port import describe_bad_host, describe_connection_error
 from probes.tcp.settings import MAX_ANSWER_BYTES, TcpOptions
-from probes.tls_facts import TlsFacts, expires_too_soon
-from probes.tls_handshake import TlsContexts, TlsFailure, start_tls
+from probes.tls_facts import expires_too_soon
+from probes.tls_handshake import Progress, TlsContexts, TlsFailure, connect
 
 FAILED_DUE_TO_REGEX = "probe_failed_due_to_regex"
 
 
-class _Run:
-    """What one run has seen so far; kept outside the timed block so a timeout loses none of it."""
+class _Run(Progress):
+    """What one run has seen so far, beyond connecting: what the server said, and whether `expect` failed."""
 
     def __init__(self) -> None:
-        self.stage = "connecting"
-        self.phases: dict[str, float] = {}
+        super().__init__()
         self.said = bytearray()
-        self.facts: TlsFacts | None = None
         self.regex_failed = False
-        self._mark = time.perf_counter()
-
-    def lap(self, phase: str) -> None:
-        """`phase` took the time since the previous lap (or since the run began)."""
-        now = time.perf_counter()
-        self.phases[phase] = round(now - self._mark, 6)
-        self._mark = now
-
-    def since_lap(self, phase: str) -> None:
-        """`phase` took the time since the previous lap, which it overlaps (`answer` includes `first_byte`)."""
-        self.phases[phase] = round(time.perf_counter() - self._mark, 6)
 
 
 class TcpProbe:
@@ -73,14 +62,15 @@ class TcpProbe:
             failure = self._timed_out(options, run, check.timeout)
         except TlsFailure as exc:
             failure = exc.sentence
-            run.facts = exc.facts
         except OSError as exc:
             failure = describe_connection_error(exc)
+        except UnicodeError as exc:  # a host name the IDNA codec refuses; the reader refuses it first
+            failure = describe_bad_host(exc, options.address.host, options.tls_client.name_for(options.address))
         duration = time.perf_counter() - t0
         error_text = None
         if run.regex_failed and run.said:
             error_text = extract_error_text(bytes(run.said), "text/plain", secrets=self._ctx.secrets)
-        samples = run.facts.samples() if run.facts else []
+        samples = run.samples()
         if options.expect is not None:
             samples.append(Sample(FAILED_DUE_TO_REGEX, 1 if run.regex_failed else 0))
         return Result(
@@ -93,13 +83,9 @@ class TcpProbe:
 
     async def _converse(self, options: TcpOptions, run: _Run) -> str | None:
         """Connect, shake hands, send, read until `expect` matches; the failure sentence, or None."""
-        reader, writer = await asyncio.open_connection(options.address.host, options.address.port)
-        run.lap("connect")
+        reader, writer = await connect(options.address, options.tls_client if options.tls else None, self._tls, run)
         try:
-            if options.tls:
-                run.stage = "the TLS handshake"
-                run.facts = await start_tls(writer, options.address, options.tls_client, self._tls)
-                run.lap("tls")
+            if run.facts is not None:
                 too_soon = expires_too_soon(run.facts.certificate, options.tls_client.cert_min_days, time.time())
                 if too_soon is not None:
                     return too_soon
@@ -128,7 +114,12 @@ async def _read_answer(reader: asyncio.StreamReader, options: TcpOptions, run: _
     """Read until `expect` matches what the server said; the failure sentence, or None."""
     assert options.expect is not None, "only called with an expect pattern"
     while len(run.said) < MAX_ANSWER_BYTES:
-        chunk = await reader.read(MAX_ANSWER_BYTES - len(run.said))
+        try:
+            chunk = await reader.read(MAX_ANSWER_BYTES - len(run.said))
+        except ssl.SSLError as exc:
+            if "CERTIFICATE_REQUIRED" not in (exc.reason or ""):  # the alert, when it arrives before the close
+                raise
+            chunk = b""
         if not chunk:
             break
         if not run.said:
@@ -139,6 +130,10 @@ async def _read_answer(reader: asyncio.StreamReader, options: TcpOptions, run: _
             return None
     run.regex_failed = True
     pattern = options.expect.pattern
+    if not run.said and run.facts is not None and run.facts.version == "TLS 1.3":
+        # TLS 1.3 finishes the client's side of the handshake before the server has checked the client's
+        # certificate: a server that requires one hangs up on the first read, and asyncio shows that as EOF.
+        return "the server closed the connection after the TLS handshake (does it require a client certificate?)"
     if not run.said:
         return f"the server closed the connection without saying anything (expected {pattern!r})"
     if len(run.said) >= MAX_ANSWER_BYTES:

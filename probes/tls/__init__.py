@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from monitor.core.series import Family
 from probes.base import Probe, ProbeContext, ProbeKind
+from probes.host_port import DNS_LOOKUP_TIME
 from probes.tls.settings import read_tls_check
 from probes.tls_facts import TLS_VERSION_INFO
 
@@ -19,6 +20,7 @@ KIND = ProbeKind(
     metrics=(
         Family("probe_tls_duration_seconds", "gauge", "Time spent in each phase of the latest TLS run (connect, tls)."),
         TLS_VERSION_INFO,
+        DNS_LOOKUP_TIME,
     ),
     phase_metric="probe_tls_duration_seconds",
 )
