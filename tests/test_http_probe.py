@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import tracemalloc
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -205,8 +206,11 @@ async def test_mock_transport_seam_needs_no_network():
 
 
 async def test_a_url_httpx_cannot_use_fails_the_run_instead_of_raising():
+    # The config reader refuses such a URL; a multistep check builds one at run time from a server's answer.
     port = closed_port()
-    result = await probe(check_for(f"http://127.0.0.1:{port}%2F/x"))
+    check = check_for(f"http://127.0.0.1:{port}/x")
+    check = replace(check, settings=replace(check.settings, url=f"http://127.0.0.1:{port}%2F/x"))
+    result = await probe(check)
     assert not result.ok and result.status_code is None
     assert result.failure == f"invalid URL: Invalid port: '{port}%2F'"
 
