@@ -316,6 +316,8 @@ class Metrics(Telemetry):
             series = self._series.get(check)
             if series is None:
                 return  # not a configured check: no new label value
+            if (series.incident_open, series.consecutive_failures) == (open, consecutive_failures):
+                return  # as the run's own rendering already says: the usual case, one render per run saved
             series.incident_open = open
             series.consecutive_failures = consecutive_failures
             self._rendered[check] = render_check(series)
