@@ -90,3 +90,8 @@ def test_the_browsers_words_travel_apart_from_the_servers_in_every_channel():
         "Timeout 5000ms exceeded.")
     assert webhook["server_said"] is details["server_said"] is None and "server_said" not in annotations
     assert format_notice(n).endswith("(browser said: Timeout 5000ms exceeded.) (failing for 2 runs since 09:14:00 UTC)")
+
+
+def test_the_console_line_counts_one_run_in_the_singular():
+    assert format_notice(notice(runs_failed=1)).endswith("(failing for 1 run since 09:14:00 UTC)")
+    assert format_notice(notice(runs_failed=3)).endswith("(failing for 3 runs since 09:14:00 UTC)")

@@ -70,7 +70,8 @@ def format_notice(n: Notice) -> str:
     if n.kind in ("changed", "reminder") and n.previous_error_text:
         line += f" (was: {one_line(n.previous_error_text, 200)})"
     when = f" since {n.failing_since:%H:%M:%S} UTC" if n.failing_since else ""
-    return f"{line} (failing for {n.runs_failed} runs{when}){also}"
+    runs = "1 run" if n.runs_failed == 1 else f"{n.runs_failed} runs"
+    return f"{line} (failing for {runs}{when}){also}"
 
 
 def _build(settings: ConsoleSettings, ctx: ChannelContext) -> Channel:
