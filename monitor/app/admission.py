@@ -28,6 +28,8 @@ MAX_BATCH = 1000
 
 
 class AdmissionGate:
+    """One process's gate: `admit()` before each run; `close()` when the process stops probing."""
+
     def __init__(self, *, max_lag: float = 0.005, max_wait: float = 2.0,
                  on_wait: Callable[[float], None] | None = None):
         self.max_lag = max_lag
@@ -77,13 +79,14 @@ class AdmissionGate:
                     self._batch = min(MAX_BATCH, self._batch + 1)
             else:
                 self._batch = max(1, self._batch // 2)
-            # Whatever the loop says, nobody waits past its deadline.
+            # Whatever the loop says, nobody waits past its deadline (one pass, however many wait).
             now = time.monotonic()
-            if any(deadline <= now for _, deadline in self._waiting):
-                for entry in [e for e in self._waiting if e[1] <= now]:
-                    self._waiting.remove(entry)
-                    if not entry[0].done():
-                        entry[0].set_result(None)
+            overdue = [entry for entry in self._waiting if entry[1] <= now]
+            if overdue:
+                self._waiting = deque(entry for entry in self._waiting if entry[1] > now)
+                for future, _ in overdue:
+                    if not future.done():
+                        future.set_result(None)
 
     def _release(self, count: int) -> None:
         for _ in range(min(count, len(self._waiting))):
