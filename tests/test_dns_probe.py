@@ -13,9 +13,8 @@ import pytest
 from monitor.app.cli import main
 from monitor.app.config import parse_config
 from monitor.core.config_schema import ConfigError
-from probes.base import ProbeContext
-from probes.dns.probe import DnsProbe
 from tests.dnsmasq import SERIAL, Dnsmasq, ScriptedServer, SilentServer
+from tests.probe_once import probe_once as run
 from tests.servers import closed_port
 
 
@@ -29,14 +28,6 @@ def dns_check(server: str, query_name: str, record: str = "A", expect: str = "",
     config = parse_config(f'[[checks]]\nname = "d"\ntype = "dns"\nquery_name = "{query_name}"\nrecord = "{record}"\n'
                           f'server = "{server}"\ntimeout = "{timeout}"\n[checks.expect]\n{expect}')
     return config.check("d")
-
-
-async def run(check, secrets=frozenset()):
-    probe = DnsProbe(ProbeContext(location="test", secrets=secrets))
-    try:
-        return await probe.run(check)
-    finally:
-        await probe.close()
 
 
 def samples(result) -> dict[str, float]:

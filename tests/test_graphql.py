@@ -9,9 +9,8 @@ import pytest
 
 from monitor.app.config import parse_config
 from monitor.core.config import ConfigError
-from probes.base import ProbeContext
 from probes.http.expect import graphql_errors, graphql_message
-from probes.http.probe import HttpProbe
+from tests.probe_once import probe_once as probe
 from tests.servers import TargetServer, respond, send
 
 NULL_THREADS = {"data": {"threads": None}, "errors": [
@@ -37,14 +36,6 @@ def graphql_server(answer: dict):
 
 def check_for(url: str, extra: str):
     return parse_config(f'[[checks]]\nname = "graphql"\nurl = "{url}"\n{extra}').check("graphql")
-
-
-async def probe(check):
-    p = HttpProbe(ProbeContext(location="test"))
-    try:
-        return await p.run(check)
-    finally:
-        await p.close()
 
 
 async def test_errors_with_a_200_fail_a_graphql_check_with_the_first_errors_words():

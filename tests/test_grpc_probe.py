@@ -16,6 +16,7 @@ from monitor.core.config_schema import ConfigError
 from probes.base import ProbeContext
 from probes.grpc_health.probe import GrpcHealthProbe
 from tests.grpc_health_server import HealthServer
+from tests.probe_once import probe_once as run
 from tests.servers import closed_port
 from tests.stream_servers import silent, stream_server
 
@@ -39,14 +40,6 @@ def grpc_check(target: str, extra: str = "", timeout: str = "2s"):
     config = parse_config(f'[[checks]]\nname = "g"\ntype = "grpc"\ntarget = "{target}"\ntimeout = "{timeout}"\n'
                           f'{extra}', path="/tmp/config.toml")
     return config.check("g")
-
-
-async def run(check, secrets=frozenset()):
-    probe = GrpcHealthProbe(ProbeContext(location="test", secrets=secrets))
-    try:
-        return await probe.run(check)
-    finally:
-        await probe.close()
 
 
 def samples(result) -> dict:

@@ -13,6 +13,7 @@ from monitor.app.config import parse_config
 from probes.base import ProbeContext
 from probes.http.probe import HttpProbe
 from tests.certs import server_context
+from tests.probe_once import probe_once as probe
 from tests.servers import TargetServer, closed_port, respond, send
 
 INCIDENT_BODY = {"error": 'relation "threads" does not exist'}
@@ -21,14 +22,6 @@ INCIDENT_BODY = {"error": 'relation "threads" does not exist'}
 def check_for(url: str, extra: str = "", timeout: str = "2s"):
     config = parse_config(f'[[checks]]\nname = "t"\nurl = "{url}"\ntimeout = "{timeout}"\n{extra}')
     return config.check("t")
-
-
-async def probe(check, secrets=frozenset()):
-    p = HttpProbe(ProbeContext(location="test", secrets=secrets))
-    try:
-        return await p.run(check)
-    finally:
-        await p.close()
 
 
 async def test_200_passes_with_timings():

@@ -12,10 +12,9 @@ from prometheus_client import CollectorRegistry
 from monitor.app.config import parse_config
 from monitor.app.metrics import Metrics
 from monitor.core.config_schema import ConfigError
-from probes.base import ProbeContext
 from probes.host_port import HostPort, connect_any, describe_connection_error, resolve
-from probes.tcp.probe import TcpProbe
 from tests.certs import server_context
+from tests.probe_once import probe_once as probe
 from tests.servers import closed_port
 from tests.stream_servers import answer, greet, silent, stream_server
 
@@ -24,14 +23,6 @@ def tcp_check(target: str, extra: str = "", timeout: str = "2s"):
     config = parse_config(f'[[checks]]\nname = "t"\ntype = "tcp"\ntarget = "{target}"\ntimeout = "{timeout}"\n'
                           f"{extra}")
     return config.check("t")
-
-
-async def probe(check, secrets=frozenset()):
-    p = TcpProbe(ProbeContext(location="test", secrets=secrets))
-    try:
-        return await p.run(check)
-    finally:
-        await p.close()
 
 
 def sample(result, name):

@@ -9,10 +9,9 @@ import pytest
 
 from monitor.app.config import parse_config
 from monitor.core.config_schema import ConfigError
-from probes.base import ProbeContext
-from probes.tls.probe import TlsProbe
 from probes.tls_facts import Certificate, describe_verify_error
 from tests.certs import chain_context, server_context
+from tests.probe_once import probe_once as probe
 from tests.servers import closed_port
 from tests.stream_servers import only_version, silent, stream_server
 
@@ -25,14 +24,6 @@ def tls_check(target: str, extra: str = "", timeout: str = "2s"):
 
 def trusting(folder) -> str:
     return f'ca_file = "{folder}/ca.pem"'
-
-
-async def probe(check):
-    p = TlsProbe(ProbeContext(location="test"))
-    try:
-        return await p.run(check)
-    finally:
-        await p.close()
 
 
 def version_of(result) -> str | None:
