@@ -76,3 +76,28 @@ async def test_a_run_cancelled_while_waiting_leaves_the_queue_and_close_lets_the
     gate.close()
     assert await asyncio.wait_for(kept, timeout=2) >= 0
     hog.cancel()
+
+
+async def test_every_run_of_the_prober_passes_the_gate_and_reports_its_wait(tmp_path):
+    from bench.noop_probe import NoopProbe
+    from monitor.app.config import parse_config
+    from monitor.app.runner import Prober
+    from monitor.core.telemetry import Telemetry
+
+    class Waits(Telemetry):
+        def __init__(self) -> None:
+            self.seen: list[float] = []
+
+        def admission_wait(self, seconds: float) -> None:
+            self.seen.append(seconds)
+
+    config = parse_config('[[checks]]\nname = "a"\nurl = "http://127.0.0.1:9/"\n', path=tmp_path / "c.toml", env={})
+    telemetry = Waits()
+    prober = Prober(config, probes={"http": NoopProbe()}, telemetry=telemetry)
+    try:
+        for _ in range(3):
+            assert (await prober.probe(config.checks[0])).ok
+    finally:
+        await prober.close()
+    # One report per run: 0.0 on an idle loop, more if this machine's own load made the loop late.
+    assert len(telemetry.seen) == 3 and all(w >= 0 for w in telemetry.seen)
