@@ -105,14 +105,18 @@ def test_a_quorum_of_two_locations_keeps_one_failing_location_quiet_and_pages_on
     config = shipped_config(tmp_path, slack.webhook_url, group_wait="6s")
     with eu.server, us.server, AlertmanagerServer(tmp_path, config) as am:
         quorum = "min_failing_locations = 2"
-        monitors = [MonitorProcess(monitor_config(tmp_path / loc, t.server.url, [am], loc, quorum)).start()
+        monitors = [MonitorProcess(monitor_config(tmp_path / loc, t.server.url, [am], loc, quorum))
                     for loc, t in (("eu", eu), ("us", us))]
-        try:
-            for monitor in monitors:
-                monitor.wait_until(lambda m=monitor: m.healthz() is not None, "the monitor serving")
-            targets = [m.url.removeprefix("http://") for m in monitors]
-            with PrometheusServer(tmp_path, {"synthetic-monitor": targets}, [RULES],
-                                  alertmanagers=[am.url.removeprefix("http://")]) as prometheus:
+        targets = [m.url.removeprefix("http://") for m in monitors]
+        # Prometheus first, as in production: eu's alert reaches Alertmanager as soon as its incident opens, and
+        # the quorum rule must be firing before group_wait ends, which a Prometheus still starting would miss.
+        with PrometheusServer(tmp_path, {"synthetic-monitor": targets}, [RULES],
+                              alertmanagers=[am.url.removeprefix("http://")]) as prometheus:
+            try:
+                for monitor in monitors:
+                    monitor.start()
+                for monitor in monitors:
+                    monitor.wait_until(lambda m=monitor: m.healthz() is not None, "the monitor serving")
                 prometheus.wait_for(lambda: prometheus.query('ALERTS{alertname="SyntheticCheckBelowQuorum"}'),
                                     "the quorum rule firing for eu alone", timeout=30)
                 wait_until(lambda: any(a["status"]["state"] == "suppressed" and a["labels"].get("location") == "eu"
@@ -124,9 +128,9 @@ def test_a_quorum_of_two_locations_keeps_one_failing_location_quiet_and_pages_on
                 settle(seconds=3)
                 [page] = firing(slack)
                 assert "*eu*" in page["text"] and "*us*" in page["text"] and RELATION in page["text"]
-        finally:
-            for monitor in monitors:
-                monitor.__exit__(None, None, None)
+            finally:
+                for monitor in monitors:
+                    monitor.__exit__(None, None, None)
 
 
 def settle(seconds: float) -> None:
