@@ -44,7 +44,7 @@ STREAMING_TYPES = ("websocket", "eventsource", "ping")
 MAX_ENTRIES = 1000        # requests kept per run (the log), beyond which only problems are kept
 MAX_PROBLEMS = 50         # failed requests / console errors / page errors kept per run
 MAX_TEXT = 500
-QUIET = 0.05              # seconds without a request in flight that count as "settled"
+QUIET = 0.05              # seconds without a request in flight that count as "settled" after an action
 
 
 @dataclass
@@ -114,6 +114,7 @@ class Capture:
         self._bodies: dict[Request, str | None] = {}     # error text read by the route
         self._failures: dict[Request, str] = {}          # why the route got no answer
         self._fetch_timeout_ms = 30_000.0
+        self._changed = asyncio.Event()                  # set whenever the two sets above change
 
     async def attach(self, context: BrowserContext, fetch_timeout: float = 30.0) -> None:
         self._fetch_timeout_ms = max(1.0, fetch_timeout * 1000)
@@ -126,19 +127,26 @@ class Capture:
         context.on("weberror", self._on_page_error)
         context.on("page", lambda page: page.on("crash", self._on_crash))
 
-    async def settle(self, limit: float) -> None:
-        """Wait until no request has been in flight for `QUIET` seconds and every
-        error body is read; give up after `limit` seconds (long polls never settle)."""
+    async def settle(self, limit: float, quiet: float = QUIET) -> None:
+        """Wait until no request has been in flight for `quiet` seconds and every
+        error body is read; give up after `limit` seconds (long polls never settle).
+
+        After an action, `quiet` covers the requests it caused that have not
+        announced themselves yet (Playwright reports them a little later);
+        after an assertion, `quiet = 0` waits only for what is in flight.
+        Woken by the request events, so a settled page costs `quiet`, not a poll.
+        """
         deadline = self.clock() + max(0.0, limit)
-        quiet_since = None
-        while self.clock() < deadline:
-            if self._inflight or self._reads:
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = self.clock()
-            elif self.clock() - quiet_since >= QUIET:
+        while (left := deadline - self.clock()) > 0:
+            self._changed.clear()
+            busy = bool(self._inflight or self._reads)
+            if not busy and quiet <= 0:
                 return
-            await asyncio.sleep(0.02)
+            try:
+                await asyncio.wait_for(self._changed.wait(), left if busy else min(quiet, left))
+            except TimeoutError:
+                if not busy:
+                    return
 
     def take_unjudged(self) -> tuple[list[NetworkEntry], list[Message]]:
         """Complete requests and messages not judged by an earlier step; marks them judged."""
@@ -163,6 +171,7 @@ class Capture:
         entry = NetworkEntry(request.method, request.url, request.resource_type, self.step, self.clock())
         self._by_request[request] = entry
         self._inflight.add(request)
+        self._changed.set()
         self.entries.append(entry)
         if len(self.entries) > MAX_ENTRIES:  # drop the oldest request that was fine
             for i, old in enumerate(self.entries):
@@ -178,6 +187,7 @@ class Capture:
         task = asyncio.current_task()
         assert task is not None, "Playwright runs route handlers in a task"
         self._reads.add(task)
+        self._changed.set()
         try:
             try:
                 response = await route.fetch(max_redirects=0, timeout=self._fetch_timeout_ms)
@@ -193,6 +203,7 @@ class Capture:
             pass
         finally:
             self._reads.discard(task)
+            self._changed.set()
 
     def _on_response(self, response: Response) -> None:
         request = response.request
@@ -202,13 +213,14 @@ class Capture:
         entry.status = response.status
         # Answered is settled, for us: the body may never be read by the page.
         self._inflight.discard(request)
+        self._changed.set()
         if response.status >= 400:
             if request in self._bodies:
                 entry.error_text = self._bodies.pop(request)
             else:
                 task = asyncio.ensure_future(self._read_error_text(entry, response))
                 self._reads.add(task)
-                task.add_done_callback(self._reads.discard)
+                task.add_done_callback(self._read_done)
 
     async def _read_error_text(self, entry: NetworkEntry, response: Response) -> None:
         try:
@@ -216,6 +228,10 @@ class Capture:
         except Exception:  # the page moved on or closed: the status alone has to do
             return
         entry.error_text = extract_error_text(body, response.headers.get("content-type"), secrets=self.secrets)
+
+    def _read_done(self, task: asyncio.Task[Any]) -> None:
+        self._reads.discard(task)
+        self._changed.set()
 
     def _on_finished(self, request: Request) -> None:
         self._done(request)
@@ -227,6 +243,7 @@ class Capture:
 
     def _done(self, request: Request) -> NetworkEntry | None:
         self._inflight.discard(request)
+        self._changed.set()
         entry = self._by_request.pop(request, None)
         if entry is not None:
             entry.duration_ms = round((self.clock() - entry.started) * 1000, 3)

@@ -52,6 +52,7 @@ from probes.base import TRY, ProbeContext
 from probes.browser.artifacts import ArtifactFolder, redact_trace
 from probes.browser.capture import (
     MAX_PROBLEMS,
+    QUIET,
     Capture,
     NetworkEntry,
     choose_browser_said,
@@ -67,6 +68,7 @@ from probes.browser.capture import (
 from probes.browser.runtime import BrowserError, BrowserRuntime, first_line
 from probes.browser.settings import BrowserSettings, JourneyOptions, Step
 from probes.browser.steps import (
+    POKING_ACTIONS,
     PlaywrightError,
     StepFailed,
     call_script,
@@ -196,8 +198,10 @@ class Journey:
         if self.options.script is not None:
             await self._run_script(self.options.script)
             return
-        for step in self.options.steps:
-            if not await self._step(step.name, step.timeout, partial(self._perform, step)):
+        for i, step in enumerate(self.options.steps):
+            # The first step also settles what the page's own load started (the open did not wait).
+            quiet = QUIET if step.action in POKING_ACTIONS or i == 0 else 0.0
+            if not await self._step(step.name, step.timeout, partial(self._perform, step), quiet=quiet):
                 return
 
     async def _perform(self, step: Step, timeout: float) -> int | None:
@@ -205,8 +209,12 @@ class Journey:
         return await perform(self.page, step, timeout, self.options.url, self.capture)
 
     async def _step(self, name: str, timeout: float | None, action: Callable[[float], Awaitable[object]],
-                    judge: bool = True) -> bool:
-        """Run one step, `action(timeout in seconds)`; record it; return whether the journey goes on."""
+                    judge: bool = True, quiet: float = QUIET) -> bool:
+        """Run one step, `action(timeout in seconds)`; record it; return whether the journey goes on.
+
+        A judged step first settles (`Capture.settle`) with `quiet`: 0 for an
+        assertion, which starts no request of its own.
+        """
         index = await self._begin(name)
         started = time.monotonic()
         step_timeout, from_journey = self._budget(timeout)
@@ -215,7 +223,7 @@ class Journey:
             async with asyncio.timeout(step_timeout + GRACE):
                 await action(step_timeout)
                 if judge:  # unjudged requests are left to the next step's settling
-                    await self.capture.settle(min(SETTLE_LIMIT, self.remaining()))
+                    await self.capture.settle(min(SETTLE_LIMIT, self.remaining()), quiet)
             if judge:
                 sentence = self._judge(index)
         except Exception as exc:  # not CancelledError: a cancelled run must stop, not record
@@ -299,8 +307,12 @@ class Journey:
         return None
 
     async def _final_judge(self) -> None:
-        """Requests still finishing after the last step count against it."""
-        await self.capture.settle(min(SETTLE_LIMIT, max(0.0, self.remaining())))
+        """Requests still finishing after the last step count against it.
+
+        The last step settled already, quietly after an action, so only the
+        requests still in flight are waited for.
+        """
+        await self.capture.settle(min(SETTLE_LIMIT, max(0.0, self.remaining())), quiet=0.0)
         index = len(self.steps) - 1
         sentence = self._judge(index)
         if sentence is not None and index >= 0:

@@ -154,6 +154,9 @@ async def _wait(page: Page, step: Step, ms: float, base_url: str, capture: Captu
     await asyncio.sleep(min(required(step.seconds, step, "seconds"), ms / 1000))
 
 
+# Steps that act on the page, and so may start requests; the others only look.
+POKING_ACTIONS = frozenset({"goto", "click", "fill", "press"})
+
 _ACTIONS: dict[str, Action] = {
     "goto": _goto, "click": _click, "fill": _fill, "press": _press, "expect_visible": _expect_visible,
     "expect_text": _expect_text, "expect_response": _expect_response, "wait": _wait,
