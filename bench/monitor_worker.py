@@ -2,7 +2,8 @@
 
 The parent passes a JSON spec: groups of identical HTTP checks (name prefix,
 URL, how many, interval), a warm-up and a measuring window, and optionally
-`workers` (CPU is then counted over the worker processes too). The worker writes
+`workers` (CPU is then counted over the worker processes too), and
+`record_starts` (each run's start against its plan, see `StartRecorder`). The worker writes
 the config file, builds the service exactly as `monitor run` does
 (`build_service`: scheduler, runner, store and whatever parts this build has,
 metrics included when present), logs like `monitor run` (to /dev/null), and
@@ -34,6 +35,37 @@ def config_text(spec: dict) -> str:
     return "\n".join(lines)
 
 
+class StartRecorder:
+    """Wraps the HTTP probe: when each check's runs began (monotonic seconds), then the real probe."""
+
+    def __init__(self, probe) -> None:
+        self.probe = probe
+        self.starts: dict[str, list[float]] = {}
+
+    async def run(self, check):
+        self.starts.setdefault(check.name, []).append(time.monotonic())
+        return await self.probe.run(check)
+
+    async def close(self) -> None:
+        await self.probe.close()
+
+
+def start_lags(recorder: StartRecorder, checks, started: float, seconds: float) -> dict:
+    """Each run's lag behind its plan, split into first runs and later ones, and runs missed or doubled."""
+    from bench.scheduling import plan_misses
+    from monitor.app.scheduler import first_run_offsets
+
+    offsets = first_run_offsets(checks)
+    first, steady, missed, doubled = [], [], 0, 0
+    for check in checks:
+        starts = [t - started for t in recorder.starts.get(check.name, []) if t - started < seconds]
+        lags, m, d = plan_misses(starts, offsets[check.name], check.interval, seconds - 1.0)
+        first += [lag for slot, lag in lags if slot == 0]
+        steady += [lag for slot, lag in lags if slot > 0]
+        missed, doubled = missed + m, doubled + d
+    return {"first_lags": first, "steady_lags": steady, "missed": missed, "doubled": doubled}
+
+
 def _max_id(store) -> int:
     return store.db.execute("select coalesce(max(id), 0) from runs").fetchone()[0]
 
@@ -48,6 +80,10 @@ async def measure(spec: dict) -> dict:
     config = load_config(path)
     setup_logging("text", secrets=config.secrets, stream=open("/dev/null", "w"))
     service = build_service(config)
+    recorder = None
+    if spec.get("record_starts"):
+        recorder = service.runner.probes["http"] = StartRecorder(service.runner.probes["http"])
+    started = time.monotonic()
     serving = asyncio.create_task(service.serve(install_signals=False))
     try:
         await asyncio.sleep(spec["warmup"])
@@ -63,7 +99,10 @@ async def measure(spec: dict) -> dict:
     finally:
         service.stop()
         await serving
-    return {"runs": last_id - first_id, "seconds": t1 - t0, "cpu_seconds": cpu1 - cpu0, "groups": durations}
+    out = {"runs": last_id - first_id, "seconds": t1 - t0, "cpu_seconds": cpu1 - cpu0, "groups": durations}
+    if recorder is not None:
+        out["starts"] = start_lags(recorder, config.checks, started, t1 - started)
+    return out
 
 
 def main() -> None:

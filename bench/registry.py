@@ -32,6 +32,7 @@ BENCHMARKS = [
     Benchmark("alerts", "bench.alert_latency", "alert latency"),
     Benchmark("metrics", "bench.metrics_scrape", "/metrics"),
     Benchmark("stacks", "bench.http_stacks", "HTTP stacks"),
+    Benchmark("checks", "bench.checks_per_core", "HTTP checks per core"),
 ]
 
 
