@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import UTC, datetime
 
 from monitor.app.config import parse_config
-from monitor.app.scheduler import JOB_PREFIX, CheckScheduler, first_run_offsets
+from monitor.app.scheduler import JOB_PREFIX, WAKE_TICK, CheckScheduler, first_run_offsets
 from tests.polling import eventually
 
 
@@ -85,3 +86,33 @@ async def test_first_runs_due_while_jobs_are_being_added_still_run_once_not_an_i
     finally:
         scheduler.shutdown()
     assert "c0" in ran
+
+
+async def test_runs_due_within_a_tick_start_together_in_one_pass_over_the_jobs():
+    # 100 checks a second, 10 ms apart: the scheduler's passes over its job
+    # store are paid per tick (WAKE_TICK), not several times per run.
+    checks = many_checks(100, interval="1s")
+    ran: list[tuple[str, float]] = []
+    loop = asyncio.get_running_loop()
+
+    async def run(check):
+        ran.append((check.name, loop.time()))
+    scheduler = CheckScheduler(run)
+    passes = 0
+    process_jobs = scheduler.scheduler._process_jobs
+
+    def counted():
+        nonlocal passes
+        passes += 1
+        return process_jobs()
+    scheduler.scheduler._process_jobs = counted
+    scheduler.start(checks)
+    try:
+        await eventually(lambda: len(ran) >= 200, "two runs of every check", timeout=10, every=0.05)
+    finally:
+        scheduler.shutdown()
+    assert Counter(name for name, _ in ran[:200]).most_common(1)[0][1] <= 3  # no check bunched
+    assert passes < 0.75 * len(ran), (passes, len(ran))  # about one pass a tick; it was several a run
+    # Each tick starts what was due: starts come in groups, on at most one tick in two of the run time.
+    ticks = {round(t / WAKE_TICK) for _, t in ran}
+    assert len(ticks) < len(ran)
