@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import tracemalloc
 from dataclasses import replace
@@ -184,6 +185,28 @@ async def test_each_probe_opens_a_fresh_connection():
             await p.close()
     assert all(r.ok for r in results)
     assert len(set(ports)) == 2
+
+
+async def test_the_duration_starts_at_connecting_not_while_the_monitor_prepares_the_request():
+    # What runs before the connection opens (httpx building the request, the pool's
+    # bookkeeping, here a slow request hook) is the monitor's time, not the target's.
+    async def slow_monitor_side(request):
+        await asyncio.sleep(0.3)
+
+    with TargetServer({"/": respond(200, {"status": "ok"})}) as server:
+        check = check_for(server.url + "/")
+        p = HttpProbe(ProbeContext())
+        p._clients[True].event_hooks["request"].append(slow_monitor_side)
+        try:
+            t0 = time.perf_counter()
+            result = await p.run(check)
+            wall = time.perf_counter() - t0
+        finally:
+            await p.close()
+    assert result.ok, result.failure
+    assert wall >= 0.3
+    assert result.duration_ms < 250, result.duration_ms
+    assert result.duration_ms >= 1000 * sum(result.phases.values()) - 1  # the phases lie within it
 
 
 async def test_mock_transport_seam_needs_no_network():

@@ -45,17 +45,25 @@ _PHASE_EVENTS = {
 
 
 class PhaseTimer:
-    """Sums the time spent in each phase across a request and its redirects."""
+    """Sums the time spent in each phase across a request and its redirects.
+
+    `started` is when the network part began (the first phase: connecting),
+    so a probe's duration leaves out httpx building the request and the
+    connection pool's bookkeeping, which are the monitor's time, not the target's.
+    """
 
     def __init__(self) -> None:
         self.phases: dict[str, float] = {}
         self._open: dict[str, float] = {}
+        self.started: float | None = None
 
     async def __call__(self, event: str, info: dict[str, Any]) -> None:
         phase, edge = _PHASE_EVENTS.get(event, (None, None))
         if phase is None:
             return
         now = time.perf_counter()
+        if self.started is None:
+            self.started = now
         if edge == "start":
             self._open[phase] = now
         elif phase in self._open:
@@ -174,7 +182,7 @@ class HttpProbe:
             if on_exchange is not None:
                 sent = {"user-agent": USER_AGENT, **options.headers}
                 on_exchange(Exchange(options.method, options.url, tuple(sent.items()), options.body, error=failure))
-        duration = (finished or time.perf_counter()) - t0
+        duration = (finished or time.perf_counter()) - (timer.started or t0)
         if failure is None:
             # No exception: the response arrived, so its status is known.
             assert status is not None, "a request that raised nothing has a status"
