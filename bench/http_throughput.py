@@ -58,22 +58,23 @@ def run(ctx: BenchContext) -> list[Row]:
             failed = f"; {mine['failed']} of our probes failed" if mine["failed"] else ""
             if rate == goal_rate:
                 rows.append(Row(
-                    NAME, f"probes/s end to end, {rate:,}/s asked", mine["rate"], "/s", peer=peer["rate"],
-                    peer_name="blackbox", goal=f">= {rate:,}/s", met=mine["rate"] >= 0.97 * rate,
+                    NAME, f"probes/s end to end, {rate:,}/s asked, one process", mine["rate"], "/s",
+                    peer=peer["rate"], peer_name="blackbox",
                     note=(missing or f"fresh connection per probe, target {target_name}; "
-                          f"our CPU here {mine['cpu']:.2f} ms/probe") + failed))
+                          f"our CPU here {mine['cpu']:.2f} ms/probe; the goal is for workers = 2") + failed))
                 ctx.log(f"{NAME}: monitor run at {rate}/s with workers = 2")
                 two = ours(ctx, url, rate, interval, warmup + 2, window, workers=2)  # workers start in ~1.5 s
                 rows.append(Row(
                     NAME, f"probes/s end to end, {rate:,}/s asked, workers = 2", two["rate"], "/s",
-                    peer=peer["rate"], peer_name="blackbox", goal=f">= {rate:,}/s", met=two["rate"] >= 0.97 * rate,
+                    peer=peer["rate"], peer_name="blackbox", goal=f">= {0.95 * rate:,.0f}/s",
+                    met=two["rate"] >= 0.95 * rate,
                     note=f"two worker processes and the supervisor; CPU {two['cpu']:.2f} ms/probe over all three"
                          + (f"; {two['failed']} failed" if two["failed"] else "")))
             else:
                 rows.append(Row(
                     NAME, f"CPU s per 1,000 probes at {rate}/s", mine["cpu"], "s", peer=peer["cpu"],
-                    peer_name="blackbox", goal="<= 2x blackbox",
-                    met=None if peer["cpu"] is None else mine["cpu"] <= 2 * peer["cpu"],
+                    peer_name="blackbox", goal="<= 1.5x blackbox",
+                    met=None if peer["cpu"] is None else mine["cpu"] <= 1.5 * peer["cpu"],
                     note=(missing or f"/proc/<pid>/stat of each process; achieved {mine['rate']:.0f}/s "
                           f"vs {peer['rate']:.0f}/s") + failed))
     return rows
