@@ -141,17 +141,18 @@ def run(ctx) -> list:
     from bench.report import Row
 
     journeys, baseline = ctx.size((12, 4), (300, 50))
+    long_run = ctx.size(12, 1000)  # the default settings' run, for the memory goal too
     cores = os.cpu_count() or 1
 
-    def ours_with(concurrency: int, trace: str = "retain-on-failure") -> dict:
-        args = parse_args(["--journeys", str(journeys), "--baseline", str(baseline),
+    def ours_with(concurrency: int, trace: str = "retain-on-failure", count: int = journeys) -> dict:
+        args = parse_args(["--journeys", str(count), "--baseline", str(baseline),
                            "--concurrency", str(concurrency), "--trace", trace])
         return asyncio.run(bench(args, url + "/", ctx.workdir))
 
     server, url = start_server(db_path=ctx.workdir / "browser-demo.db")
     try:
         ours = ours_with(1)
-        parallel = ours_with(cores)
+        parallel = ours_with(cores, count=long_run)
         untraced = ours_with(cores, "on-first-retry")
         bare = ctx.size(4, 30)
         floor = asyncio.run(bare_playwright(url + "/", bare, reuse=True))
@@ -161,19 +162,22 @@ def run(ctx) -> list:
         server.shutdown()
     per_minute = ours["journeys_per_minute"]
     overhead = (floor / per_minute - 1) * 100 if per_minute else float("nan")
-    best = max(parallel["journeys_per_minute"], untraced["journeys_per_minute"])
     overhead_parallel = (floor_parallel / untraced["journeys_per_minute"] - 1) * 100 \
         if untraced["journeys_per_minute"] else float("nan")
-    before, after = ours[f"rss_mib_after_{baseline}"], ours[f"rss_mib_after_{journeys}"]
+    before, after = parallel[f"rss_mib_after_{baseline}"], parallel[f"rss_mib_after_{long_run}"]
     name = "browser journeys"
     failed = sum(r["failed"] for r in (ours, parallel, untraced))
     return [
         Row(name, "journeys/min (one at a time)", per_minute, "/min", peer=naive, peer_name="bare Playwright, "
             "browser per journey", note=f"one journey at a time; {ours['failed']} failed"),
-        Row(name, f"journeys/min ({cores} at a time)", parallel["journeys_per_minute"], "/min",
+        Row(name, f"journeys/min ({cores} at a time, the defaults)", parallel["journeys_per_minute"], "/min",
             peer=floor_parallel, peer_name=f"bare reused Playwright, {cores} at a time", goal=">= 120/min",
-            met=best >= 120, note=f"[browser] max_concurrency = {cores} (the default), trace retain-on-failure; "
-                                  f"with on-first-retry {untraced['journeys_per_minute']:.1f}/min; {failed} failed"),
+            met=parallel["journeys_per_minute"] >= 120,
+            note=f"[browser] max_concurrency = {cores}, trace retain-on-failure (every run recorded); "
+                 f"{long_run} journeys; {failed} failed in all runs"),
+        Row(name, f"journeys/min ({cores} at a time, trace on-first-retry)", untraced["journeys_per_minute"], "/min",
+            peer=floor_parallel, peer_name=f"bare reused Playwright, {cores} at a time", goal=">= 120/min",
+            met=untraced["journeys_per_minute"] >= 120, note="a passing run records no trace"),
         Row(name, "overhead over bare reused Playwright", max(0.0, overhead), "%", goal="<= 15%",
             met=overhead <= 15, note=f"one at a time; bare Playwright, one reused browser: {floor:.1f} journeys/min"
                                      + _below_zero(overhead)),
@@ -181,9 +185,9 @@ def run(ctx) -> list:
             max(0.0, overhead_parallel), "%", goal="<= 15%", met=overhead_parallel <= 15,
             note=f"bare: {floor_parallel:.1f} journeys/min; ours: {untraced['journeys_per_minute']:.1f}"
                  + _below_zero(overhead_parallel)),
-        Row(name, f"browser RSS after {journeys} journeys", after, "MiB", peer=before,
+        Row(name, f"browser RSS after {long_run} journeys", after, "MiB", peer=before,
             peer_name=f"after {baseline} journeys", goal="within 10%", met=after <= before * 1.10,
-            note="the ratio is the growth; shrinking is not a leak"),
+            note=f"{cores} at a time, the defaults; the ratio is the growth; shrinking is not a leak"),
     ]
 
 
