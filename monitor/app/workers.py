@@ -1,6 +1,6 @@
 """`[monitor] workers = N`: N processes probe a share of the checks each; the supervisor stores, alerts and serves.
 
-One event loop tops out near 250-300 HTTP probes/s on this hardware,
+One event loop tops out near 400-480 HTTP probes/s on this hardware,
 spending most of its CPU in the HTTP stack, and one Chromium serves one
 process's journeys. With `workers = N`, `monitor run` becomes a supervisor
 with N worker processes:
