@@ -338,3 +338,26 @@ def test_on_first_retry_records_the_trace_of_the_retry_only(harness, trace_mode,
     assert files_of(harness, "first-try-only") == ["log.json", "screenshot.png"]
     assert files_of(harness, "retried") == ["log.json", "screenshot.png", "trace.zip"]
     assert sorted(os.path.basename(p) for p in result.artifacts) == ["log.json", "screenshot.png", "trace.zip"]
+
+
+VIEW_THEN_FETCH_PAGE = """<!doctype html><title>app</title>
+<button id="go">New chat</button><ul id="threads"></ul>
+<script>
+document.getElementById("go").addEventListener("click", () => setTimeout(() => {
+  document.getElementById("threads").innerHTML = '<li class="thread">New chat</li>';
+  // As a view's effect does: what it shows is fetched once it has rendered.
+  setTimeout(() => fetch("/api/messages").then(r => r.json()), 30);
+}, 200));
+</script>"""
+
+
+def test_a_fetch_the_view_starts_after_the_last_assertion_passed_still_fails_the_run(harness):
+    server = TargetServer({"/": respond(200, VIEW_THEN_FETCH_PAGE, "text/html"),
+                           "/api/messages": respond(500, {"error": 'relation "messages" does not exist'})})
+    with server:
+        result = harness.run(journey(server.url + "/", '{ name = "new chat", click = "#go" }, '
+                                                       '{ name = "see it", expect_visible = "li.thread" }',
+                                     name="view-then-fetch"))
+    assert not result.ok
+    assert result.failure == "step 'see it': GET /api/messages answered 500"
+    assert result.error_text == 'relation "messages" does not exist'

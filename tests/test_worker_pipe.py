@@ -27,3 +27,22 @@ async def test_messages_of_one_loop_turn_reach_the_supervisor_in_one_write_in_or
         await worker.prober.close()
         worker_end.close()
         supervisor.close()
+
+
+async def test_a_message_that_cannot_be_pickled_costs_only_itself():
+    supervisor, worker_end = multiprocessing.Pipe()
+    config = parse_config('[[checks]]\nname = "a"\nurl = "http://127.0.0.1:9/"\n')
+    worker = Worker(worker_end, config, 0, 1)
+    try:
+        worker._send(("lag", 0.5))
+        worker._send(("result", "a", lambda: "a closure pickle refuses"))
+        worker._send(("alive",))
+        await eventually(supervisor.poll, "the first message")
+        received = [supervisor.recv()]
+        await eventually(supervisor.poll, "the last message")
+        received.append(supervisor.recv())
+    finally:
+        await worker.prober.close()
+        worker_end.close()
+        supervisor.close()
+    assert received == [[("lag", 0.5)], [("alive",)]]

@@ -149,6 +149,15 @@ class Worker:
             self.conn.send(messages)
         except (OSError, ValueError):  # the supervisor is gone: nobody to probe for
             self.stopping.set()
+        except Exception:  # one of them cannot be pickled: the others still go, one by one
+            for message in messages:
+                try:
+                    self.conn.send([message])
+                except (OSError, ValueError):
+                    self.stopping.set()
+                    return
+                except Exception:
+                    log.exception("could not send a %r message to the supervisor", message[0])
 
     def _read(self, loop: asyncio.AbstractEventLoop) -> None:
         """On its own thread: the supervisor's messages, until it says stop or goes away."""
@@ -283,17 +292,23 @@ class WorkerPool:
     def _on_messages(self, handle: _Handle, messages: list[tuple[Any, ...]]) -> None:
         handle.heard = time.monotonic()
         for message in messages:
-            kind = message[0]
-            if kind == "result":
-                check = self._checks.get(message[1])
-                if check is not None:  # else a run in flight when a reload removed its check
-                    self.accept(check, message[2])
-            elif kind == "lag":
-                self.telemetry.scheduler_lag(message[1])
-            elif kind == "admission":
-                self.telemetry.admission_wait(message[1])
-            elif kind == "browser_restarted":
-                self.telemetry.browser_restarted()
+            try:
+                self._on_message(message)
+            except Exception:  # one message's trouble must not cost the rest of the batch
+                log.exception("could not take a %r message from a worker", message[0])
+
+    def _on_message(self, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "result":
+            check = self._checks.get(message[1])
+            if check is not None:  # else a run in flight when a reload removed its check
+                self.accept(check, message[2])
+        elif kind == "lag":
+            self.telemetry.scheduler_lag(message[1])
+        elif kind == "admission":
+            self.telemetry.admission_wait(message[1])
+        elif kind == "browser_restarted":
+            self.telemetry.browser_restarted()
 
     def _exited(self, index: int, handle: _Handle) -> None:
         handle.exitcode = handle.process.exitcode

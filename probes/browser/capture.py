@@ -143,7 +143,9 @@ class Capture:
             if not busy and quiet <= 0:
                 return
             try:
-                await asyncio.wait_for(self._changed.wait(), left if busy else min(quiet, left))
+                # Not wait_for: on Python 3.11 it can swallow a cancellation that arrives as the event is set.
+                async with asyncio.timeout(left if busy else min(quiet, left)):
+                    await self._changed.wait()
             except TimeoutError:
                 if not busy:
                     return
@@ -242,8 +244,9 @@ class Capture:
             entry.failure = self._failures.pop(request, None) or request.failure or "net::ERR_FAILED"
 
     def _done(self, request: Request) -> NetworkEntry | None:
-        self._inflight.discard(request)
-        self._changed.set()
+        if request in self._inflight:  # else answered already: nothing changed for settle()
+            self._inflight.discard(request)
+            self._changed.set()
         entry = self._by_request.pop(request, None)
         if entry is not None:
             entry.duration_ms = round((self.clock() - entry.started) * 1000, 3)

@@ -125,6 +125,7 @@ class Journey:
         self.runtime = runtime
         self.on_event = on_event or (lambda kind, payload: None)
         self.capture = Capture(secrets=ctx.secrets)
+        self._last_quiet = QUIET  # the quiet window the last step settled with (scripts' steps all wait it)
         self.steps: list[StepResult] = []
         self.names: list[str] = []
         self.failure: str | None = None
@@ -203,6 +204,7 @@ class Journey:
             quiet = QUIET if step.action in POKING_ACTIONS or i == 0 else 0.0
             if not await self._step(step.name, step.timeout, partial(self._perform, step), quiet=quiet):
                 return
+            self._last_quiet = quiet
 
     async def _perform(self, step: Step, timeout: float) -> int | None:
         """Do one configured step on the page (relative URLs against the check's `url`)."""
@@ -309,10 +311,12 @@ class Journey:
     async def _final_judge(self) -> None:
         """Requests still finishing after the last step count against it.
 
-        The last step settled already, quietly after an action, so only the
-        requests still in flight are waited for.
+        After a last step that waited out the quiet window, only the requests
+        still in flight are waited for. After an assertion, the window is
+        waited out once: a view that just appeared often fetches what it shows.
         """
-        await self.capture.settle(min(SETTLE_LIMIT, max(0.0, self.remaining())), quiet=0.0)
+        quiet = 0.0 if self._last_quiet else QUIET
+        await self.capture.settle(min(SETTLE_LIMIT, max(0.0, self.remaining())), quiet)
         index = len(self.steps) - 1
         sentence = self._judge(index)
         if sentence is not None and index >= 0:
