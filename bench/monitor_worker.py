@@ -50,22 +50,6 @@ class StartRecorder:
         await self.probe.close()
 
 
-def start_lags(recorder: StartRecorder, checks, started: float, seconds: float) -> dict:
-    """Each run's lag behind its plan, split into first runs and later ones, and runs missed or doubled."""
-    from bench.scheduling import plan_misses
-    from monitor.app.scheduler import first_run_offsets
-
-    offsets = first_run_offsets(checks)
-    first, steady, missed, doubled = [], [], 0, 0
-    for check in checks:
-        starts = [t - started for t in recorder.starts.get(check.name, []) if t - started < seconds]
-        lags, m, d = plan_misses(starts, offsets[check.name], check.interval, seconds - 1.0)
-        first += [lag for slot, lag in lags if slot == 0]
-        steady += [lag for slot, lag in lags if slot > 0]
-        missed, doubled = missed + m, doubled + d
-    return {"first_lags": first, "steady_lags": steady, "missed": missed, "doubled": doubled}
-
-
 def _max_id(store) -> int:
     return store.db.execute("select coalesce(max(id), 0) from runs").fetchone()[0]
 
@@ -101,7 +85,9 @@ async def measure(spec: dict) -> dict:
         await serving
     out = {"runs": last_id - first_id, "seconds": t1 - t0, "cpu_seconds": cpu1 - cpu0, "groups": durations}
     if recorder is not None:
-        out["starts"] = start_lags(recorder, config.checks, started, t1 - started)
+        from bench.scheduling import start_lags
+
+        out["starts"] = start_lags(recorder.starts, config.checks, started, t1 - started)
     return out
 
 

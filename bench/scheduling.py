@@ -37,9 +37,25 @@ def plan_misses(starts: list[float], offset: float, interval: float,
     return [(slot, lag) for slot, lags in slots.items() for lag in lags], missed, doubled
 
 
+def start_lags(starts: dict[str, list[float]], checks, started: float, seconds: float) -> dict:
+    """Each run's lag behind its plan (`starts`: monotonic start times by check name, the service started at
+    `started`), split into first runs and later ones, and the runs missed or doubled in the first `seconds`."""
+    from monitor.app.scheduler import first_run_offsets
+
+    offsets = first_run_offsets(checks)
+    first, steady, missed, doubled = [], [], 0, 0
+    for check in checks:
+        ran = [t - started for t in starts.get(check.name, []) if t - started < seconds]
+        # The last slot may be cut by the end of the window: only judge slots with a second to spare.
+        lags, m, d = plan_misses(ran, offsets[check.name], check.interval, seconds - 1.0)
+        first += [lag for slot, lag in lags if slot == 0]
+        steady += [lag for slot, lag in lags if slot > 0]
+        missed, doubled = missed + m, doubled + d
+    return {"first_lags": first, "steady_lags": steady, "missed": missed, "doubled": doubled}
+
+
 async def measure(checks: int, interval: float, seconds: float, database) -> dict:
     from monitor.app.config import parse_config
-    from monitor.app.scheduler import first_run_offsets
     from monitor.app.service import Service
     from monitor.core.store import Store
 
@@ -49,23 +65,14 @@ async def measure(checks: int, interval: float, seconds: float, database) -> dic
     service = Service(config, store=Store.open(database))
     probe = NoopProbe()
     service.runner.probes = {"http": probe}
-    offsets = first_run_offsets(config.checks)
     start = time.monotonic()
     serving = asyncio.create_task(service.serve(install_signals=False))
     await asyncio.sleep(seconds)
     service.stop()
     await serving
-    lags, missed, doubled = [], 0, 0
-    for check in config.checks:
-        starts = [t - start for t in probe.starts.get(check.name, []) if t - start < seconds]
-        # The last slot may be cut by the end of the window: only judge slots with a second to spare.
-        check_lags, m, d = plan_misses(starts, offsets[check.name], interval, seconds - 1.0)
-        lags += check_lags
-        missed += m
-        doubled += d
-    return {"lags": [lag for _, lag in lags], "steady_lags": [lag for slot, lag in lags if slot > 0],
-            "first_lags": [lag for slot, lag in lags if slot == 0],
-            "missed": missed, "doubled": doubled, "runs": len(lags)}
+    out = start_lags(probe.starts, config.checks, start, seconds)
+    lags = out["first_lags"] + out["steady_lags"]
+    return {**out, "lags": lags, "runs": len(lags)}
 
 
 def validate_seconds(checks: int, workdir) -> float:

@@ -33,8 +33,7 @@ def run(ctx: BenchContext) -> list[Row]:
             if rate:
                 groups.append({"prefix": "load", "url": fast_url + "/", "count": rate, "interval": 1})
             ctx.log(f"{NAME}: ours, {scenario}, workers = {workers}")
-            # Workers start in about 1.5 s.
-            ours = ctx.run_monitor(groups, warmup + (2 if workers > 1 else 0), window, workers=workers)
+            ours = ctx.run_monitor(groups, warmup, window, workers=workers)
             ours_p50 = percentile(ours["groups"]["delay"]["durations_ms"], 50)
             peer_p50, note = None, f"{len(ours['groups']['delay']['durations_ms'])} samples"
             try:

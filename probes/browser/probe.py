@@ -125,7 +125,6 @@ class Journey:
         self.runtime = runtime
         self.on_event = on_event or (lambda kind, payload: None)
         self.capture = Capture(secrets=ctx.secrets)
-        self._last_quiet = QUIET  # the quiet window the last step settled with (scripts' steps all wait it)
         self.steps: list[StepResult] = []
         self.names: list[str] = []
         self.failure: str | None = None
@@ -200,11 +199,13 @@ class Journey:
             await self._run_script(self.options.script)
             return
         for i, step in enumerate(self.options.steps):
-            # The first step also settles what the page's own load started (the open did not wait).
-            quiet = QUIET if step.action in POKING_ACTIONS or i == 0 else 0.0
-            if not await self._step(step.name, step.timeout, partial(self._perform, step), quiet=quiet):
+            if not await self._step(step.name, step.timeout, partial(self._perform, step), quiet=self._quiet(i)):
                 return
-            self._last_quiet = quiet
+
+    def _quiet(self, i: int) -> float:
+        """The quiet window configured step `i` settles with: an action's, or none for an assertion.
+        The first step also settles what the page's own load started (the open did not wait)."""
+        return QUIET if self.options.steps[i].action in POKING_ACTIONS or i == 0 else 0.0
 
     async def _perform(self, step: Step, timeout: float) -> int | None:
         """Do one configured step on the page (relative URLs against the check's `url`)."""
@@ -315,7 +316,8 @@ class Journey:
         still in flight are waited for. After an assertion, the window is
         waited out once: a view that just appeared often fetches what it shows.
         """
-        quiet = 0.0 if self._last_quiet else QUIET
+        steps = self.options.steps
+        quiet = QUIET if steps and self._quiet(len(steps) - 1) == 0.0 else 0.0
         await self.capture.settle(min(SETTLE_LIMIT, max(0.0, self.remaining())), quiet)
         index = len(self.steps) - 1
         sentence = self._judge(index)
